@@ -1,0 +1,1 @@
+"""Calibration sets for INT8 quantization (arrives with the export issue)."""

@@ -1,0 +1,173 @@
+"""DMD: decoupled multimodal distilling (Li, Wang, Cui, CVPR 2023), one implementation for the
+official `paper` presets and the masked `lite` preset.
+
+Flow per modality m in (l, v, a), shapes for B samples:
+    x_m (B, T, dim_m) -> project_m (bias-free Conv1d) -> origin_m (B, d, L')
+    origin_m -> private_m -> s_m (exclusive)      origin_m -> shared -> c_m (common, one encoder)
+    c_m -> homo_head_m -> (repr, logit) -> HomoGD                      [training + edge weights]
+    c_m -> self_attn_common_m -> read-out -> c_fusion (B, 3d)
+    s_m with s_o, s_o' -> two crossmodal transformers -> memory_m -> read-out h_m (B, 2d)
+    h_m -> hetero_head_m -> (repr, logit) -> HeteroGD                  [training + edge weights]
+    [sigmoid(gate_m h_m) for l, v, a ; sigmoid(gate_c c_fusion)] (B, 9d) -> fusion_head -> logits
+
+``forward`` returns the prediction and both GD-Units' edge weights; ``return_aux=True`` adds every
+tensor the training objective needs (decoders and cycle included), under the official names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import MODALITIES, DMDConfig
+from .gd_unit import GDUnit
+from .transformer import TransformerEncoder
+
+
+@dataclass
+class DMDOutput:
+    logits: Tensor  # (B, n_outputs): class logits first, then the regression score if any
+    edges_homo: Tensor  # (B, 6) HomoGD edge weights, order gd_unit.EDGE_NAMES
+    edges_hetero: Tensor  # (B, 6) HeteroGD edge weights
+    aux: dict[str, Tensor] = field(default_factory=dict)  # training-only tensors (official names)
+
+
+class ResidualHead(nn.Module):
+    """proj1 -> ReLU -> dropout -> proj2, plus the input, then a linear output layer."""
+
+    def __init__(self, dim: int, hidden: int, n_out: int, dropout: float):
+        super().__init__()
+        self.proj1, self.proj2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.out = nn.Linear(dim, n_out)
+        self.dropout = dropout
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, dim) -> (bottleneck after ReLU (B, hidden), residual sum (B, dim), logit (B, n_out))."""
+        bottleneck = F.relu(self.proj1(x))
+        residual = self.proj2(F.dropout(bottleneck, self.dropout, self.training)) + x
+        return bottleneck, residual, self.out(residual)
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean over time of x (B, T, d) where mask (B, T) is True; zeros where nothing is present."""
+    w = mask.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
+    return (x * w).sum(dim=1) / w.sum(dim=1).clamp(min=1)
+
+
+def other_modalities(m: str) -> tuple[str, str]:
+    """Crossmodal sources of target m, in the official concatenation order."""
+    return tuple(o for o in ("l", "a", "v") if o != m)  # type: ignore[return-value]
+
+
+class DMD(nn.Module):
+    def __init__(self, cfg: DMDConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, n_out = cfg.d_model, cfg.n_outputs
+        drop = {"l": cfg.attn_dropout, "a": cfg.attn_dropout_a, "v": cfg.attn_dropout_v}
+
+        def transformer(dim: int, layers: int, attn_dropout: float) -> TransformerEncoder:
+            return TransformerEncoder(dim, cfg.num_heads, layers, attn_dropout, cfg.relu_dropout,
+                                      cfg.res_dropout, cfg.embed_dropout, cfg.causal)
+
+        def pooled_dim(m: str) -> int:  # flattened (L' * d) officially, masked mean (d) with masks
+            return d if cfg.use_masks else d * cfg.projected_length(m)
+
+        pad = {m: (cfg.kernel(m) - 1) // 2 if cfg.same_padding else 0 for m in MODALITIES}
+        self.project = nn.ModuleDict(
+            {m: nn.Conv1d(cfg.dim(m), d, cfg.kernel(m), padding=pad[m], bias=False) for m in MODALITIES})
+        self.private = nn.ModuleDict({m: nn.Conv1d(d, d, 1, bias=False) for m in MODALITIES})
+        self.shared = nn.Conv1d(d, d, 1, bias=False)
+        self.decoder = nn.ModuleDict({m: nn.Conv1d(2 * d, d, 1, bias=False) for m in MODALITIES})
+        if cfg.keep_unused:
+            self.proj_cosine = nn.ModuleDict({m: nn.Linear(pooled_dim(m), d) for m in MODALITIES})
+        self.align_c = nn.ModuleDict({m: nn.Linear(pooled_dim(m), d) for m in MODALITIES})
+        self.homo_head = nn.ModuleDict(
+            {m: ResidualHead(pooled_dim(m), d, n_out, cfg.output_dropout) for m in MODALITIES})
+        self.self_attn_common = nn.ModuleDict({m: transformer(d, cfg.nlevels, drop[m]) for m in MODALITIES})
+        self.common_head = ResidualHead(3 * d, 3 * d, n_out, cfg.output_dropout)
+        self.cross = nn.ModuleDict({f"{m}_with_{o}": transformer(d, cfg.nlevels, drop[o])
+                                    for m in MODALITIES for o in other_modalities(m)})
+        self.memory = nn.ModuleDict({m: transformer(2 * d, cfg.mem_layers, cfg.attn_dropout) for m in MODALITIES})
+        self.hetero_head = nn.ModuleDict(
+            {m: ResidualHead(2 * d, 2 * d, n_out, cfg.output_dropout) for m in MODALITIES})
+        self.gate = nn.ModuleDict({**{m: nn.Linear(2 * d, 2 * d) for m in MODALITIES}, "c": nn.Linear(3 * d, 3 * d)})
+        self.fusion_head = ResidualHead(9 * d, 9 * d, n_out, cfg.output_dropout)
+        gd = dict(prior_temperature=cfg.gd_prior_temperature, alpha=cfg.gd_alpha, normalize=cfg.gd_normalize)
+        self.gd_homo = GDUnit(n_out, d, cfg.gd_size_homo, cfg.gd_prior_homo, **gd)
+        self.gd_hetero = GDUnit(n_out, 2 * d, cfg.gd_size_hetero, cfg.gd_prior_hetero, **gd)
+
+    def forward(self, text: Tensor, audio: Tensor, vision: Tensor, mask_l: Tensor | None = None,
+                mask_a: Tensor | None = None, mask_v: Tensor | None = None,
+                return_aux: bool = False) -> DMDOutput:
+        """text (B, len_l, dim_l), audio (B, len_a, dim_a), vision (B, len_v, dim_v), float.
+
+        Masks (B, len_m) bool, True where the step is present; only with ``use_masks`` (all
+        present when omitted). Official argument order: text, audio, vision."""
+        cfg = self.cfg
+        x = {"l": F.dropout(text, cfg.text_dropout, self.training), "a": audio, "v": vision}
+        mask: dict[str, Tensor | None] = {"l": mask_l, "a": mask_a, "v": mask_v}
+        if cfg.use_masks:
+            mask = {m: torch.ones(x[m].shape[:2], dtype=torch.bool, device=x[m].device) if mask[m] is None
+                    else mask[m] for m in MODALITIES}
+        elif any(v is not None for v in mask.values()):
+            raise ValueError(f"preset {cfg.name!r} takes no masks (use_masks=False); use the lite preset")
+
+        def keep(t: Tensor, m: str) -> Tensor:  # zero the absent steps of (B, d, T)
+            return t if mask[m] is None else t * mask[m].unsqueeze(1).to(t.dtype)
+
+        def read_out(h: Tensor, m: str) -> Tensor:  # (B, T, e) -> (B, e)
+            return h[:, -1] if mask[m] is None else masked_mean(h, mask[m])
+
+        def pool(c: Tensor, m: str, time_major: bool) -> Tensor:  # (B, d, L') -> (B, pooled_dim)
+            if mask[m] is not None:
+                return masked_mean(c.transpose(1, 2), mask[m])
+            return (c.transpose(1, 2) if time_major else c).reshape(c.shape[0], -1)
+
+        aux: dict[str, Tensor] = {}
+        origin, s, c, s_t, homo_logit, homo_repr, common = {}, {}, {}, {}, {}, {}, {}
+        for m in MODALITIES:
+            origin[m] = keep(self.project[m](keep(x[m].transpose(1, 2), m)), m)  # (B, d, L')
+            s[m] = self.private[m](origin[m])  # (B, d, L')
+            c[m] = self.shared(origin[m])  # (B, d, L')
+            s_t[m] = s[m].transpose(1, 2)  # (B, L', d)
+            homo_repr[m], _, homo_logit[m] = self.homo_head[m](pool(c[m], m, time_major=True))
+            common[m] = read_out(self.self_attn_common[m](c[m].transpose(1, 2), q_mask=mask[m]), m)  # (B, d)
+        c_fusion = torch.cat([common[m] for m in MODALITIES], dim=-1)  # (B, 3d)
+
+        last_h, hetero_logit, hetero_repr = {}, {}, {}
+        for m in MODALITIES:
+            crossed = [self.cross[f"{m}_with_{o}"](s_t[m], s_t[o], q_mask=mask[m], kv_mask=mask[o])
+                       for o in other_modalities(m)]
+            h = self.memory[m](torch.cat(crossed, dim=-1), q_mask=mask[m])  # (B, L', 2d)
+            last_h[m] = read_out(h, m)  # (B, 2d)
+            _, hetero_repr[m], hetero_logit[m] = self.hetero_head[m](last_h[m])
+
+        gated = [torch.sigmoid(self.gate[m](last_h[m])) for m in MODALITIES]
+        fused = torch.cat([*gated, torch.sigmoid(self.gate["c"](c_fusion))], dim=-1)  # (B, 9d)
+        logits = self.fusion_head(fused)[2]
+
+        present = None if mask["l"] is None else torch.stack([mask[m].any(dim=1) for m in MODALITIES], dim=1)
+        stack = lambda t: torch.stack([t[m] for m in MODALITIES])  # noqa: E731  (3, B, ...) in l, v, a order
+        edges_homo = self.gd_homo(stack(homo_logit), stack(homo_repr), present)
+        edges_hetero = self.gd_hetero(stack(hetero_logit), stack(hetero_repr), present)
+
+        if return_aux:
+            for m in MODALITIES:
+                recon = self.decoder[m](torch.cat([s[m], c[m]], dim=1))  # (B, d, L')
+                aux |= {f"origin_{m}": origin[m], f"s_{m}": s[m], f"c_{m}": c[m], f"recon_{m}": keep(recon, m),
+                        f"s_{m}_r": keep(self.private[m](recon), m),
+                        f"c_{m}_sim": self.align_c[m](pool(c[m], m, time_major=False)),
+                        f"logits_{m}_homo": homo_logit[m], f"repr_{m}_homo": homo_repr[m],
+                        f"logits_{m}_hetero": hetero_logit[m], f"repr_{m}_hetero": hetero_repr[m],
+                        f"last_h_{m}": last_h[m]}
+                if cfg.keep_unused:
+                    aux[f"proj_s_{m}"] = self.proj_cosine[m](pool(s[m], m, time_major=True))
+                if mask[m] is not None:
+                    aux[f"mask_{m}"] = mask[m]
+            aux["logits_c"] = self.common_head(c_fusion)[2]
+            aux["output_logit"] = logits
+        return DMDOutput(logits, edges_homo, edges_hetero, aux)

@@ -1,0 +1,144 @@
+"""The MulT-style transformer encoder that DMD uses everywhere.
+
+Pre-LayerNorm layers, scaled input plus sinusoidal positions, packed q/k/v projections, an
+optional causal ("future") mask, and a final LayerNorm; crossmodal layers normalise keys and
+values with the query's LayerNorm. Tensors are batch-first here: (B, T, d).
+
+Two behaviours beyond the official code, both off unless a key mask is passed:
+- ``key_mask`` (B, Tk) keeps padded steps out of attention; a query whose keys are all
+  padding attends to nothing and yields zeros (no NaN).
+- without a key mask, the official rule applies: a step whose input channel 0 is exactly 0
+  counts as padding for the positions (it gets a zero position vector).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_MASKED = -1e9  # finite "minus infinity": keeps exported graphs free of inf arithmetic
+
+
+@functools.lru_cache(maxsize=32)
+def sinusoidal_table(n_positions: int, dim: int) -> Tensor:
+    """(n_positions, dim) table: a sin block then a cos block; row 0 (padding) is zero.
+
+    Cached: callers must not modify it in place."""
+    half = dim // 2
+    freq = torch.exp(torch.arange(half, dtype=torch.float) * -(math.log(10000) / (half - 1)))
+    angles = torch.arange(n_positions, dtype=torch.float).unsqueeze(1) * freq.unsqueeze(0)
+    table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+    if dim % 2:
+        table = torch.cat([table, torch.zeros(n_positions, 1)], dim=1)
+    table[0] = 0
+    return table
+
+
+def positions(x_in: Tensor, key_mask: Tensor | None) -> Tensor:
+    """(B, T, d) position vectors for an unscaled input (B, T, d)."""
+    B, T, d = x_in.shape
+    table = sinusoidal_table(T + 1, d).to(x_in.device, x_in.dtype)[1:]  # (T, d), positions 1..T
+    pos = table.unsqueeze(0).expand(B, T, d)
+    if key_mask is None:  # official: exact zero in channel 0 marks padding
+        pos = pos * (x_in[:, :, :1] != 0).to(x_in.dtype)
+    return pos
+
+
+def future_mask(t_q: int, t_k: int, device: torch.device) -> Tensor:
+    """(Tq, Tk) additive mask: MulT's triu with diagonal 1 + |Tk - Tq|."""
+    ones = torch.ones(t_q, t_k, device=device, dtype=torch.bool)
+    return torch.triu(ones, diagonal=1 + abs(t_k - t_q))
+
+
+class MultiheadAttention(nn.Module):
+    """Multi-head attention with one packed (3d, d) q/k/v projection (official layout)."""
+
+    def __init__(self, d: int, heads: int, dropout: float):
+        super().__init__()
+        assert d % heads == 0, f"d_model {d} is not divisible by {heads} heads"
+        self.heads, self.head_dim, self.dropout = heads, d // heads, dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * d, d))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * d))
+        self.out_proj = nn.Linear(d, d)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.xavier_uniform_(self.out_proj.weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, block: Tensor | None) -> Tensor:
+        """q (B, Tq, d), k and v (B, Tk, d); block (B or 1, Tq, Tk) bool, True = not allowed."""
+        B, Tq, d = q.shape
+        Tk = k.shape[1]
+        w, b = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
+        q = F.linear(q, w[0], b[0]) * self.head_dim**-0.5
+        k, v = F.linear(k, w[1], b[1]), F.linear(v, w[2], b[2])
+        q = q.view(B, Tq, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tq, hd)
+        k = k.view(B, Tk, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tk, hd)
+        v = v.view(B, Tk, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tk, hd)
+        scores = q @ k.transpose(-1, -2)  # (B, h, Tq, Tk)
+        if block is not None:
+            scores = scores.masked_fill(block.unsqueeze(1), _MASKED)
+        attn = F.dropout(scores.float().softmax(dim=-1).type_as(scores), self.dropout, self.training)
+        out = (attn @ v).transpose(1, 2).reshape(B, Tq, d)  # (B, Tq, d)
+        return self.out_proj(out)
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN: x + Attn(LN x, LN k, LN v), then x + FFN(LN x)."""
+
+    def __init__(self, d: int, heads: int, attn_dropout: float, relu_dropout: float, res_dropout: float):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d, heads, attn_dropout)
+        self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        self.layer_norms = nn.ModuleList([nn.LayerNorm(d), nn.LayerNorm(d)])
+        self.relu_dropout, self.res_dropout = relu_dropout, res_dropout
+
+    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor] | None, block: Tensor | None) -> Tensor:
+        ln = self.layer_norms[0]
+        h = ln(x)
+        k, v = (h, h) if kv is None else (ln(kv[0]), ln(kv[1]))
+        x = x + F.dropout(self.self_attn(h, k, v, block), self.res_dropout, self.training)
+        h = F.dropout(F.relu(self.fc1(self.layer_norms[1](x))), self.relu_dropout, self.training)
+        return x + F.dropout(self.fc2(h), self.res_dropout, self.training)
+
+
+class TransformerEncoder(nn.Module):
+    """A stack of encoder layers; self-attention, or crossmodal when keys/values are given."""
+
+    def __init__(self, d: int, heads: int, layers: int, attn_dropout: float, relu_dropout: float,
+                 res_dropout: float, embed_dropout: float, causal: bool):
+        super().__init__()
+        self.scale, self.embed_dropout, self.causal = math.sqrt(d), embed_dropout, causal
+        self.layers = nn.ModuleList(
+            EncoderLayer(d, heads, attn_dropout, relu_dropout, res_dropout) for _ in range(layers)
+        )
+        self.layer_norm = nn.LayerNorm(d)
+
+    def _embed(self, x_in: Tensor, mask: Tensor | None) -> Tensor:
+        x = self.scale * x_in + positions(x_in, mask)
+        return F.dropout(x, self.embed_dropout, self.training)
+
+    def forward(self, x: Tensor, kv: Tensor | None = None, q_mask: Tensor | None = None,
+                kv_mask: Tensor | None = None) -> Tensor:
+        """x (B, Tq, d) queries; kv (B, Tk, d) keys = values, or None for self-attention.
+
+        Masks (B, T) bool, True = present. Returns (B, Tq, d)."""
+        if kv is None:
+            kv, kv_mask = x, q_mask
+        block = None
+        if self.causal:
+            block = future_mask(x.shape[1], kv.shape[1], x.device).unsqueeze(0)  # (1, Tq, Tk)
+        if kv_mask is not None:
+            pad = ~kv_mask.unsqueeze(1)  # (B, 1, Tk)
+            block = pad if block is None else block | pad
+        h = self._embed(x, q_mask)
+        kv_pair = None if kv is x else (self._embed(kv, kv_mask), self._embed(kv, kv_mask))
+        for layer in self.layers:
+            h = layer(h, kv_pair, block)
+        h = self.layer_norm(h)
+        if kv_mask is not None:  # a query with no visible key gets no attention output
+            h = h * kv_mask.any(dim=1).to(h.dtype)[:, None, None]
+        return h

@@ -1,0 +1,1 @@
+"""Export of the inference graph: ONNX, quantization and TensorRT engines (arrives with the export issue)."""

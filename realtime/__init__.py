@@ -1,0 +1,1 @@
+"""Live front-ends: sources, per-modality feature extraction and the sliding-window assembler."""
