@@ -22,6 +22,7 @@ class DMDConfig:
     len_l: int = 50
     len_a: int = 50
     len_v: int = 50
+    text_buckets: int = 0  # > 0: text arrives as hashed subword ids (B, len_l, pieces), embedded to dim_l
     # temporal projection (bias-free Conv1d per modality)
     kernel_l: int = 5
     kernel_a: int = 5
@@ -92,9 +93,9 @@ class DMDConfig:
         tuples = {k: tuple(v) for k, v in d.items() if isinstance(v, list)}
         return cls(**{**d, **tuples})
 
-    def with_data(self, **dims_and_lens: int) -> DMDConfig:
-        """A copy sized for a data set (``dim_*`` and ``len_*``)."""
-        return replace(self, **dims_and_lens)
+    def with_data(self, **sizes: int) -> DMDConfig:
+        """A copy sized for a data set (``dim_*``, ``len_*``, ``text_buckets``)."""
+        return replace(self, **sizes)
 
 
 _MOSI = DMDConfig(name="mosi_aligned")
@@ -115,7 +116,7 @@ PRESETS: dict[str, DMDConfig] = {
     # same-padded k=3 convs keep one step per time stamp so presence masks line up; no causal
     # mask, because the read-out is a masked mean, not the last step.
     "lite": DMDConfig(
-        name="lite", dim_l=64, dim_a=65, dim_v=127, len_l=24, len_a=100, len_v=60,
+        name="lite", dim_l=64, dim_a=65, dim_v=127, len_l=24, len_a=100, len_v=60, text_buckets=2**15,
         kernel_l=1, kernel_a=3, kernel_v=3, same_padding=True,
         d_model=32, num_heads=4, nlevels=1, min_mem_layers=1, causal=False,
         attn_dropout=0.1, attn_dropout_a=0.1, attn_dropout_v=0.1, relu_dropout=0.1, res_dropout=0.1,

@@ -83,7 +83,7 @@ def train(data: Path, out: Path, model_cfg: DMDConfig, cfg: TrainConfig, device:
     """Train, keep the best-validation checkpoint, evaluate it on test; returns the test metrics."""
     seed_everything(cfg.seed)
     splits = load_mmsa(data)
-    model_cfg = model_cfg.with_data(**feature_shapes(splits["train"]))
+    model_cfg = model_cfg.with_data(**feature_shapes(splits["train"]), text_buckets=0)  # MMSA text is features
     model = DMD(model_cfg).to(device)
     objective: ObjectiveConfig = QUIRKS[cfg.quirks]
     params = [p for p in model.parameters() if p.requires_grad]
@@ -169,6 +169,10 @@ def parser() -> argparse.ArgumentParser:
                    help="auto = CUDA when available (bf16 autocast there), else CPU (default: %(default)s)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch; 0 = torch's default")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: %(default)s)")
+    p.add_argument("--bert", type=Path, metavar="DIR",
+                   help="fine-tune BERT on the file's text_bert ids instead of its precomputed text features; "
+                        "needs local bert-base-uncased weights in DIR (nothing is downloaded). Not available yet: "
+                        "training uses the precomputed features")
     return p
 
 
@@ -177,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.data.is_file():
         p.error(f"no such data file: {args.data}")
+    if args.bert is not None:
+        if not (args.bert / "config.json").is_file():
+            p.error(f"--bert {args.bert}: no local BERT weights there (a Hugging Face directory with config.json "
+                    "and the weights of bert-base-uncased); drop --bert to train on the precomputed text features")
+        p.error("--bert: fine-tuning BERT is not available yet; drop --bert to train on the precomputed text features")
     if args.modality_dropout and not preset(args.preset).use_masks:
         p.error(f"--modality-dropout needs a masked preset (lite); {args.preset} keeps the official behaviour")
     if args.threads:

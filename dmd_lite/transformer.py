@@ -5,8 +5,9 @@ optional causal ("future") mask, and a final LayerNorm; crossmodal layers normal
 values with the query's LayerNorm. Tensors are batch-first here: (B, T, d).
 
 Two behaviours beyond the official code, both off unless a key mask is passed:
-- ``key_mask`` (B, Tk) keeps padded steps out of attention; a query whose keys are all
-  padding attends to nothing and yields zeros (no NaN).
+- ``kv_mask`` (B, Tk) keeps padded steps out of attention; a query whose keys are all
+  padding attends to nothing (zero attention output, no NaN), so only its residual stream
+  goes on: a crossmodal transformer whose source modality is absent passes its target through.
 - without a key mask, the official rule applies: a step whose input channel 0 is exactly 0
   counts as padding for the positions (it gets a zero position vector).
 """
@@ -81,7 +82,10 @@ class MultiheadAttention(nn.Module):
         scores = q @ k.transpose(-1, -2)  # (B, h, Tq, Tk)
         if block is not None:
             scores = scores.masked_fill(block.unsqueeze(1), _MASKED)
-        attn = F.dropout(scores.float().softmax(dim=-1).type_as(scores), self.dropout, self.training)
+        attn = scores.float().softmax(dim=-1).type_as(scores)
+        if block is not None:  # a query that sees no key attends to nothing
+            attn = attn.masked_fill(block.all(dim=-1, keepdim=True).unsqueeze(1), 0.0)
+        attn = F.dropout(attn, self.dropout, self.training)
         out = (attn @ v).transpose(1, 2).reshape(B, Tq, d)  # (B, Tq, d)
         return self.out_proj(out)
 
@@ -138,7 +142,4 @@ class TransformerEncoder(nn.Module):
         kv_pair = None if kv is x else (self._embed(kv, kv_mask), self._embed(kv, kv_mask))
         for layer in self.layers:
             h = layer(h, kv_pair, block)
-        h = self.layer_norm(h)
-        if kv_mask is not None:  # a query with no visible key gets no attention output
-            h = h * kv_mask.any(dim=1).to(h.dtype)[:, None, None]
-        return h
+        return self.layer_norm(h)

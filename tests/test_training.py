@@ -59,6 +59,13 @@ def test_train_rejects_a_missing_file(tmp_path):
     assert run.returncode == 2 and "no such data file" in run.stderr
 
 
+def test_bert_without_local_weights_fails_clearly(tmp_path):
+    data = write_synthetic(tmp_path / "s.pkl", n_train=4, n_valid=2, n_test=2, dims=(8, 2, 2), lens=(4, 4, 4))
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["--data", str(data), "--out", str(tmp_path / "o"), "--bert", str(tmp_path / "nobert")])
+    assert exit_.value.code == 2
+
+
 def test_orthogonality_modes():
     s = torch.randn(4, 6, 10)
     assert orthogonality(s, -s, "sample").item() == 0.0  # anti-aligned: nothing to push
