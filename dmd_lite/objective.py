@@ -60,13 +60,17 @@ QUIRKS = {"official": OFFICIAL, "corrected": CORRECTED}
 def task_loss(logits: Tensor, target: Tensor, n_classes: int, weight: Tensor | None = None) -> Tensor:
     """Cross-entropy on the class logits and/or L1 on the regression score, mean over samples.
 
-    target (B, 1 or 2): class index first when classifying, then the regression label.
-    weight (B,) zeroes samples a head could not see (an absent modality)."""
+    target (B, 1 or 2): class index first when classifying (-1: unknown), then the regression
+    label (NaN: unknown); unknown parts add nothing. weight (B,) zeroes samples a head could not
+    see (an absent modality)."""
     per_sample = logits.new_zeros(logits.shape[0])
     if n_classes:
-        per_sample = per_sample + F.cross_entropy(logits[:, :n_classes], target[:, 0].long(), reduction="none")
+        cls = target[:, 0].long()
+        ce = F.cross_entropy(logits[:, :n_classes], cls.clamp(min=0), reduction="none")
+        per_sample = per_sample + ce * (cls >= 0)
     if logits.shape[1] > n_classes:
-        per_sample = per_sample + (logits[:, n_classes] - target[:, -1]).abs()
+        y = target[:, -1]
+        per_sample = per_sample + (logits[:, n_classes] - y.nan_to_num()).abs() * ~y.isnan()
     if weight is None:
         return per_sample.mean()
     return (per_sample * weight).sum() / weight.sum().clamp(min=1)

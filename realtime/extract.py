@@ -1,0 +1,471 @@
+"""Offline feature extraction with the live front-ends, for training and evaluation.
+
+    python -m realtime.extract --kind {video,audio,image,text} --input PATH --out DIR [--workers N]
+
+``--input`` is a file or a folder searched recursively. Per kind:
+  video  videos with sound: face features (15 Hz) and voice features (25 Hz) on media time
+  audio  flac/wav clips: voice features
+  image  face crops (png/jpg, FER2013-style): one face-feature vector each, still-image mode; where
+         MediaPipe finds no face (status no_face) the expression CNN still sees the whole picture
+  text   transcript CSVs (MELD, EmoryNLP, CMU-MOSI): per utterance, word ids timed at a speaking rate
+
+Output in DIR:
+  shards/...npz   one shard per video or clip, per chunk of ``CHUNK`` images of one folder, per chunk
+                  of ``CHUNK`` transcript rows. A shard holds the streams of its items, concatenated:
+                  ``<stream>_t`` (n,) times, ``<stream>`` (n, ...) features, ``<stream>_offsets``
+                  (items + 1,), plus ``records`` (JSON of the items' index records); ``load_shard``
+                  reads it back as per-item streams for ``WindowAssembler.recording_windows``.
+  index.jsonl     one record per input (or transcript row): source, shard, item, status
+                  (ok | no_face | failed), n_steps ({stream: steps}), label (``FeatureSpec`` label set, or null),
+                  source_label, and speaker, split, valence, error where known.
+  feature_spec.json  the spec the features follow; a rerun into DIR refuses a different one.
+
+Only the samples where the modality is there are written (a video frame without a face is no step), so
+the assembler's masks come out as they would live. Shards are written atomically (temporary file,
+then rename): an existing shard is complete, and a rerun skips it. An unreadable input gets one
+line on stderr and a ``failed`` record; it never stops the run (a failed clip or video is tried
+again by a rerun; one in a chunk shard stays recorded there). The last stdout line is the JSON
+summary ``{"processed", "skipped_existing", "failed", "out"}``, counting inputs (rows for text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing as mp
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .errors import SourceError
+from .feature_spec import FeatureSpec
+from .text import encode_words, tokenize, transcript_times
+from .window import Stream
+
+KINDS = ("video", "audio", "image", "text")
+SUFFIXES = {
+    "video": (".mp4", ".avi", ".mov", ".mkv", ".webm"),
+    "audio": (".flac", ".wav"),
+    "image": (".png", ".jpg", ".jpeg"),
+    "text": (".csv",),
+}
+STREAMS_OF = {"video": ("visual", "audio"), "audio": ("audio",), "image": ("visual",), "text": ("text",)}
+CHUNK = 1000  # images or transcript rows per shard
+SHARDS, INDEX, SPEC = "shards", "index.jsonl", "feature_spec.json"
+
+# Labels the sources carry, mapped onto FeatureSpec.labels (None: no match in the label set).
+RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
+                    "06": "fearful", "07": "disgust", "08": "surprised"}
+RAVDESS_TO_LABEL = {"neutral": "neutral", "calm": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
+                    "fearful": "fearful", "disgust": "disgusted", "surprised": "surprised"}
+_RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")  # modality-..-actor
+FER_TO_LABEL = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
+                "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "dev": "val", "test": "test"}
+
+
+@dataclass(frozen=True)
+class CsvSchema:
+    """Where a transcript CSV keeps the utterance and its labels; recognised by ``columns``."""
+
+    name: str
+    columns: frozenset[str]
+    text: str
+    emotion: str | None = None
+    emotion_map: dict[str, str | None] = field(default_factory=dict)
+    speaker: str | None = None
+    split: str | None = None  # a column naming the split (else the file name tells)
+    valence: str | None = None  # a column giving valence, mapped onto [-1, 1]:
+    valence_map: dict[str, float] = field(default_factory=dict)  # by name (sentiment classes), or
+    valence_scale: float = 1.0  # a number divided by this
+
+
+CSV_SCHEMAS = (
+    CsvSchema("meld", frozenset({"Utterance", "Emotion", "Sentiment", "Dialogue_ID"}), "Utterance", "Emotion",
+              {"neutral": "neutral", "joy": "happy", "surprise": "surprised", "anger": "angry",
+               "sadness": "sad", "disgust": "disgusted", "fear": "fearful"}, speaker="Speaker",
+              valence="Sentiment", valence_map={"positive": 1.0, "neutral": 0.0, "negative": -1.0}),
+    CsvSchema("emorynlp", frozenset({"Utterance", "Emotion", "Scene_ID"}), "Utterance", "Emotion",
+              {"Joyful": "happy", "Mad": "angry", "Scared": "fearful", "Sad": "sad", "Neutral": "neutral",
+               "Peaceful": None, "Powerful": None}, speaker="Speaker"),
+    CsvSchema("mosi", frozenset({"id", "text", "label", "mode"}), "text", split="mode", valence="label",
+              valence_scale=3.0),
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input: a file, or one row of a transcript CSV (``text`` set)."""
+
+    source: str  # path relative to --input, "#row" appended for a transcript row
+    path: str
+    meta: dict  # label, source_label, speaker, split, valence: what the source tells
+    text: str | None = None
+
+    @property
+    def labels(self) -> dict:
+        """The item's meta for its index record, with ``label`` and ``source_label`` always present."""
+        return {"label": None, "source_label": None, **self.meta}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The inputs that go into one shard."""
+
+    shard: str  # relative to DIR/shards
+    items: tuple[Item, ...]
+
+
+# ---------------------------------------------------------------- labels from paths and CSVs
+
+def path_meta(rel: Path) -> dict:
+    """Label, speaker and split a file's path gives: a RAVDESS file-name code, a FER folder name."""
+    meta: dict = {}
+    if m := _RAVDESS_NAME.match(rel.stem):
+        emotion = RAVDESS_EMOTIONS.get(m.group(3))
+        meta.update(label=RAVDESS_TO_LABEL.get(emotion), source_label=emotion, speaker=f"ravdess_{m.group(7)}")
+    elif rel.parent.name in FER_TO_LABEL:
+        meta.update(label=FER_TO_LABEL[rel.parent.name], source_label=rel.parent.name)
+    split = next((SPLIT_NAMES[p] for p in rel.parts[:-1] if p in SPLIT_NAMES), None)
+    return {**meta, **({"split": split} if split else {})}
+
+
+def csv_schema(columns: list[str], path: Path) -> CsvSchema:
+    for schema in CSV_SCHEMAS:
+        if schema.columns <= set(columns):
+            return schema
+    raise ValueError(f"unknown transcript columns {columns[:6]} in {path}; known: "
+                     + ", ".join(f"{s.name} ({', '.join(sorted(s.columns))})" for s in CSV_SCHEMAS))
+
+
+def csv_items(path: Path, rel: Path) -> list[Item]:
+    """One item per utterance of a transcript CSV, with the labels its schema gives."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.DictReader(f)
+        schema = csv_schema(list(reader.fieldnames or []), path)
+        rows = list(reader)
+    file_split = next((SPLIT_NAMES[w] for w in re.split(r"[_\W]+", path.stem.lower()) if w in SPLIT_NAMES), None)
+    items = []
+    for i, row in enumerate(rows):
+        meta: dict = {"corpus": schema.name}
+        if schema.emotion:
+            raw = row[schema.emotion].strip()
+            meta.update(label=schema.emotion_map.get(raw), source_label=raw)
+        if schema.valence:
+            raw = row[schema.valence].strip()
+            meta["valence"] = schema.valence_map[raw] if schema.valence_map else float(raw) / schema.valence_scale
+        if schema.speaker:
+            meta["speaker"] = row[schema.speaker].strip("[]'\" ")
+        elif schema.name == "mosi":
+            meta["speaker"] = row["id"].rsplit("_", 1)[0]  # the video id: one speaker per video
+        split = SPLIT_NAMES.get(row[schema.split].strip().lower()) if schema.split else file_split
+        if split:
+            meta["split"] = split
+        items.append(Item(f"{rel.as_posix()}#{i}", str(path), meta, row[schema.text]))
+    return items
+
+
+# ---------------------------------------------------------------- planning
+
+def find_inputs(kind: str, root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES[kind])
+
+
+def plan(kind: str, root: Path) -> tuple[list[Unit], list[dict]]:
+    """The shards to make, and failure records for inputs that could not even be listed (a CSV
+    that does not parse)."""
+    base = root.parent if root.is_file() else root
+    files = find_inputs(kind, root)
+    units: list[Unit] = []
+    failures: list[dict] = []
+    if kind in ("video", "audio"):
+        for p in files:
+            rel = p.relative_to(base)
+            units.append(Unit(rel.with_suffix(".npz").as_posix(), (Item(rel.as_posix(), str(p), path_meta(rel)),)))
+        return units, failures
+    groups: dict[str, list[Item]] = {}
+    for p in files:
+        rel = p.relative_to(base)
+        if kind == "image":
+            groups.setdefault(rel.parent.as_posix(), []).append(Item(rel.as_posix(), str(p), path_meta(rel)))
+            continue
+        try:
+            groups[rel.with_suffix("").as_posix()] = csv_items(p, rel)
+        except (OSError, ValueError, KeyError) as e:
+            failures.append(_failure(Item(rel.as_posix(), str(p), {}), e))
+    for name, items in groups.items():
+        for c in range(0, len(items), CHUNK):
+            units.append(Unit(f"{name}/{kind}_{c // CHUNK:04d}.npz", tuple(items[c:c + CHUNK])))
+    return units, failures
+
+
+# ---------------------------------------------------------------- per-input work (in the workers)
+
+_worker: dict = {}  # this process's front-ends, made once by _init_worker
+
+
+def _init_worker(kind: str, threads: int) -> None:
+    """Make this process's front-ends; ``threads``: its share of the cores for torch and OpenCV."""
+    _worker["kind"] = kind
+    if kind == "text":
+        return
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    if kind == "image":
+        from .face import PRESENCE, FaceFrontEnd
+
+        _worker["face"] = FaceFrontEnd(still_images=True)
+        _worker["presence"] = PRESENCE
+    elif kind == "video":
+        from .expression import ExpressionEncoder
+
+        _worker["encoder"] = ExpressionEncoder()  # shared by the per-video landmarkers
+
+
+def _audio_stream(path: str, required: bool = True) -> Stream:
+    """Voice features on media time; a video without (decodable) sound gives none unless ``required``."""
+    from .audio_source import SAMPLE_RATE, FileAudioSource
+    from .errors import SourceError
+    from .voice import VOICE_FEATURE_DIM, voice_features
+
+    try:
+        with FileAudioSource(path, start=0.0) as source:  # t0 of each chunk = media time
+            chunks = list(source)
+    except SourceError:
+        if required:
+            raise
+        chunks = []
+    if not chunks:
+        if required:
+            raise ValueError("no audio could be decoded")
+        return np.zeros(0), np.zeros((0, VOICE_FEATURE_DIM), np.float32)
+    return voice_features(np.concatenate([c.samples for c in chunks]), SAMPLE_RATE, t0=chunks[0].t0)
+
+
+def _visual_stream(path: str) -> Stream:
+    """Face features on the visual grid of the video's media time: each step takes the newest
+    frame at or before it (``face.Resampler``), so only the frames some step needs are run."""
+    import av
+
+    from .face import PRESENCE, VISUAL_FEATURE_DIM, VISUAL_RATE_HZ, FaceFrontEnd, Resampler
+
+    steps: list[tuple[float, np.ndarray]] = []
+    resampler = Resampler(VISUAL_RATE_HZ)
+    with av.open(path) as container, FaceFrontEnd(encoder=_worker["encoder"]) as face:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+
+        def observe(frame, t: float) -> None:
+            steps.extend(resampler.push(t, face.process(frame.to_ndarray(format="bgr24"), t).features))
+
+        prev = None
+        for i, frame in enumerate(container.decode(stream)):
+            t = float(frame.time) if frame.time is not None else i / float(stream.average_rate or 30)
+            if prev is not None and np.floor(t * VISUAL_RATE_HZ - 1e-9) >= np.ceil(prev[1] * VISUAL_RATE_HZ - 1e-9):
+                observe(*prev)  # a grid step lies in [prev, t): prev is its newest frame
+            prev = (frame, t)
+        if prev is not None:
+            observe(*prev)
+    present = [(t, f) for t, f in steps if f[PRESENCE] > 0]
+    return (np.array([t for t, _ in present], np.float64),
+            np.array([f for _, f in present], np.float32).reshape(len(present), VISUAL_FEATURE_DIM))
+
+
+def _image_stream(path: str) -> Stream:
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a readable image")
+    return np.zeros(1), _worker["face"].process_face_crop(image).features[None]
+
+
+def _text_stream(text: str) -> Stream:
+    words = tokenize(text)
+    return transcript_times(len(words)), encode_words(words)
+
+
+def _streams(item: Item) -> dict[str, Stream]:
+    kind = _worker["kind"]
+    if kind == "video":
+        return {"visual": _visual_stream(item.path), "audio": _audio_stream(item.path, required=False)}
+    if kind == "audio":
+        return {"audio": _audio_stream(item.path)}
+    if kind == "image":
+        return {"visual": _image_stream(item.path)}
+    return {"text": _text_stream(item.text or "")}
+
+
+def _failure(item: Item, error: BaseException) -> dict:
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return {"source": item.source, "shard": None, "item": None, "status": "failed", "n_steps": {},
+            **item.labels, "error": reason}
+
+
+def _process(unit: Unit, out: Path) -> list[dict]:
+    """Extract one unit's items and write its shard (when any item succeeded); its records."""
+    kind = _worker["kind"]
+    names = STREAMS_OF[kind]
+    records: list[dict] = []
+    gathered: dict[str, list[Stream]] = {s: [] for s in names}
+    for item in unit.items:
+        try:
+            streams = _streams(item)
+        except Exception as e:  # any unreadable input is recorded and skipped, never fatal
+            records.append(_failure(item, e))
+            continue
+        for s in names:
+            gathered[s].append(streams[s])
+        n_steps = {s: len(streams[s][0]) for s in names}
+        status = "no_face" if kind == "image" and not streams["visual"][1][0, _worker["presence"]] else "ok"
+        records.append({"source": item.source, "shard": unit.shard, "item": len(gathered[names[0]]) - 1,
+                        "status": status, "n_steps": n_steps, **item.labels})
+    if gathered[names[0]]:  # a shard keeps its failures' records too, so a rerun can rebuild the index
+        _write_shard(out / SHARDS / unit.shard, gathered, records)
+    return records
+
+
+def _write_shard(path: Path, streams: dict[str, list[Stream]], records: list[dict]) -> None:
+    arrays: dict[str, np.ndarray] = {"records": np.array(json.dumps(records))}
+    for s, parts in streams.items():
+        arrays[f"{s}_t"] = np.concatenate([t for t, _ in parts]).astype(np.float64)
+        feats = [x for _, x in parts if len(x)]
+        arrays[s] = np.concatenate(feats) if feats else np.zeros((0, 0), np.float32)
+        arrays[f"{s}_offsets"] = np.cumsum([0] + [len(t) for t, _ in parts]).astype(np.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def _run_unit(args: tuple[Unit, Path]) -> tuple[Unit, list[dict]]:
+    unit, out = args
+    return unit, _process(unit, out)
+
+
+def load_shard(path: str | Path) -> list[tuple[dict, dict[str, Stream]]]:
+    """(index record, {stream: (times, features)}) per extracted item of a shard, in shard order."""
+    with np.load(path) as z:
+        records = [r for r in json.loads(str(z["records"])) if r["status"] != "failed"]
+        names = [k[: -len("_offsets")] for k in z.files if k.endswith("_offsets")]
+        data = {s: (z[f"{s}_t"], z[s], z[f"{s}_offsets"]) for s in names}
+    return [(r, {s: (t[o[i]:o[i + 1]], x[o[i]:o[i + 1]]) for s, (t, x, o) in data.items()})
+            for i, r in ((r["item"], r) for r in records)]
+
+
+def _existing_records(path: Path) -> list[dict] | None:
+    """The records of a complete shard, or None when there is none (or it cannot be read)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            return json.loads(str(z["records"]))
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------- the run
+
+def _preflight(kind: str) -> None:
+    """Fail once, before any worker starts, when a model the front-ends need is missing."""
+    if kind in ("image", "video"):
+        from .expression import ExpressionEncoder
+        from .face import LANDMARKER_PATH
+
+        if not LANDMARKER_PATH.is_file():
+            raise FileNotFoundError(f"face landmarker model missing at {LANDMARKER_PATH}")
+        ExpressionEncoder()
+
+
+def _check_spec(out: Path) -> None:
+    """Write the spec the features follow; refuse a DIR extracted under a different one."""
+    spec, path = FeatureSpec(), out / SPEC
+    if path.is_file():
+        FeatureSpec.from_dict(json.loads(path.read_text())).check_compatible(spec)
+    else:
+        path.write_text(json.dumps(spec.to_dict(), indent=1))
+
+
+def _results(units: list[Unit], out: Path, workers: int, kind: str) -> Iterator[tuple[Unit, list[dict]]]:
+    jobs = [(u, out) for u in units]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    if workers <= 1 or len(units) <= 1:
+        _init_worker(kind, threads)
+        yield from map(_run_unit, jobs)
+        return
+    with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(kind, threads)) as pool:
+        yield from pool.imap_unordered(_run_unit, jobs)
+
+
+def _source_order(record: dict) -> tuple[str, int]:
+    path, _, row = record["source"].partition("#")
+    return path, int(row or -1)
+
+
+def extract(kind: str, root: Path, out: Path, workers: int) -> dict:
+    """Run the extraction; the summary counts inputs (transcript rows for ``text``)."""
+    if not root.exists():
+        raise FileNotFoundError(f"input {root} does not exist")
+    _preflight(kind)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_spec(out)
+    units, records = plan(kind, root)
+    for r in records:
+        print(f"extract: skipped {r['source']}: {r['error']}", file=sys.stderr)
+    failed, processed, skipped = len(records), 0, 0
+    todo = []
+    for unit in units:
+        existing = _existing_records(out / SHARDS / unit.shard)
+        if existing is None:
+            todo.append(unit)
+        else:  # done by an earlier run, failures it recorded included
+            records += existing
+            skipped += len(unit.items)
+    with tqdm(total=sum(len(u.items) for u in todo), desc=f"extract {kind}", unit=kind, file=sys.stderr,
+              mininterval=2.0) as bar:
+        for unit, unit_records in _results(todo, out, workers, kind):
+            for r in unit_records:
+                if r["status"] == "failed":
+                    failed += 1
+                    tqdm.write(f"extract: skipped {r['source']}: {r['error']}", file=sys.stderr)
+                else:
+                    processed += 1
+            records += unit_records
+            bar.update(len(unit.items))
+    tmp = out / f".{INDEX}.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in sorted(records, key=_source_order)))
+    os.replace(tmp, out / INDEX)
+    return {"processed": processed, "skipped_existing": skipped, "failed": failed, "out": str(out)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m realtime.extract", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kind", choices=KINDS, required=True)
+    parser.add_argument("--input", type=Path, required=True, help="a file or a folder (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    args = parser.parse_args(argv)
+    try:
+        summary = extract(args.kind, args.input, args.out, args.workers)
+    except (FileNotFoundError, ValueError, SourceError) as e:
+        parser.exit(2, f"extract: {e}\n")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Words -> integer ids for the model: hashed subword pieces.
+
+Each word becomes up to ``PIECES_PER_WORD`` bucket ids: the whole word, then its character
+3-grams with boundary markers (``<ok>`` -> ``<ok>``, ``<ok``, ``ok>``), each hashed with CRC-32
+into ``TEXT_BUCKETS`` buckets; id 0 is padding. The model owns an embedding table over the buckets
+and averages a word's pieces (EmbeddingBag-style, ignoring 0).
+
+Why this and not a pretrained tokenizer or sentence encoder:
+- robust to ASR errors: a misrecognised word ("happpy", "dont" for "don't") still shares most of
+  its 3-grams with the right one, so it lands near it instead of on an unknown-word token;
+- fast on a Jetson: a few CRC-32s per word in Python, and one gather plus a mean in the model;
+- trivially ONNX-exportable: the graph sees int64 ids and an embedding table, nothing else;
+- no download: no vocabulary file, no weights from a hub; any language the ASR speaks works.
+CRC-32 (not Python's ``hash()``, which is salted per process) keeps ids identical across
+processes, machines and the training and live runs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+TEXT_BUCKETS = 2**15  # hash buckets, id 0 included (padding)
+PIECES_PER_WORD = 8  # the word itself + up to 7 of its 3-grams
+NGRAM = 3
+PAD_ID = 0
+WORDS_PER_SECOND = 2.5  # conversational speaking rate, to time transcripts that carry no timing
+
+_APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`\u00b4]")
+_WORD = re.compile(r"[^\W_]+")
+
+
+class TimedWord(Protocol):
+    """What the ASR emits for one recognised word (``realtime.asr.Word`` fits)."""
+
+    text: str
+    start: float
+    end: float
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words without punctuation; apostrophes are dropped ("Don't" -> "dont") so
+    transcripts with and without them (MELD vs MOSI vs the ASR) agree."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _WORD.findall(_APOSTROPHES.sub("", text))
+
+
+def _bucket(piece: str) -> int:
+    """Stable id in [1, TEXT_BUCKETS) for one piece (PAD_ID = 0 stays free)."""
+    return 1 + zlib.crc32(piece.encode("utf-8")) % (TEXT_BUCKETS - 1)
+
+
+def word_pieces(word: str) -> list[str]:
+    """The word with boundary markers, then its 3-grams, at most ``PIECES_PER_WORD`` in all.
+
+    A word with more 3-grams than fit keeps evenly spaced ones, always the first and the last
+    (prefix and suffix carry the stem and the inflection).
+    """
+    if not word:
+        return []
+    marked = f"<{word}>"
+    grams = [marked[i:i + NGRAM] for i in range(len(marked) - NGRAM + 1)]
+    grams = [g for g in grams if g != marked]  # a one-letter word's only 3-gram is the word
+    room = PIECES_PER_WORD - 1
+    if len(grams) > room:
+        keep = np.linspace(0, len(grams) - 1, room).round().astype(int)
+        grams = [grams[i] for i in keep]
+    return [marked, *grams]
+
+
+def encode_word(word: str) -> np.ndarray:
+    """(PIECES_PER_WORD,) int64 bucket ids of one (already tokenized) word, 0-padded."""
+    ids = np.full(PIECES_PER_WORD, PAD_ID, dtype=np.int64)
+    pieces = word_pieces(word)
+    ids[: len(pieces)] = [_bucket(p) for p in pieces]
+    return ids
+
+
+def encode_words(words: Iterable[str]) -> np.ndarray:
+    """(n, PIECES_PER_WORD) int64 ids, one row per word."""
+    rows = [encode_word(w) for w in words]
+    return np.stack(rows) if rows else np.zeros((0, PIECES_PER_WORD), dtype=np.int64)
+
+
+def encode_text(text: str) -> np.ndarray:
+    """(n, PIECES_PER_WORD) ids of a transcript: ``encode_words(tokenize(text))``."""
+    return encode_words(tokenize(text))
+
+
+def transcript_times(n_words: int, t0: float = 0.0) -> np.ndarray:
+    """(n,) word times for a transcript without timing: word centres at ``WORDS_PER_SECOND``."""
+    return t0 + (np.arange(n_words, dtype=np.float64) + 0.5) / WORDS_PER_SECOND
+
+
+def encode_timed_words(words: Sequence[TimedWord]) -> tuple[np.ndarray, np.ndarray]:
+    """ASR words -> (times (n,) float64, ids (n, PIECES_PER_WORD) int64) for the text track.
+
+    A word's time is its centre, where its sound sits in the audio track. An ASR word that
+    tokenizes into several (rare) gives each the same time; one that tokenizes into none is dropped.
+    """
+    times: list[float] = []
+    tokens: list[str] = []
+    for w in words:
+        for tok in tokenize(w.text):
+            times.append(0.5 * (w.start + w.end))
+            tokens.append(tok)
+    return np.asarray(times, dtype=np.float64), encode_words(tokens)

@@ -1,0 +1,517 @@
+"""The text front-end's model: emotion and valence from the hashed subword pieces of the last words heard.
+
+Input is what ``realtime.text`` makes of a transcript or of the live ASR's words: ids (B, T, 8),
+T word slots, most recent word last, 0 = padding. For every slot t the encoder gives
+``TEXT_FEATURE_DIM`` features of the words up to and including t (a cumulative bag, so a live
+window and an offline transcript give the same numbers)::
+
+    [ EMBED_DIM bag embedding ; 7 emotion log-probabilities (LABELS order) ; 1 valence in [-1, 1] ]
+
+What it is: a TF-IDF-style linear model (it beat every embedding model tried, see below).
+- Bag: every piece of every word (the word, weight ``WORD_SCALE``; its 3-grams, ``GRAM_SCALE``)
+  plus a hashed bigram of each word with the one before it (``BIGRAM_SCALE``), each times its
+  inverse document frequency, summed up to slot t and divided by the root of the summed squared
+  weights (the L2 norm of the bag when no piece repeats, and a running sum, so it streams).
+- Heads: one table row per feature (pieces, then ``BIGRAM_BUCKETS`` bigrams) with 7 emotion logits
+  and 3 sentiment logits; valence = P(positive) - P(negative). Trained full-batch with L-BFGS and
+  an L2 penalty, emotion classes weighted by (mean count / count) ** ``class_weight_power``.
+- Embedding: a ``EMBED_DIM``-d table over the word pieces, trained with Adam on both tasks through
+  throw-away linear heads, epoch chosen on MELD dev. It gives the fusion model more than 8
+  numbers; the class and valence outputs do not depend on it.
+Only gathers, sums, a running sum (CumSum), softmax and integer arithmetic: ONNX-exportable.
+
+Data: MELD train for emotion and sentiment, CMU-MOSI train + valid for valence (MOSI scores / 3
+as soft negative/neutral/positive targets, so their expectation is the score). Model selection
+uses MELD dev only; MELD test is touched by ``evaluate``.
+
+Results (float16 weights, 3.0 MiB): MELD dev accuracy 0.496, weighted F1 0.480, macro F1 0.381,
+valence MAE 0.563; MELD test 0.500 / 0.490 / 0.340, valence MAE 0.513 (predicting 0 gives 0.576
+and 0.519). The same TF-IDF word 1-2-gram + char 2-5-gram logistic regression on the same words
+(``bench/baselines_text.py``) gets 0.538 / 0.474 / 0.290 on MELD test.
+
+What mattered, on MELD dev weighted F1 (+-1.5 points is noise on 1,109 utterances): class
+weighting (power 0.75 vs none: +7, macro F1 +13) and word bigrams in the bag (+2.3). No better or
+worse, so left out: EmoryNLP as extra emotion data (-0.5, macro -2); the previous utterance's last
+4 or 8 words in the bag (-3.4, -5); word 3-grams; length features; Naive-Bayes feature weighting
+(-4); a low-rank (16-64) head or a piece-embedding MLP alone (-4 to -6) or averaged with the
+linear head (no gain).
+
+Words only, as the ASR gives them, so there is no punctuation: MELD's "?" and "!" are worth about
+9 points of weighted F1 to a bag-of-words model (TF-IDF + logistic regression on MELD dev: 0.449
+on tokenized words, 0.544 with question and exclamation marks as tokens; on MELD test with the
+raw text it gets 0.554). Live, that cue is in the voice's prosody, which the fused model sees.
+
+Trained on research corpora (MELD, from TV dialogue; CMU-MOSI, research-only): the weights are
+for non-commercial research use.
+
+CLI::
+
+    python -m realtime.text_encoder train --data ../shared/data/text --out models/text_encoder.safetensors
+    python -m realtime.text_encoder evaluate --data ../shared/data/text
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import operator
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dmd_lite.metrics import classification_metrics, save_confusion_png
+
+from .feature_spec import LABELS
+from .text import PIECES_PER_WORD, TEXT_BUCKETS, encode_words, tokenize
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS_PATH = REPO_ROOT / "models" / "text_encoder.safetensors"
+
+EMBED_DIM = 32  # bag embedding length
+SENTIMENTS = ("negative", "neutral", "positive")
+SENTIMENT_VALUES = (-1.0, 0.0, 1.0)  # valence of each sentiment class
+TEXT_FEATURE_DIM = EMBED_DIM + len(LABELS) + 1  # embedding, emotion log-probs, valence
+BIGRAM_BUCKETS = 2**14  # hashed word bigrams
+BIGRAM_MULT = 40_503  # Knuth's 16-bit golden-ratio multiplier: > TEXT_BUCKETS, so previous * BIGRAM_MULT + word
+# is one-to-one, and odd but not 1 modulo BIGRAM_BUCKETS, so the bucket depends on the word order
+N_FEATURES = TEXT_BUCKETS + BIGRAM_BUCKETS  # rows of the head table: pieces, then bigrams
+WORD_SCALE, GRAM_SCALE, BIGRAM_SCALE = 2.0, 1.0, 2.0  # weight of a whole word, a 3-gram, a bigram
+NORM_EPS = 1e-6  # an empty bag has norm 0: its features are the biases alone
+
+MELD_EMOTIONS = {"neutral": "neutral", "joy": "happy", "sadness": "sad", "anger": "angry",
+                 "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
+MELD_SENTIMENTS = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+EMORYNLP_EMOTIONS = {"Neutral": "neutral", "Joyful": "happy", "Sad": "sad", "Mad": "angry", "Scared": "fearful"}
+EMORYNLP_DROPPED = ("Peaceful", "Powerful")  # no match in LABELS
+MOSI_SCALE = 3.0  # MOSI scores lie in [-3, 3]
+
+
+# ---------------------------------------------------------------- data
+
+@dataclass
+class TextSet:
+    """Utterances with whichever labels their corpus has."""
+
+    words: list[list[str]]  # tokenized utterances
+    emotion: np.ndarray  # (n,) int64 index into LABELS, -1 where the corpus has none
+    valence: np.ndarray  # (n,) float32 in [-1, 1], NaN where the corpus has none
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __add__(self, other: TextSet) -> TextSet:
+        return TextSet(self.words + other.words, np.concatenate([self.emotion, other.emotion]),
+                       np.concatenate([self.valence, other.valence]))
+
+
+def _read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    """CSV rows as dicts; a missing file or column raises with the path and what is missing."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
+        return list(reader)
+
+
+def _mapped(mapping: dict, value: str, column: str, path: Path):
+    """``mapping[value]``, or a ValueError naming the file, the column and the values it knows."""
+    if value not in mapping:
+        raise ValueError(f"{path}: unknown {column} {value!r}; expected one of {sorted(mapping)}")
+    return mapping[value]
+
+
+def read_meld(path: Path) -> TextSet:
+    """A MELD ``*_sent_emo.csv``: Utterance, Emotion (7 classes), Sentiment -> valence -1/0/1."""
+    rows = _read_rows(path, ("Utterance", "Emotion", "Sentiment"))
+    emotion = [LABELS.index(_mapped(MELD_EMOTIONS, r["Emotion"], "Emotion", path)) for r in rows]
+    valence = [_mapped(MELD_SENTIMENTS, r["Sentiment"], "Sentiment", path) for r in rows]
+    return TextSet([tokenize(r["Utterance"]) for r in rows], np.array(emotion, np.int64), np.array(valence, np.float32))
+
+
+def read_emorynlp(path: Path) -> TextSet:
+    """An EmoryNLP ``emorynlp_*_final.csv``: Utterance, Emotion; Peaceful and Powerful rows dropped."""
+    rows = [r for r in _read_rows(path, ("Utterance", "Emotion")) if r["Emotion"] not in EMORYNLP_DROPPED]
+    emotion = [LABELS.index(_mapped(EMORYNLP_EMOTIONS, r["Emotion"], "Emotion", path)) for r in rows]
+    return TextSet([tokenize(r["Utterance"]) for r in rows], np.array(emotion, np.int64),
+                   np.full(len(rows), np.nan, np.float32))
+
+
+def read_mosi(path: Path, modes: Sequence[str]) -> TextSet:
+    """CMU-MOSI ``label.csv`` rows of the given ``mode`` (train/valid/test): text, label / 3 -> valence."""
+    rows = [r for r in _read_rows(path, ("text", "label", "mode")) if r["mode"] in modes]
+    return TextSet([tokenize(r["text"]) for r in rows], np.full(len(rows), -1, np.int64),
+                   np.array([float(r["label"]) / MOSI_SCALE for r in rows], np.float32))
+
+
+def meld_split(data: Path, split: str) -> TextSet:
+    """MELD ``split`` (train/dev/test) under the text data folder."""
+    return read_meld(data / "meld" / f"{split}_sent_emo.csv")
+
+
+def encode_batch(utterances: Sequence[Sequence[str]], max_words: int | None = None) -> torch.Tensor:
+    """(B, T, PIECES_PER_WORD) int64 ids, left-padded so the last word sits in the last slot; T is the
+    longest utterance, or ``max_words`` (longer ones keep their last words)."""
+    rows = [encode_words(list(u)[-max_words:] if max_words else u) for u in utterances]
+    t = max_words or max([len(r) for r in rows] + [1])
+    ids = np.zeros((len(rows), t, PIECES_PER_WORD), np.int64)
+    for i, r in enumerate(rows):
+        if len(r):
+            ids[i, t - len(r):] = r
+    return torch.from_numpy(ids)
+
+
+# ---------------------------------------------------------------- model
+
+def word_bigrams(ids: torch.Tensor) -> torch.Tensor:
+    """(B, T, P) piece ids -> (B, T) id of (previous word, word) in [TEXT_BUCKETS, N_FEATURES), 0 where
+    either slot is padding. Uses the whole-word piece (column 0) of each slot."""
+    word = ids[..., 0]  # (B, T)
+    prev = F.pad(word, (1, 0))[..., :-1]  # (B, T) the slot before; 0 before the first
+    bigram = TEXT_BUCKETS + (prev * BIGRAM_MULT + word) % BIGRAM_BUCKETS
+    return torch.where((word > 0) & (prev > 0), bigram, torch.zeros_like(bigram))
+
+
+class TextPrediction(NamedTuple):
+    """Utterance-level output of ``TextEncoder.predict``."""
+
+    probs: torch.Tensor  # (B, len(LABELS)) emotion probabilities
+    valence: torch.Tensor  # (B,) in [-1, 1]
+
+
+class TextEncoder(nn.Module):
+    """Cumulative weighted bag of pieces and bigrams -> per-slot [embedding ; emotion log-probs ; valence]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        n_out = len(LABELS) + len(SENTIMENTS)
+        self.head_table = nn.Parameter(torch.zeros(N_FEATURES, n_out))  # logits per unit of feature weight
+        self.head_bias = nn.Parameter(torch.zeros(n_out))
+        self.embed_table = nn.Parameter(torch.zeros(TEXT_BUCKETS, EMBED_DIM))
+        self.register_buffer("idf", torch.zeros(N_FEATURES))  # 0 for padding (id 0) and unseen rows
+        scale = [WORD_SCALE] + [GRAM_SCALE] * (PIECES_PER_WORD - 1) + [BIGRAM_SCALE]
+        self.register_buffer("scale", torch.tensor(scale), persistent=False)  # (P + 1,)
+        self.register_buffer("sentiment_values", torch.tensor(SENTIMENT_VALUES), persistent=False)
+
+    def weighted_features(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids (B, T, P) -> feature ids (B, T, P + 1) (pieces, then the bigram) and their weights."""
+        feats = torch.cat([ids, word_bigrams(ids).unsqueeze(-1)], dim=-1)  # (B, T, P + 1)
+        return feats, self.idf[feats] * self.scale
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T, P) int64 -> (B, T, TEXT_FEATURE_DIM) features of words up to each slot."""
+        feats, w = self.weighted_features(ids)
+        norm = w.square().sum(-1).cumsum(1).sqrt().clamp_min(NORM_EPS).unsqueeze(-1)  # (B, T, 1)
+        head = (w.unsqueeze(-1) * F.embedding(feats, self.head_table)).sum(2)  # (B, T, n_out)
+        head = head.cumsum(1) / norm + self.head_bias
+        emb = (w[..., :PIECES_PER_WORD, None] * F.embedding(ids, self.embed_table)).sum(2)  # (B, T, E)
+        emb = emb.cumsum(1) / norm
+        emotion, sentiment = head.split([len(LABELS), len(SENTIMENTS)], dim=-1)
+        valence = (sentiment.softmax(-1) * self.sentiment_values).sum(-1, keepdim=True)  # (B, T, 1)
+        return torch.cat([emb, emotion.log_softmax(-1), valence], dim=-1)
+
+    def predict(self, ids: torch.Tensor) -> TextPrediction:
+        """Utterance level: the last slot of each row (ids (B, T, P), the utterance right-aligned)."""
+        last = self.forward(ids)[:, -1]  # (B, TEXT_FEATURE_DIM)
+        return TextPrediction(last[:, EMBED_DIM:EMBED_DIM + len(LABELS)].exp(), last[:, -1])
+
+
+def _meta_contract() -> dict:
+    """What the weights were made for; loading refuses anything else."""
+    return {"labels": list(LABELS), "sentiments": list(SENTIMENTS), "text_feature_dim": TEXT_FEATURE_DIM,
+            "embed_dim": EMBED_DIM, "text_buckets": TEXT_BUCKETS, "pieces_per_word": PIECES_PER_WORD,
+            "bigram_buckets": BIGRAM_BUCKETS, "bigram_mult": BIGRAM_MULT,
+            "scales": {"word": WORD_SCALE, "gram": GRAM_SCALE, "bigram": BIGRAM_SCALE}}
+
+
+def load_text_encoder(path: Path | str = WEIGHTS_PATH) -> TextEncoder:
+    """The shipped encoder in eval mode (float32), checked against its JSON sidecar."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    if not path.is_file() or not sidecar.is_file():
+        raise FileNotFoundError(f"text encoder weights not found at {path} (+ .json sidecar); train them with "
+                                "`python -m realtime.text_encoder train --data <shared/data/text>`")
+    meta = json.loads(sidecar.read_text())
+    for key, want in _meta_contract().items():
+        if meta.get(key) != want:
+            raise ValueError(f"{sidecar}: {key} is {meta.get(key)!r}, this code needs {want!r}; retrain")
+    model = TextEncoder()
+    try:
+        model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+    except RuntimeError as e:
+        raise ValueError(f"{path} does not fit TextEncoder: {str(e).splitlines()[0]}") from e
+    return model.eval()
+
+
+# ---------------------------------------------------------------- training
+
+def _coo(indices: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Coalesced sparse COO matrix (duplicates summed), indices checked against the shape."""
+    with torch.sparse.check_sparse_tensor_invariants():
+        return torch.sparse_coo_tensor(indices, values, shape).coalesce()
+
+
+def _sparse_bags(model: TextEncoder, utterances: Sequence[Sequence[str]], chunk: int = 1024) -> torch.Tensor:
+    """(n, N_FEATURES) sparse COO: each utterance's normalised weighted bag, as ``forward`` sees it at
+    its last word (so a head fitted on these rows is exact for the module)."""
+    rows, cols, vals = [], [], []
+    for start in range(0, len(utterances), chunk):
+        feats, w = model.weighted_features(encode_batch(utterances[start:start + chunk]))  # (b, T, P + 1)
+        norm = w.square().sum((1, 2)).sqrt().clamp_min(NORM_EPS)  # (b,)
+        keep = w > 0
+        rows.append(torch.nonzero(keep)[:, 0] + start)
+        cols.append(feats[keep])
+        vals.append((w / norm[:, None, None])[keep])
+    idx = torch.stack([torch.cat(rows), torch.cat(cols)])
+    return _coo(idx, torch.cat(vals), (len(utterances), N_FEATURES))
+
+
+def fit_idf(model: TextEncoder, utterances: Sequence[Sequence[str]]) -> None:
+    """Set ``model.idf`` to log((1 + n) / (1 + df)) + 1 of the training utterances (scikit-learn's
+    smooth idf); padding keeps 0."""
+    model.idf.fill_(1.0)
+    present = _sparse_bags(model, utterances).indices()[1]  # one entry per (utterance, feature)
+    df = torch.bincount(present, minlength=N_FEATURES).float()
+    model.idf.copy_(torch.log((1 + len(utterances)) / (1 + df)) + 1)
+    model.idf[0] = 0.0
+
+
+def sentiment_targets(valence: np.ndarray) -> torch.Tensor:
+    """(n, 3) soft negative/neutral/positive targets whose expected value is the valence."""
+    v = torch.from_numpy(np.clip(valence, -1, 1)).float()
+    return torch.stack([(-v).clamp_min(0), 1 - v.abs(), v.clamp_min(0)], dim=1)
+
+
+def class_weights(emotion: np.ndarray, power: float) -> torch.Tensor:
+    """(n_classes,) (mean count / count) ** power over labelled rows."""
+    counts = np.bincount(emotion[emotion >= 0], minlength=len(LABELS)).astype(np.float64)
+    return torch.tensor((counts.mean() / np.maximum(counts, 1)) ** power, dtype=torch.float32)
+
+
+@dataclass
+class Batch:
+    """Training rows as the losses need them."""
+
+    bags: torch.Tensor  # (n, N_FEATURES) sparse normalised bags
+    emotion: torch.Tensor  # (n,) int64, -1 = none
+    sentiment: torch.Tensor  # (n, 3) soft targets, rows of NaN valence are zero
+    emotion_weight: torch.Tensor  # (n,) class weight, 0 where no emotion; mean 1 over labelled rows
+    sentiment_weight: torch.Tensor  # (n,) 1 where a valence exists, times the corpus weight
+
+    def loss(self, emotion_logits: torch.Tensor, sentiment_logits: torch.Tensor,
+             rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Weighted emotion cross-entropy + soft sentiment cross-entropy of all rows, or of ``rows``."""
+        pick = (lambda t: t) if rows is None else (lambda t: t[rows])
+        ew, sw = pick(self.emotion_weight), pick(self.sentiment_weight)
+        ce = F.cross_entropy(emotion_logits, pick(self.emotion).clamp_min(0), reduction="none")
+        soft = -(pick(self.sentiment) * sentiment_logits.log_softmax(-1)).sum(-1)
+        return (ce * ew).sum() / ew.sum().clamp_min(1e-9) + (soft * sw).sum() / sw.sum().clamp_min(1e-9)
+
+
+def make_batch(model: TextEncoder, data: TextSet, power: float, corpus_weight: np.ndarray) -> Batch:
+    """``corpus_weight`` (n,): a sample weight per row (extra corpora can count for less)."""
+    emotion = torch.from_numpy(data.emotion)
+    labelled = emotion >= 0
+    cw = torch.from_numpy(corpus_weight).float()
+    ew = torch.where(labelled, class_weights(data.emotion, power)[emotion.clamp_min(0)] * cw, 0.0)
+    has_valence = torch.from_numpy(~np.isnan(data.valence))
+    return Batch(_sparse_bags(model, data.words), emotion, sentiment_targets(np.nan_to_num(data.valence)),
+                 ew / ew[labelled].mean(), has_valence.float() * cw)
+
+
+@torch.inference_mode()
+def dev_scores(model: TextEncoder, data: TextSet) -> dict[str, float]:
+    """Accuracy, weighted and macro F1 and valence MAE of a labelled set."""
+    pred = model.predict(encode_batch(data.words))
+    m = classification_metrics(pred.probs.argmax(-1), data.emotion, len(LABELS))
+    return {"accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"],
+            "valence_mae": float(np.nanmean(np.abs(pred.valence.numpy() - data.valence)))}
+
+
+def fit_heads(model: TextEncoder, batch: Batch, dev: TextSet, weight_decay: float, rounds: int, iters: int,
+              log: list) -> None:
+    """Full-batch L-BFGS on the head table and bias with an L2 penalty ``weight_decay`` on the table.
+    Runs ``rounds`` of ``iters`` iterations (the problem is convex: the last round is the best)."""
+    from tqdm import tqdm
+
+    n_emo = len(LABELS)
+    opt = torch.optim.LBFGS([model.head_table, model.head_bias], lr=1.0, max_iter=iters, history_size=20,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        out = torch.sparse.mm(batch.bags, model.head_table) + model.head_bias  # (n, n_out)
+        loss = batch.loss(out[:, :n_emo], out[:, n_emo:]) + weight_decay * model.head_table.square().sum()
+        loss.backward()
+        return loss.detach()
+
+    for r in (bar := tqdm(range(1, rounds + 1), desc="heads (L-BFGS)", unit="round")):
+        loss = float(opt.step(closure))
+        dev_m = dev_scores(model, dev)
+        log.append({"stage": "heads", "round": r, "iterations": r * iters, "loss": loss,
+                    **{f"dev_{k}": v for k, v in dev_m.items()}})
+        bar.write(f"heads round {r:2d}  loss {loss:.4f}  dev acc {dev_m['accuracy']:.4f}  wF1 "
+                  f"{dev_m['weighted_f1']:.4f}  mF1 {dev_m['macro_f1']:.4f}  valence MAE {dev_m['valence_mae']:.4f}")
+
+
+def fit_embedding(model: TextEncoder, batch: Batch, dev: TextSet, epochs: int, lr: float, dropout: float,
+                  seed: int, log: list, batch_size: int = 256) -> float:
+    """Adam on the embedding table through throw-away linear heads (emotion, sentiment); keeps the
+    epoch with the best dev weighted F1 of its emotion head and returns that score."""
+    from tqdm import tqdm
+
+    gen = torch.Generator().manual_seed(seed)
+    table = torch.randn(TEXT_BUCKETS, EMBED_DIM, generator=gen) * 0.1
+    table[0] = 0
+    table.requires_grad_(True)
+    heads = nn.ModuleList([nn.Linear(EMBED_DIM, len(LABELS)), nn.Linear(EMBED_DIM, len(SENTIMENTS))])
+    drop = nn.Dropout(dropout)
+    opt = torch.optim.AdamW([{"params": [table], "weight_decay": 0.0},
+                             {"params": heads.parameters(), "weight_decay": 1e-2}], lr=lr)
+    pieces = _columns_below(batch.bags, TEXT_BUCKETS)
+    dev_bags = _columns_below(_sparse_bags(model, dev.words), TEXT_BUCKETS)
+    n = pieces.shape[0]
+    best, best_table = -1.0, None
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        heads.train()
+        for i in tqdm(range(0, n, batch_size), desc=f"embedding epoch {epoch}/{epochs}", leave=False, unit="batch"):
+            idx = order[i:i + batch_size]
+            e = drop(torch.sparse.mm(pieces.index_select(0, idx), table))  # (b, EMBED_DIM)
+            loss = batch.loss(heads[0](e), heads[1](e), idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        heads.eval()
+        with torch.no_grad():
+            pred = heads[0](torch.sparse.mm(dev_bags, table)).argmax(-1)
+        m = classification_metrics(pred, dev.emotion, len(LABELS))
+        log.append({"stage": "embedding", "epoch": epoch, "loss": total / n, "dev_accuracy": m["accuracy"],
+                    "dev_weighted_f1": m["weighted_f1"], "dev_macro_f1": m["macro_f1"]})
+        print(f"embedding epoch {epoch:2d}  loss {total / n:.4f}  probe dev acc {m['accuracy']:.4f}  "
+              f"wF1 {m['weighted_f1']:.4f}  mF1 {m['macro_f1']:.4f}", flush=True)
+        if m["weighted_f1"] > best:
+            best, best_table = m["weighted_f1"], table.detach().clone()
+    with torch.no_grad():
+        model.embed_table.copy_(best_table)
+    return best
+
+
+def _columns_below(x: torch.Tensor, n_cols: int) -> torch.Tensor:
+    """The first ``n_cols`` columns of a coalesced sparse COO matrix."""
+    idx, val = x.indices(), x.values()
+    keep = idx[1] < n_cols
+    return _coo(idx[:, keep], val[keep], (x.shape[0], n_cols))
+
+
+def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_weight: float,
+          mosi_weight: float, rounds: int, iters: int, epochs: int, lr: float, dropout: float, seed: int) -> dict:
+    """Fit idf, heads and embedding on MELD train (+ MOSI valence, + EmoryNLP if weighted); select on
+    MELD dev; write float16 weights and a JSON sidecar."""
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    parts = [(meld_split(data, "train"), 1.0),
+             (read_mosi(data / "mosi" / "label.csv", ("train", "valid")), mosi_weight)]
+    if emorynlp_weight > 0:
+        parts += [(read_emorynlp(data / "emorynlp" / f"emorynlp_{s}_final.csv"), emorynlp_weight)
+                  for s in ("train", "dev", "test")]
+    parts = [(p, w) for p, w in parts if w > 0]
+    train_set = reduce(operator.add, (p for p, _ in parts))
+    corpus_weight = np.concatenate([np.full(len(p), w, np.float32) for p, w in parts])
+    dev = meld_split(data, "dev")
+    sizes = ", ".join(f"{len(p)} x {w}" for p, w in parts)
+    print(f"training rows: {len(train_set)} ({sizes}); dev {len(dev)}", flush=True)
+
+    model = TextEncoder()
+    with torch.no_grad():
+        fit_idf(model, train_set.words)
+        batch = make_batch(model, train_set, power, corpus_weight)
+    log: list[dict] = []
+    fit_heads(model, batch, dev, weight_decay, rounds, iters, log)
+    probe = fit_embedding(model, batch, dev, epochs, lr, dropout, seed, log)
+    with torch.no_grad():  # ship float16: score what is shipped
+        for t in model.state_dict().values():
+            t.copy_(t.half().float())
+    dev_m = dev_scores(model, dev)
+    print("MELD dev (float16 weights): " + "  ".join(f"{k} {v:.4f}" for k, v in dev_m.items()), flush=True)
+    meta = {**_meta_contract(),
+            "metrics": {"meld_dev": dev_m, "embedding_probe_dev_weighted_f1": probe},
+            "training": {"data": "MELD train (emotion, sentiment), CMU-MOSI train+valid (valence)"
+                                 + (", EmoryNLP all splits (emotion)" if emorynlp_weight > 0 else "")
+                                 + "; research corpora, non-commercial research use only",
+                         "seed": seed, "class_weight_power": power, "weight_decay": weight_decay,
+                         "emorynlp_weight": emorynlp_weight, "mosi_weight": mosi_weight, "lbfgs_rounds": rounds,
+                         "lbfgs_iters_per_round": iters, "embedding_epochs": epochs, "embedding_lr": lr,
+                         "embedding_dropout": dropout, "seconds": round(time.perf_counter() - t0, 1), "log": log}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, out)
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB) and {out.with_suffix('.json').name}", flush=True)
+    return meta
+
+
+def evaluate(data: Path, weights: Path, png: Path) -> dict[str, float]:
+    """MELD test scores of the shipped weights; saves the confusion matrix; last line is JSON."""
+    model = load_text_encoder(weights)
+    test = meld_split(data, "test")
+    with torch.inference_mode():
+        pred = model.predict(encode_batch(test.words))
+    m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
+    result = {"split": "meld_test", "n": len(test), "accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"],
+              "macro_f1": m["macro_f1"], "valence_mae": float(np.mean(np.abs(pred.valence.numpy() - test.valence)))}
+    print("rows true, columns predicted: " + " ".join(f"{lab[:5]:>6}" for lab in LABELS))
+    for lab, row in zip(LABELS, m["confusion"]):
+        print(f"{lab:>10} " + " ".join(f"{v:6d}" for v in row))
+    title = f"MELD test (text): acc {m['accuracy']:.3f}, wF1 {m['weighted_f1']:.3f}, mF1 {m['macro_f1']:.3f}"
+    save_confusion_png(m["confusion"], LABELS, png, title)
+    print(f"confusion matrix saved to {png}")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m realtime.text_encoder", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("train", "evaluate"):
+        p = sub.add_parser(name)
+        p.add_argument("--data", type=Path, required=True, help="folder with meld/, emorynlp/ and mosi/")
+    t = sub.choices["train"]
+    t.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    t.add_argument("--class-weight-power", type=float, default=0.75, help="0 = unweighted, 1 = balanced")
+    t.add_argument("--weight-decay", type=float, default=5e-5, help="L2 penalty on the head table")
+    t.add_argument("--emorynlp-weight", type=float, default=0.0, help="sample weight of EmoryNLP rows (0 = unused)")
+    t.add_argument("--mosi-weight", type=float, default=1.0, help="sample weight of MOSI valence rows")
+    t.add_argument("--rounds", type=int, default=4, help="L-BFGS rounds, dev metrics after each")
+    t.add_argument("--iters", type=int, default=40, help="L-BFGS iterations per round")
+    t.add_argument("--epochs", type=int, default=6, help="embedding epochs")
+    t.add_argument("--lr", type=float, default=3e-3, help="embedding learning rate")
+    t.add_argument("--dropout", type=float, default=0.5, help="embedding dropout")
+    t.add_argument("--seed", type=int, default=0)
+    e = sub.choices["evaluate"]
+    e.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
+    e.add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "text_encoder" / "confusion.png")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)  # small sparse problems: one thread is as fast and leaves the others free
+    if a.cmd == "train":
+        train(a.data, a.out, a.class_weight_power, a.weight_decay, a.emorynlp_weight, a.mosi_weight,
+              a.rounds, a.iters, a.epochs, a.lr, a.dropout, a.seed)
+    else:
+        evaluate(a.data, a.weights, a.png)
+
+
+if __name__ == "__main__":
+    main()

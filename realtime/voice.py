@@ -1,0 +1,236 @@
+"""The voice front-end: 16 kHz audio -> 25 Hz steps of [64 log-mel energies, voice-activity prob].
+
+Per step (40 ms):
+- log-mel: 25 ms Hann-windowed frames every 10 ms (FFT of 512, torchaudio's HTK mel filters,
+  20 Hz - 8 kHz), natural log of the energies floored at ``MEL_FLOOR``, averaged over the step's 4
+  frames. Step k summarises samples [k * STEP, k * STEP + STEP_SPAN) and is stamped at the
+  centre of that span on the shared clock.
+- voice activity: silero-vad's speech probability, run on consecutive 512-sample chunks; a step
+  holds the probability of the last chunk that ended inside its span.
+- streaming normalisation (``RunningNorm``) of the 64 log-mel values; the probability is kept as is.
+At the end of a stream the last started step is completed with zeros, so N samples give
+ceil(N / STEP) steps (25 per second).
+
+``VoiceFrontEnd`` computes this incrementally from chunks of any size; ``voice_features`` computes
+it for a whole signal at once. Both give the same numbers (a tested property), so features
+extracted offline for training are the ones the live system sees.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+
+import numpy as np
+import torch
+import torchaudio
+
+from .audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
+
+N_MELS = 64
+WINDOW = SAMPLE_RATE * 25 // 1000  # 400 samples: 25 ms analysis window
+HOP = SAMPLE_RATE * 10 // 1000  # 160 samples: 10 ms between frames
+N_FFT = 512  # the window zero-padded to a power of two
+FEATURE_RATE_HZ = 25
+FRAMES_PER_STEP = SAMPLE_RATE // (HOP * FEATURE_RATE_HZ)  # 4
+STEP = HOP * FRAMES_PER_STEP  # 640 samples: 40 ms per step
+STEP_SPAN = STEP - HOP + WINDOW  # 880 samples: what the 4 frames of one step cover
+VAD_CHUNK = 512  # samples per silero-vad call at 16 kHz (fixed by the model)
+VOICE_FEATURE_DIM = N_MELS + 1
+MEL_FLOOR = 1e-6  # energy floor before the log: 100 dB below a full-scale tone
+F_MIN, F_MAX = 20.0, SAMPLE_RATE / 2
+assert STEP * FEATURE_RATE_HZ == SAMPLE_RATE, "steps must tile the samples exactly"
+
+# Warm start of the normalisation: log-mel statistics of speech with its pauses (120 RAVDESS
+# clips: mean -10.2, std 4.3, nearly flat across bins), worth NORM_WARM_STEPS observed steps.
+NORM_WARM_MEAN = -10.0
+NORM_WARM_STD = 4.0
+NORM_WARM_STEPS = 50  # 2 s
+NORM_MEMORY_STEPS = 1500  # 60 s: past this the statistics follow the last minute or so
+_NORM_EPS = 1e-4
+
+
+class RunningNorm:
+    """Streaming per-dimension standardisation with a fixed warm start.
+
+    The statistics start at (NORM_WARM_MEAN, NORM_WARM_STD**2) as if NORM_WARM_STEPS steps had been
+    seen; each new step x updates them with weight 1/c, c = min(steps seen + NORM_WARM_STEPS,
+    NORM_MEMORY_STEPS): an exact running mean and variance at first, then an exponential moving
+    average with a time constant of NORM_MEMORY_STEPS steps. The long memory is deliberate: a new
+    room or microphone gain is absorbed within a few minutes, while a voice getting louder for a
+    few seconds (arousal, which the model needs) is not normalised away. A step is normalised with
+    statistics that include it. The result depends on the sequence of steps only, never on how
+    the audio was chunked.
+    """
+
+    def __init__(self, dim: int = N_MELS) -> None:
+        self.dim = dim
+        self.reset()
+
+    def reset(self) -> None:
+        self._mean = np.full(self.dim, NORM_WARM_MEAN, np.float64)
+        self._var = np.full(self.dim, NORM_WARM_STD**2, np.float64)
+        self._count = NORM_WARM_STEPS
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(dim,) -> (dim,) float32: update with ``x``, then standardise it."""
+        self._count = min(self._count + 1, NORM_MEMORY_STEPS)
+        delta = x - self._mean
+        self._mean += delta / self._count
+        self._var += (delta * (x - self._mean) - self._var) / self._count
+        return ((x - self._mean) / np.sqrt(self._var + _NORM_EPS)).astype(np.float32)
+
+
+_MEL_FILTERS = torchaudio.functional.melscale_fbanks(
+    N_FFT // 2 + 1, F_MIN, F_MAX, N_MELS, SAMPLE_RATE)  # (257, 64)
+_HANN = torch.hann_window(WINDOW, periodic=False)
+
+
+def _log_mel(samples: np.ndarray) -> np.ndarray:
+    """(n,) float32 -> (frames, N_MELS) log-mel energies of every whole frame."""
+    x = torch.from_numpy(np.ascontiguousarray(samples, np.float32))
+    frames = x.unfold(0, WINDOW, HOP) * _HANN  # (frames, WINDOW)
+    power = torch.fft.rfft(frames, n=N_FFT).abs().square()  # (frames, N_FFT // 2 + 1)
+    return torch.log((power @ _MEL_FILTERS).clamp_min(MEL_FLOOR)).numpy()
+
+
+def _pool(log_mel: np.ndarray) -> np.ndarray:
+    """(FRAMES_PER_STEP * steps, N_MELS) -> (steps, N_MELS): mean over each step's frames."""
+    return log_mel.reshape(-1, FRAMES_PER_STEP, N_MELS).mean(axis=1)
+
+
+def _vad_chunk_of_step(k: int) -> int:
+    """Index of the last VAD chunk that ends inside step k's span."""
+    return (k * STEP + STEP_SPAN) // VAD_CHUNK - 1
+
+
+def _step_center(k: int | np.ndarray) -> float | np.ndarray:
+    """Sample index at the centre of step k's span."""
+    return k * STEP + STEP_SPAN / 2
+
+
+def _padded_length(n: int) -> int:
+    """Samples needed to complete every step started within n samples."""
+    return 0 if n == 0 else (math.ceil(n / STEP) - 1) * STEP + STEP_SPAN
+
+
+class _VoiceActivity:
+    """silero-vad over consecutive 512-sample chunks of one stream, with an explicit reset
+    (the model carries recurrent state and context, so each stream has its own)."""
+
+    def __init__(self) -> None:
+        threads = torch.get_num_threads()  # importing silero_vad pins torch to one thread,
+        from silero_vad import load_silero_vad  # process-wide: restore the caller's setting
+
+        with warnings.catch_warnings():  # silero-vad 6.2 loads TorchScript through APIs that
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.11 and Python 3.11 deprecate
+            self._model = load_silero_vad()
+        torch.set_num_threads(threads)
+
+    def reset(self) -> None:
+        self._model.reset_states()
+
+    @torch.inference_mode()
+    def __call__(self, chunk: np.ndarray) -> float:
+        return float(self._model(torch.from_numpy(chunk).unsqueeze(0), SAMPLE_RATE))
+
+
+class VoiceFrontEnd:
+    """Incremental voice features of one audio stream.
+
+    ``push`` each chunk as it arrives and get the steps it completed as (timestamp, (65,) float32)
+    pairs; ``finish`` completes the last step with zeros and resets for a new stream.
+    Latency: a step comes out 55 ms of audio after its span began (plus the chunk length).
+    """
+
+    def __init__(self) -> None:
+        self._vad = _VoiceActivity()
+        self._norm = RunningNorm()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: timeline, buffered samples, VAD state and normalisation."""
+        self._vad.reset()
+        self._norm.reset()
+        self._timeline = StreamTimeline(SAMPLE_RATE)
+        self._buffer = np.empty(0, np.float32)  # samples from index _buffer_start on
+        self._buffer_start = 0
+        self._next_step = 0
+        self._next_vad = 0  # next VAD chunk to run
+        self._vad_probs: dict[int, float] = {}  # VAD chunk index -> prob, for steps still to come
+
+    def push(self, chunk: AudioChunk) -> list[tuple[float, np.ndarray]]:
+        samples = np.asarray(chunk.samples, np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"VoiceFrontEnd.push: samples must be 1-D (mono), got shape {samples.shape}")
+        self._timeline.append(AudioChunk(chunk.t0, samples))
+        self._buffer = np.concatenate([self._buffer, samples])
+        return self._steps()
+
+    def finish(self) -> list[tuple[float, np.ndarray]]:
+        """The steps still pending, the last one completed with zeros; then reset."""
+        total = self._timeline.samples
+        pad = _padded_length(total) - total
+        steps = self.push(AudioChunk(self._timeline.time(total), np.zeros(pad, np.float32))) if pad > 0 else []
+        self.reset()
+        return steps
+
+    def _steps(self) -> list[tuple[float, np.ndarray]]:
+        total = self._timeline.samples
+        while (self._next_vad + 1) * VAD_CHUNK <= total:
+            a = self._next_vad * VAD_CHUNK - self._buffer_start
+            self._vad_probs[self._next_vad] = self._vad(self._buffer[a:a + VAD_CHUNK])
+            self._next_vad += 1
+
+        first = self._next_step
+        complete = (total - STEP_SPAN) // STEP + 1 if total >= STEP_SPAN else 0  # steps with all samples
+        n = complete - first
+        if n <= 0:
+            return []
+        a = first * STEP - self._buffer_start
+        log_mel = _pool(_log_mel(self._buffer[a:a + (n - 1) * STEP + STEP_SPAN]))  # (n, N_MELS)
+        out = []
+        for i, k in enumerate(range(first, first + n)):
+            vad = self._vad_probs.pop(_vad_chunk_of_step(k))
+            feature = np.append(self._norm(log_mel[i].astype(np.float64)), np.float32(vad))
+            out.append((self._timeline.time(_step_center(k)), feature))
+        self._next_step = first + n
+
+        keep_from = min(self._next_step * STEP, self._next_vad * VAD_CHUNK)
+        self._buffer = self._buffer[keep_from - self._buffer_start:]
+        self._buffer_start = keep_from
+        needed = _vad_chunk_of_step(self._next_step)
+        self._vad_probs = {j: p for j, p in self._vad_probs.items() if j >= needed}
+        return out
+
+
+_offline = threading.local()  # one VAD model per thread for voice_features
+
+
+def voice_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
+                   t0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Voice features of a whole mono signal: timestamps (N,) float64 and features (N, 65) float32,
+    N = ceil(len / STEP) at 16 kHz. Other sample rates are resampled to 16 kHz first."""
+    x = np.asarray(samples, np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"voice_features: samples must be 1-D (mono), got shape {x.shape}")
+    if sample_rate != SAMPLE_RATE:
+        x = torchaudio.functional.resample(torch.from_numpy(x), sample_rate, SAMPLE_RATE).numpy()
+    n_steps = math.ceil(len(x) / STEP)
+    x = np.pad(x, (0, _padded_length(len(x)) - len(x)))
+
+    log_mel = _pool(_log_mel(x)) if n_steps else np.empty((0, N_MELS), np.float32)  # (N, N_MELS)
+    if not hasattr(_offline, "vad"):
+        _offline.vad = _VoiceActivity()
+    vad = _offline.vad
+    vad.reset()
+    probs = np.array([vad(x[a:a + VAD_CHUNK]) for a in range(0, len(x) - VAD_CHUNK + 1, VAD_CHUNK)])
+
+    norm = RunningNorm()
+    features = np.empty((n_steps, VOICE_FEATURE_DIM), np.float32)
+    for k in range(n_steps):
+        features[k, :N_MELS] = norm(log_mel[k].astype(np.float64))
+        features[k, N_MELS] = probs[_vad_chunk_of_step(k)]
+    timestamps = t0 + _step_center(np.arange(n_steps)) / SAMPLE_RATE
+    return timestamps, features

@@ -1,0 +1,180 @@
+"""``python -m realtime.extract`` end to end, on real RAVDESS clips, FER images and transcript CSVs."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.audio_source import FileAudioSource
+from realtime.extract import load_shard
+from realtime.feature_spec import FeatureSpec
+from realtime.text import encode_text, transcript_times
+from realtime.window import WindowAssembler
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is absent (the shared data lives beside the repository)")
+needs_expression_cnn = pytest.mark.skipif(
+    not (ROOT / "models" / "expression_cnn.safetensors").is_file(),
+    reason="models/expression_cnn.safetensors is absent: train it with `python -m realtime.expression train`")
+CLIPS = ["03-01-01-01-01-01-01", "03-01-02-01-01-01-01", "03-01-03-02-01-01-01", "03-01-08-01-02-02-01"]
+
+
+def run_extract(kind: str, src: Path, out: Path, workers: int = 1) -> tuple[dict, str]:
+    """(the JSON on the last stdout line, stderr) of one CLI run, which must exit 0."""
+    proc = subprocess.run([sys.executable, "-m", "realtime.extract", "--kind", kind, "--input", str(src),
+                           "--out", str(out), "--workers", str(workers)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def ravdess_samples(name: str) -> np.ndarray:
+    """16 kHz float32 samples of one RAVDESS clip of actor 1."""
+    with FileAudioSource(DATA / "ravdess_speech_16k" / "Actor_01" / f"{name}.flac") as source:
+        return np.concatenate([c.samples for c in source])
+
+
+def read_index(out: Path) -> dict[str, dict]:
+    return {r["source"]: r for r in map(json.loads, (out / "index.jsonl").read_text().splitlines())}
+
+
+@needs_data
+def test_audio_clips_in_worker_processes_resume_and_survive_a_corrupt_file(tmp_path):
+    src, out = tmp_path / "in" / "Actor_01", tmp_path / "out"
+    src.mkdir(parents=True)
+    for name in CLIPS:
+        shutil.copy(DATA / "ravdess_speech_16k" / "Actor_01" / f"{name}.flac", src)
+    (src / "03-01-05-01-01-01-01.flac").write_bytes(b"fLaC" + bytes(range(256)) * 8)
+
+    summary, err = run_extract("audio", tmp_path / "in", out, workers=2)
+    assert summary == {"processed": 4, "skipped_existing": 0, "failed": 1, "out": str(out)}
+    assert "03-01-05-01-01-01-01.flac" in err
+    index = read_index(out)
+    assert index["Actor_01/03-01-05-01-01-01-01.flac"]["status"] == "failed"
+    happy = index["Actor_01/03-01-03-02-01-01-01.flac"]
+    assert (happy["label"], happy["speaker"]) == ("happy", "ravdess_01")
+    calm = index["Actor_01/03-01-02-01-01-01-01.flac"]
+    assert (calm["label"], calm["source_label"]) == ("neutral", "calm")
+    assert index["Actor_01/03-01-08-01-02-02-01.flac"]["label"] == "surprised"
+
+    [(record, streams)] = load_shard(out / "shards" / happy["shard"])
+    ts, x = streams["audio"]
+    assert x.shape == (happy["n_steps"]["audio"], 65) and x.dtype == np.float32
+    assert 70 < len(ts) < 140 and np.allclose(np.diff(ts), 1 / 25)
+    assert FeatureSpec.from_dict(json.loads((out / "feature_spec.json").read_text())) == FeatureSpec()
+    windows = list(WindowAssembler(FeatureSpec()).recording_windows(streams))
+    assert windows and all(w.modalities_present == ("audio",) for w in windows)
+    assert windows[-1].audio_mask[-len(ts):].all() if len(ts) < 100 else windows[-1].audio_mask.all()
+
+    # an interrupted run: one shard never renamed into place, a temporary file left behind
+    shard = out / "shards" / happy["shard"]
+    shard.rename(shard.with_name(f".{shard.name}.123.tmp"))
+    summary, _ = run_extract("audio", tmp_path / "in", out)
+    assert summary == {"processed": 1, "skipped_existing": 3, "failed": 1, "out": str(out)}
+    summary, _ = run_extract("audio", tmp_path / "in", out)
+    assert summary == {"processed": 0, "skipped_existing": 4, "failed": 1, "out": str(out)}
+    assert len(read_index(out)) == 5
+
+
+@needs_data
+@needs_expression_cnn
+def test_face_images_are_batched_into_folder_shards(tmp_path):
+    src, out = tmp_path / "fer" / "test", tmp_path / "out"
+    for emotion in ("happy", "surprise", "disgust", "sad"):
+        (src / emotion).mkdir(parents=True)
+        for p in sorted((DATA / "fer2013_48" / "test" / emotion).glob("*.png"))[:5]:
+            shutil.copy(p, src / emotion)
+    (src / "sad" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+
+    summary, err = run_extract("image", tmp_path / "fer", out)
+    assert summary == {"processed": 20, "skipped_existing": 0, "failed": 1, "out": str(out)}
+    assert "broken.png" in err
+    index = read_index(out)
+    assert len(index) == 21 and index["test/sad/broken.png"]["status"] == "failed"
+    shards = sorted(p.relative_to(out / "shards").as_posix() for p in (out / "shards").rglob("*.npz"))
+    assert shards == [f"test/{e}/image_0000.npz" for e in ("disgust", "happy", "sad", "surprise")]
+    items = load_shard(out / "shards" / "test/surprise/image_0000.npz")
+    assert len(items) == 5
+    for record, streams in items:
+        assert (record["label"], record["split"]) == ("surprised", "test")
+        ts, x = streams["visual"]
+        assert x.shape == (1, 127) and x[0, 120:].sum() == pytest.approx(1.0, abs=1e-4)  # CNN probabilities
+    found = [r for r in index.values() if r["status"] == "ok"]
+    assert len(found) >= 15, "MediaPipe should find most FER faces"
+
+    summary, _ = run_extract("image", tmp_path / "fer", out)
+    assert summary == {"processed": 0, "skipped_existing": 21, "failed": 0, "out": str(out)}
+
+
+def test_transcript_csvs_by_schema(tmp_path):
+    src, out = tmp_path / "text", tmp_path / "out"
+    src.mkdir()
+    (src / "test_sent_emo.csv").write_text(
+        "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID\n"
+        '1,"Oh. That’s so Monica, isn\'t it?!",Rachel,joy,positive,0,0\n'
+        "2,,Ross,anger,negative,0,1\n"
+        "3,Whatever.,Joey,neutral,neutral,0,2\n", encoding="utf-8")
+    (src / "label.csv").write_text("id,text,label,mode\nabc_1,it was really good,2.4,valid\n")
+    (src / "notes.csv").write_text("a,b\n1,2\n")
+
+    summary, err = run_extract("text", src, out)
+    assert summary == {"processed": 4, "skipped_existing": 0, "failed": 1, "out": str(out)}
+    assert "notes.csv" in err and "unknown transcript columns" in err
+    index = read_index(out)
+    joy = index["test_sent_emo.csv#0"]
+    assert (joy["label"], joy["source_label"], joy["speaker"], joy["split"]) == ("happy", "joy", "Rachel", "test")
+    assert (joy["valence"], index["test_sent_emo.csv#1"]["valence"]) == (1.0, -1.0)  # MELD sentiment
+    mosi = index["label.csv#0"]
+    assert (mosi["label"], mosi["valence"], mosi["split"], mosi["speaker"]) == (None, pytest.approx(0.8), "val", "abc")
+
+    items = load_shard(out / "shards" / joy["shard"])
+    assert [r["n_steps"]["text"] for r, _ in items] == [6, 0, 1]
+    ts, ids = items[0][1]["text"]
+    np.testing.assert_array_equal(ids, encode_text("oh thats so monica isnt it"))
+    np.testing.assert_allclose(ts, transcript_times(6))
+    w = WindowAssembler(FeatureSpec()).from_streams(float(ts[-1]), {"text": (ts, ids)})
+    np.testing.assert_array_equal(w.text[:6], ids)
+    assert w.text_mask.sum() == 6 and w.modalities_present == ("text",)
+
+    summary, _ = run_extract("text", src, out)
+    assert summary == {"processed": 0, "skipped_existing": 4, "failed": 1, "out": str(out)}
+
+
+@needs_data
+@needs_expression_cnn
+def test_video_with_sound_gives_both_streams_on_media_time(tmp_path):
+    import av
+    import cv2
+
+    faces = sorted((DATA / "fer2013_48" / "test" / "happy").glob("*.png"))[:4]
+    sound = ravdess_samples(CLIPS[2])
+    src, out = tmp_path / "videos", tmp_path / "out"
+    src.mkdir()
+    with av.open(str(src / "clip.mp4"), "w") as f:
+        video = f.add_stream("mpeg4", rate=30)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        audio = f.add_stream("aac", rate=16000, layout="mono")
+        for i in range(60):  # 2 s, a new face every half second
+            frame = np.full((240, 320, 3), 90, np.uint8)
+            frame[24:216, 64:256] = cv2.resize(cv2.imread(str(faces[i // 15])), (192, 192), interpolation=cv2.INTER_CUBIC)
+            f.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        f.mux(video.encode(None))
+        block = av.AudioFrame.from_ndarray(sound[None, :32000], format="flt", layout="mono")
+        block.sample_rate, block.pts = 16000, 0
+        f.mux(audio.encode(block))
+        f.mux(audio.encode(None))
+
+    summary, _ = run_extract("video", src, out)
+    assert summary == {"processed": 1, "skipped_existing": 0, "failed": 0, "out": str(out)}
+    [(record, streams)] = load_shard(out / "shards" / "clip.npz")
+    (vt, vx), (at, ax) = streams["visual"], streams["audio"]
+    assert vx.shape == (record["n_steps"]["visual"], 127) and ax.shape == (record["n_steps"]["audio"], 65)
+    assert 25 <= len(vt) <= 30 and np.allclose(vt * 15, np.round(vt * 15))  # faces found, on the 15 Hz grid
+    assert 45 <= len(at) <= 55 and abs(at[0] - vt[0]) < 0.2  # one time base for both
+    w = WindowAssembler(FeatureSpec()).from_streams(float(vt[-1]), streams)
+    assert w.modalities_present == ("visual", "audio")

@@ -1,0 +1,147 @@
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from realtime.feature_spec import LABELS
+from realtime.text import PIECES_PER_WORD, encode_words, tokenize
+from realtime.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PATH, TextEncoder, _sparse_bags,
+                                   encode_batch, load_text_encoder, meld_split, read_emorynlp, read_meld, read_mosi,
+                                   word_bigrams)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
+needs_data = pytest.mark.skipif(not (DATA / "meld").is_dir(), reason=f"MELD text data not found at {DATA} "
+                                "(../shared is only on the development machines)")
+# MELD test, words only. The TF-IDF + logistic regression baseline (bench/baselines_text.py) gets
+# 0.474 weighted / 0.290 macro F1 on the same words; with punctuation it gets 0.554 / 0.336.
+MIN_TEST_WEIGHTED_F1 = 0.48
+MIN_TEST_MACRO_F1 = 0.33
+SENTENCE = "i cant believe you did that to me you know how much i loved that"
+
+
+@pytest.fixture(scope="module")
+def encoder() -> TextEncoder:
+    return load_text_encoder()
+
+
+def test_shipped_encoder_loads_and_is_small(encoder):
+    assert WEIGHTS_PATH.stat().st_size < 4_000_000
+    meta = json.loads(WEIGHTS_PATH.with_suffix(".json").read_text())
+    assert meta["labels"] == list(LABELS) and meta["text_feature_dim"] == TEXT_FEATURE_DIM
+    assert not encoder.training
+
+
+def test_output_shapes_and_ranges(encoder):
+    ids = encode_batch([tokenize("I love you"), tokenize(SENTENCE)], max_words=24)
+    assert ids.shape == (2, 24, PIECES_PER_WORD) and ids.dtype == torch.int64
+    with torch.inference_mode():
+        feats = encoder(ids)
+        pred = encoder.predict(ids)
+    assert feats.shape == (2, 24, TEXT_FEATURE_DIM) and feats.dtype == torch.float32
+    log_probs = feats[..., EMBED_DIM:EMBED_DIM + len(LABELS)]
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2, 24))
+    assert pred.probs.shape == (2, len(LABELS)) and pred.valence.shape == (2,)
+    assert feats[..., -1].abs().max() <= 1.0
+    torch.testing.assert_close(pred.probs, log_probs[:, -1].exp())
+
+
+def test_streaming_equals_offline(encoder):
+    ids = torch.from_numpy(encode_words(SENTENCE.split()))[None]  # (1, T, P)
+    with torch.inference_mode():
+        full = encoder(ids)
+        for t in (1, 4, ids.shape[1] - 1):
+            torch.testing.assert_close(encoder(ids[:, :t]), full[:, :t])  # slot t never sees later words
+        changed = ids.clone()
+        changed[:, 5:] = torch.from_numpy(encode_words(["furious"] * (ids.shape[1] - 5)))
+        torch.testing.assert_close(encoder(changed)[:, :5], full[:, :5])
+
+
+def test_padding_slots_change_nothing(encoder):
+    words = tokenize("Oh my God, what happened?")
+    ids = torch.from_numpy(encode_words(words))[None]
+    padded = encode_batch([words], max_words=20)  # left padding: the last word sits in the last slot
+    assert (padded[0, :-len(words)] == 0).all()
+    with torch.inference_mode():
+        torch.testing.assert_close(encoder(padded)[:, -len(words):], encoder(ids))
+        torch.testing.assert_close(encoder.predict(padded).probs, encoder.predict(ids).probs)
+
+
+def test_bigrams_need_two_real_words():
+    ids = encode_batch([["so", "happy"]], max_words=3)  # (1, 3, P): pad, so, happy
+    bigram = word_bigrams(ids)[0]
+    assert bigram[0] == 0 and bigram[1] == 0 and bigram[2] > 0
+    assert word_bigrams(encode_batch([["happy", "so"]]))[0, 1] != bigram[2]  # order matters
+
+
+def test_training_rows_are_what_forward_sees_at_the_last_word():
+    torch.manual_seed(0)
+    model = TextEncoder()
+    with torch.no_grad():
+        for t in (model.head_table, model.head_bias, model.idf):
+            t.uniform_(0.5, 2.0)
+    utterances = [tokenize("I love you, I love you"), tokenize("What?"), tokenize(SENTENCE), []]
+    with torch.no_grad():
+        rows = torch.sparse.mm(_sparse_bags(model, utterances), model.head_table) + model.head_bias
+        head = model(encode_batch(utterances))[:, -1, EMBED_DIM:EMBED_DIM + len(LABELS)]
+    torch.testing.assert_close(rows[:, :len(LABELS)].log_softmax(-1), head)
+
+
+def test_missing_weights_and_mismatched_sidecar_raise(tmp_path):
+    with pytest.raises(FileNotFoundError, match="realtime.text_encoder train"):
+        load_text_encoder(tmp_path / "absent.safetensors")
+    shutil.copy(WEIGHTS_PATH, tmp_path / "w.safetensors")
+    meta = json.loads(WEIGHTS_PATH.with_suffix(".json").read_text())
+    (tmp_path / "w.json").write_text(json.dumps({**meta, "labels": list(reversed(LABELS))}))
+    with pytest.raises(ValueError, match="labels"):
+        load_text_encoder(tmp_path / "w.safetensors")
+
+
+def test_readers_map_labels_and_name_missing_columns(tmp_path):
+    meld = tmp_path / "meld.csv"
+    meld.write_text("Sr No.,Utterance,Speaker,Emotion,Sentiment\n1,I'm so happy!,Ross,joy,positive\n"
+                    "2,Get out.,Joey,anger,negative\n")
+    m = read_meld(meld)
+    assert m.words[0] == ["im", "so", "happy"] and [LABELS[i] for i in m.emotion] == ["happy", "angry"]
+    np.testing.assert_array_equal(m.valence, [1.0, -1.0])
+    emory = tmp_path / "emory.csv"
+    emory.write_text("Utterance,Speaker,Emotion\nHi.,['Ross'],Scared\nOk.,['Joey'],Peaceful\nNo!,['Rachel'],Mad\n")
+    e = read_emorynlp(emory)
+    assert [LABELS[i] for i in e.emotion] == ["fearful", "angry"] and np.isnan(e.valence).all()
+    mosi = tmp_path / "mosi.csv"
+    mosi.write_text("id,text,label,mode\na,it was really good,2.4,train\nb,bad,-3.0,test\n")
+    s = read_mosi(mosi, ("train",))
+    assert s.words == [["it", "was", "really", "good"]] and (s.emotion == -1).all()
+    np.testing.assert_allclose(s.valence, [0.8])
+    meld.write_text("Utterance,Speaker,Sentiment\nHi,Ross,neutral\n")
+    with pytest.raises(ValueError, match="Emotion"):
+        read_meld(meld)
+
+
+@needs_data
+def test_clear_meld_test_utterances(encoder):
+    clear = {"I love you too.": "happy", "That’s so great for you guys!": "happy",
+             "I don’t care!  I don’t care!!": "angry", "That’s my wife!!! Get out!": "angry",
+             "I'm sorry, man.": "sad", "Oh my God, what happened?": "surprised"}
+    test = meld_split(DATA, "test")
+    for text, label in clear.items():
+        i = test.words.index(tokenize(text))
+        assert LABELS[test.emotion[i]] == label, text  # the MELD annotation agrees
+    with torch.inference_mode():
+        pred = encoder.predict(encode_batch([tokenize(t) for t in clear]))
+    assert [LABELS[i] for i in pred.probs.argmax(-1)] == list(clear.values())
+    assert pred.valence[0] > 0.3 and pred.valence[2] < -0.3
+
+
+@needs_data
+def test_meld_test_scores(encoder):
+    from dmd_lite.metrics import classification_metrics
+
+    test = meld_split(DATA, "test")
+    with torch.inference_mode():
+        pred = encoder.predict(encode_batch(test.words))
+    m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
+    assert m["weighted_f1"] >= MIN_TEST_WEIGHTED_F1 and m["macro_f1"] >= MIN_TEST_MACRO_F1, m
+    assert np.mean(np.abs(pred.valence.numpy() - test.valence)) < np.mean(np.abs(test.valence))  # beats "always 0"
