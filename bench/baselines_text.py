@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline, make_union
+from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
 from dmd_lite.metrics import classification_metrics
 from realtime.feature_spec import LABELS
@@ -27,23 +27,29 @@ from realtime.text_encoder import MELD_EMOTIONS
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
 
 
-def _meld(data: Path, split: str, tokenized: bool) -> tuple[list[str], list[int]]:
+def meld_texts(data: Path, split: str, tokenized: bool) -> tuple[list[str], list[int]]:
+    """Utterances of a MELD split in CSV row order (row i is ``realtime.extract``'s
+    ``meld/<split>_sent_emo.csv#i``) and their label indices."""
     with (data / "meld" / f"{split}_sent_emo.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     texts = [" ".join(tokenize(r["Utterance"])) if tokenized else r["Utterance"] for r in rows]
     return texts, [LABELS.index(MELD_EMOTIONS[r["Emotion"]]) for r in rows]
 
 
-def tfidf_baseline(data: Path, tokenized: bool, c: float = 1.0) -> dict[str, float]:
-    """MELD test accuracy, weighted and macro F1 of TF-IDF (sublinear tf; word 1-2-grams, char_wb
-    2-5-grams seen in >= 2 utterances) + LogisticRegression(C=c) fitted on MELD train."""
+def fit_tfidf(data: Path, tokenized: bool, c: float = 1.0) -> Pipeline:
+    """TF-IDF (sublinear tf; word 1-2-grams, char_wb 2-5-grams seen in >= 2 utterances) +
+    LogisticRegression(C=c), fitted on MELD train."""
     clf = make_pipeline(
         make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
                    TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
         LogisticRegression(C=c, max_iter=2000))
-    clf.fit(*_meld(data, "train", tokenized))
-    texts, target = _meld(data, "test", tokenized)
-    m = classification_metrics(clf.predict(texts), target, len(LABELS))
+    return clf.fit(*meld_texts(data, "train", tokenized))
+
+
+def tfidf_baseline(data: Path, tokenized: bool, c: float = 1.0) -> dict[str, float]:
+    """MELD test accuracy, weighted and macro F1 of ``fit_tfidf``."""
+    texts, target = meld_texts(data, "test", tokenized)
+    m = classification_metrics(fit_tfidf(data, tokenized, c).predict(texts), target, len(LABELS))
     return {k: m[k] for k in ("accuracy", "weighted_f1", "macro_f1")}
 
 

@@ -22,7 +22,6 @@ class DMDConfig:
     len_l: int = 50
     len_a: int = 50
     len_v: int = 50
-    text_buckets: int = 0  # > 0: text arrives as hashed subword ids (B, len_l, pieces), embedded to dim_l
     # temporal projection (bias-free Conv1d per modality)
     kernel_l: int = 5
     kernel_a: int = 5
@@ -94,7 +93,7 @@ class DMDConfig:
         return cls(**{**d, **tuples})
 
     def with_data(self, **sizes: int) -> DMDConfig:
-        """A copy sized for a data set (``dim_*``, ``len_*``, ``text_buckets``)."""
+        """A copy sized for a data set (``dim_*``, ``len_*``)."""
         return replace(self, **sizes)
 
 
@@ -114,9 +113,11 @@ PRESETS: dict[str, DMDConfig] = {
     # (3 common self-attention, 6 crossmodal, 3 memory) have one layer each at d=32, because at
     # these sizes the cost is per layer, not per FLOP (2 layers: about 1.8x the latency);
     # same-padded k=3 convs keep one step per time stamp so presence masks line up; no causal
-    # mask, because the read-out is a masked mean, not the last step.
+    # mask, because the read-out is a masked mean, not the last step. Inputs are a window's
+    # features after the recognizer's frozen encoders (dmd_lite/recognizer.py): words 40
+    # (realtime.text_encoder), voice 39 (realtime.voice_encoder), face 127 (realtime.face).
     "lite": DMDConfig(
-        name="lite", dim_l=64, dim_a=65, dim_v=127, len_l=24, len_a=100, len_v=60, text_buckets=2**15,
+        name="lite", dim_l=40, dim_a=39, dim_v=127, len_l=24, len_a=100, len_v=60,
         kernel_l=1, kernel_a=3, kernel_v=3, same_padding=True,
         d_model=32, num_heads=4, nlevels=1, min_mem_layers=1, causal=False,
         attn_dropout=0.1, attn_dropout_a=0.1, attn_dropout_v=0.1, relu_dropout=0.1, res_dropout=0.1,

@@ -1,9 +1,13 @@
-"""Evaluate a DMD checkpoint on an MMSA-format pickle with MMSA's metrics.
+"""Evaluate a checkpoint: the emotion recognizer on the held-out real sets, or DMD on MMSA.
 
+    python -m dmd_lite.evaluate --checkpoint default --data ../shared/data
     python -m dmd_lite.evaluate --checkpoint runs/mosi/best --data aligned_50.pkl --split test
 
-The last line on stdout is one JSON object with the metrics (Has0/Non0 Acc-2 and F1, Acc-3,
-Acc-5, Acc-7, MAE, Corr, and the mean GD-Unit edge weights).
+With a data folder, the recognizer (``default`` = ``models/default``) is scored on the sets of
+``emotion_eval`` (features extracted into ``--extraction`` first, skipping what is there); the
+last stdout line is one JSON object with one entry per set. With an MMSA pickle, the last line
+holds MMSA's metrics (Has0/Non0 Acc-2 and F1, Acc-3, Acc-5, Acc-7, MAE, Corr) and the mean
+GD-Unit edge weights.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint
+from .emotion_eval import extract_all, held_out_sets, pools, score_set
 from .gd_unit import EDGE_NAMES
 from .metrics import regression_metrics
 from .mmsa import SPLITS, MMSADataset, MMSASplit, load_mmsa
 from .model import DMD
+from .recognizer import load_recognizer
 
 
 @torch.no_grad()
@@ -52,20 +58,40 @@ def evaluate_split(model: DMD, split: MMSASplit, device: torch.device) -> dict[s
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dmd_lite.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, required=True,
-                   help="checkpoint directory (model.safetensors + config.json), e.g. runs/x/best")
+    p.add_argument("--checkpoint", required=True,
+                   help="'default' (the shipped recognizer), a recognizer directory, or a DMD checkpoint "
+                        "directory (model.safetensors + config.json) for MMSA data")
     p.add_argument("--data", type=Path, required=True,
-                   help="MMSA aligned_50.pkl / unaligned_50.pkl (a pickle: only use files you trust)")
-    p.add_argument("--split", default="test", choices=SPLITS, help="split to evaluate (default: %(default)s)")
+                   help="the shared data folder (fer2013_48, ravdess_speech_16k, text), or an MMSA "
+                        "aligned_50.pkl / unaligned_50.pkl (a pickle: only use files you trust)")
+    p.add_argument("--split", default="test", choices=SPLITS, help="MMSA split to evaluate (default: %(default)s)")
+    p.add_argument("--extraction", type=Path, default=Path("runs/default/extract"),
+                   help="where the shared data's features are (or will be) extracted (default: %(default)s)")
+    p.add_argument("--report", type=Path, default=Path("runs/evaluate"),
+                   help="where confusion matrices are saved (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default: %(default)s)")
     return p
+
+
+def evaluate_emotion(args: argparse.Namespace) -> dict:
+    """The recognizer on the held-out sets of ``emotion_eval``."""
+    model, _ = load_recognizer(args.checkpoint)
+    extract_all(args.data, args.extraction, args.workers)
+    test = held_out_sets(pools(model.text, model.voice, args.extraction, model.spec, "test"), model.spec)
+    args.report.mkdir(parents=True, exist_ok=True)
+    return {name: score_set(model, batch, model.labels, args.report / f"confusion_{name}.png")
+            for name, batch in test.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    if args.data.is_dir():
+        print(json.dumps(evaluate_emotion(args)))
+        return 0
     if not args.data.is_file():
-        p.error(f"no such data file: {args.data}")
+        p.error(f"no such data file or folder: {args.data}")
     model, _ = load_checkpoint(args.checkpoint, device=args.device)
     split = load_mmsa(args.data)[args.split]
     print(json.dumps({"split": args.split, "n": len(split), **evaluate_split(model, split, torch.device(args.device))}))

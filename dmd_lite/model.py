@@ -76,8 +76,6 @@ class DMD(nn.Module):
         def pooled_dim(m: str) -> int:  # flattened (L' * d) officially, masked mean (d) with masks
             return d if cfg.use_masks else d * cfg.projected_length(m)
 
-        if cfg.text_buckets:
-            self.text_embedding = nn.Embedding(cfg.text_buckets, cfg.dim_l, padding_idx=0)
         pad = {m: (cfg.kernel(m) - 1) // 2 if cfg.same_padding else 0 for m in MODALITIES}
         self.project = nn.ModuleDict(
             {m: nn.Conv1d(cfg.dim(m), d, cfg.kernel(m), padding=pad[m], bias=False) for m in MODALITIES})
@@ -105,14 +103,11 @@ class DMD(nn.Module):
     def forward(self, text: Tensor, audio: Tensor, vision: Tensor, mask_l: Tensor | None = None,
                 mask_a: Tensor | None = None, mask_v: Tensor | None = None,
                 return_aux: bool = False) -> DMDOutput:
-        """text (B, len_l, dim_l) float, or (B, len_l, pieces) int64 hashed subword ids with
-        ``text_buckets``; audio (B, len_a, dim_a), vision (B, len_v, dim_v), float.
+        """text (B, len_l, dim_l), audio (B, len_a, dim_a), vision (B, len_v, dim_v), float.
 
         Masks (B, len_m) bool, True where the step is present; only with ``use_masks`` (all
         present when omitted). Official argument order: text, audio, vision."""
         cfg = self.cfg
-        if cfg.text_buckets:
-            text = self.embed_words(text)
         x = {"l": F.dropout(text, cfg.text_dropout, self.training), "a": audio, "v": vision}
         mask: dict[str, Tensor | None] = {"l": mask_l, "a": mask_a, "v": mask_v}
         if cfg.use_masks:
@@ -176,9 +171,3 @@ class DMD(nn.Module):
             aux["logits_c"] = self.common_head(c_fusion)[2]
             aux["output_logit"] = logits
         return DMDOutput(logits, edges_homo, edges_hetero, aux)
-
-    def embed_words(self, ids: Tensor) -> Tensor:
-        """(B, T, pieces) bucket ids, 0 = padding -> (B, T, dim_l): the mean of each word's pieces."""
-        pieces = (ids != 0).unsqueeze(-1).to(self.text_embedding.weight.dtype)  # (B, T, P, 1)
-        summed = (self.text_embedding(ids) * pieces).sum(dim=2)  # (B, T, dim_l)
-        return summed / pieces.sum(dim=2).clamp(min=1)

@@ -83,7 +83,7 @@ def train(data: Path, out: Path, model_cfg: DMDConfig, cfg: TrainConfig, device:
     """Train, keep the best-validation checkpoint, evaluate it on test; returns the test metrics."""
     seed_everything(cfg.seed)
     splits = load_mmsa(data)
-    model_cfg = model_cfg.with_data(**feature_shapes(splits["train"]), text_buckets=0)  # MMSA text is features
+    model_cfg = model_cfg.with_data(**feature_shapes(splits["train"]))
     model = DMD(model_cfg).to(device)
     objective: ObjectiveConfig = QUIRKS[cfg.quirks]
     params = [p for p in model.parameters() if p.requires_grad]

@@ -27,8 +27,6 @@ needs_parity = pytest.mark.skipif(not PARITY.is_dir(), reason=f"parity fixtures 
 def inputs(cfg: DMDConfig, batch: int, seed: int = 0) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     x = [torch.randn(batch, cfg.length(m), cfg.dim(m), generator=g) for m in ("l", "a", "v")]
-    if cfg.text_buckets:  # hashed subword ids, 8 pieces a word, some padding
-        x[0] = torch.randint(0, cfg.text_buckets, (batch, cfg.len_l, 8), generator=g)
     return x
 
 

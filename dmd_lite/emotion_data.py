@@ -1,0 +1,169 @@
+"""Real emotion data for the default model: per-modality pools of windows built from what
+``realtime.extract`` wrote, and label-paired triplets drawn from them.
+
+No data set here has face, voice and words of the same moment, so a training sample pairs a
+face, a voice clip and an utterance that carry the same label (drawn from different people), and
+each modality is dropped at random so that the model works with any subset. The windows come
+from the same ``WindowAssembler`` the live app uses:
+- face: a FER2013 still, repeated over the visual window with jitter (feature noise, dropped
+  frames, a face that appears part-way through), standing in for a few seconds of video;
+- voice: RAVDESS clips, windows ending every hop along the clip (training) or at its end (test);
+- words: MELD / EmoryNLP utterances timed at a speaking rate, the window ending at the last word.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime.extract import INDEX, SHARDS, load_shard
+from realtime.feature_spec import FeatureSpec
+from realtime.window import Stream, WindowAssembler
+
+
+@dataclass
+class Pool:
+    """Windows of one modality, with labels (index into the spec's labels, -1 = none)."""
+
+    x: np.ndarray  # face: (N, visual_dim) one still each; voice: (N, steps, dim); words: (N, words, pieces)
+    mask: np.ndarray  # (N, steps) bool; faces: (N, 1)
+    labels: np.ndarray  # (N,) int64
+    valence: np.ndarray  # (N,) float32 in [-1, 1], NaN = unknown
+    groups: np.ndarray  # (N,) str: speaker or corpus, for splits and reports
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def select(self, keep: np.ndarray) -> Pool:
+        return Pool(self.x[keep], self.mask[keep], self.labels[keep], self.valence[keep], self.groups[keep])
+
+
+def records(extraction: Path, accept: Callable[[dict], bool]) -> Iterator[tuple[dict, dict[str, Stream]]]:
+    """(index record, streams) of every extracted item that ``accept`` takes, shard by shard."""
+    index = [json.loads(line) for line in (extraction / INDEX).read_text().splitlines() if line.strip()]
+    wanted = {r["shard"] for r in index if r["status"] != "failed" and accept(r)}
+    for shard in sorted(wanted):
+        for record, streams in load_shard(extraction / SHARDS / shard):
+            if accept(record):
+                yield record, streams
+
+
+def _label_index(spec: FeatureSpec, label: str | None) -> int:
+    return spec.labels.index(label) if label in spec.labels else -1
+
+
+def _valence(record: dict) -> float:
+    v = record.get("valence")
+    return float("nan") if v is None else float(v)
+
+
+def face_pool(extraction: Path, split: str, spec: FeatureSpec) -> Pool:
+    """One feature vector per face image of ``split`` (where MediaPipe found no face, the expression
+    CNN's part alone: see ``realtime.extract``)."""
+    xs, labels, groups = [], [], []
+    for r, streams in records(extraction, lambda r: r.get("split") == split and r["status"] != "failed"):
+        _, feats = streams["visual"]
+        xs.append(feats[0])
+        labels.append(_label_index(spec, r["label"]))
+        groups.append("fer2013")
+    n = len(xs)
+    return Pool(np.stack(xs).astype(np.float32), np.ones((n, 1), bool), np.array(labels, np.int64),
+                np.full(n, np.nan, np.float32), np.array(groups))
+
+
+def sequence_pool(extraction: Path, stream: str, accept: Callable[[dict], bool], spec: FeatureSpec,
+                  every_hop: bool) -> Pool:
+    """Windows of a timed stream (audio or text): the one ending at the last sample of each item,
+    or (``every_hop``) one every hop back along it, as training windows are taken."""
+    assembler = WindowAssembler(spec)
+    xs, masks, labels, valence, groups = [], [], [], [], []
+    for r, streams in records(extraction, accept):
+        if stream not in streams or not len(streams[stream][0]):
+            continue
+        ts = streams[stream][0]
+        ends = assembler.window_ends(float(ts[0]), float(ts[-1])) if every_hop else [float(ts[-1])]
+        for t_end in ends:
+            w = assembler.from_streams(float(t_end), {stream: streams[stream]})
+            xs.append(getattr(w, stream))
+            masks.append(getattr(w, f"{stream}_mask"))
+            labels.append(_label_index(spec, r["label"]))
+            valence.append(_valence(r))
+            groups.append(r.get("speaker") or r.get("corpus") or "")
+    return Pool(np.stack(xs), np.stack(masks), np.array(labels, np.int64),
+                np.array(valence, np.float32), np.array(groups))
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """How a still face becomes a few seconds of 'video' (values measured on live webcam runs
+    would be better; these are deliberately generous)."""
+
+    noise: float = 0.05  # feature noise, in units of each feature's spread over the pool
+    drop: float = 0.1  # probability that a frame gives no face
+    late_start: float = 0.3  # probability that the face appears part-way through the window
+
+
+def face_windows(stills: np.ndarray, steps: int, rng: np.random.Generator, spread: np.ndarray,
+                 jitter: Jitter | None) -> tuple[np.ndarray, np.ndarray]:
+    """(B, dim) stills -> visual windows (B, steps, dim) and masks (B, steps)."""
+    B = len(stills)
+    x = np.repeat(stills[:, None, :], steps, axis=1)
+    mask = np.ones((B, steps), bool)
+    if jitter is not None:
+        x = x + rng.standard_normal(x.shape).astype(np.float32) * (jitter.noise * spread)
+        mask &= rng.random((B, steps)) >= jitter.drop
+        late = rng.random(B) < jitter.late_start
+        first = rng.integers(0, steps - steps // 4, B)  # the face shows for at least a quarter
+        mask &= ~(late[:, None] & (np.arange(steps)[None, :] < first[:, None]))
+    return np.where(mask[..., None], x, 0).astype(np.float32), mask
+
+
+@dataclass
+class Triplets:
+    """A batch of paired windows: per modality the arrays, masks (B, steps) and the target."""
+
+    visual: np.ndarray
+    visual_mask: np.ndarray
+    audio: np.ndarray
+    audio_mask: np.ndarray
+    text: np.ndarray
+    text_mask: np.ndarray
+    labels: np.ndarray  # (B,) int64
+    valence: np.ndarray  # (B,) float32, NaN where no modality present carries one
+
+
+def draw_triplets(pools: dict[str, Pool], labels: np.ndarray, present: np.ndarray, rng: np.random.Generator,
+                  face_spread: np.ndarray, visual_steps: int, jitter: Jitter | None,
+                  by_label: dict[str, list[np.ndarray]]) -> Triplets:
+    """One sample per label in ``labels``: a face, a voice window and an utterance of that label
+    (random members of the pools), with modality m present where ``present[:, k]`` (k in visual,
+    audio, text order). ``by_label[m][c]`` lists the pool indices of label c."""
+    picks = paired_picks(by_label, labels, rng)
+    visual, visual_mask = face_windows(pools["visual"].x[picks["visual"]], visual_steps, rng, face_spread, jitter)
+    out = {"visual": visual, "visual_mask": visual_mask}
+    for m in ("audio", "text"):
+        out[m] = pools[m].x[picks[m]].copy()
+        out[f"{m}_mask"] = pools[m].mask[picks[m]].copy()
+    for k, m in enumerate(("visual", "audio", "text")):
+        out[f"{m}_mask"] &= present[:, k:k + 1]
+        out[m][~out[f"{m}_mask"]] = 0
+    valence = np.where(present[:, 2], pools["text"].valence[picks["text"]], np.nan).astype(np.float32)
+    return Triplets(**out, labels=labels.astype(np.int64), valence=valence)
+
+
+def paired_picks(by_label: dict[str, list[np.ndarray]], labels: np.ndarray,
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per modality, a random pool index of each label in ``labels`` (visual, then audio, then text)."""
+    return {m: np.array([rng.choice(by_label[m][c]) for c in labels]) for m in ("visual", "audio", "text")}
+
+
+def index_by_label(pool: Pool, n_labels: int) -> list[np.ndarray]:
+    """Pool indices of each label; raises when a label has no sample."""
+    idx = [np.flatnonzero(pool.labels == c) for c in range(n_labels)]
+    if missing := [c for c, i in enumerate(idx) if not len(i)]:
+        raise ValueError(f"labels {missing} have no sample in this pool; every label needs one to pair")
+    return idx

@@ -1,0 +1,159 @@
+"""Held-out evaluation of a recognizer on real data, per modality and fused.
+
+Sets (built from ``realtime.extract`` outputs of ``../shared/data``; see ``HELD_OUT``):
+- ``face_fer2013_test``: every FER2013 test image, its still held over the visual window, face only;
+- ``voice_ravdess_heldout``: every clip of RAVDESS actors 21-24, the window ending at its last step;
+- ``text_meld_test``: every MELD test utterance, the window ending at its last word;
+- ``fused_paired_test``: ``N_PAIRED`` label-paired triplets of those sets (labels drawn uniformly,
+  all three modalities present, fixed seed).
+Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), valence_mae
+where the labels carry valence (MELD sentiment), and the mean GD-Unit edge weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from realtime.extract import extract
+from realtime.feature_spec import FeatureSpec
+from realtime.text_encoder import TextEncoder
+from realtime.voice_encoder import VoiceEncoder
+
+from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool
+from .emotion_train import ORDER, TripletSampler, predict
+from .gd_unit import EDGE_NAMES
+from .metrics import classification_metrics, save_confusion_png
+from .recognizer import Recognizer
+
+TEST_ACTORS = frozenset(range(21, 25))  # RAVDESS actors held out from every model
+FIT_ACTORS = frozenset(range(17, 20))  # the voice encoder's validation actors: fusion is fitted on them
+SELECT_ACTORS = frozenset({20})  # ... and selected / calibrated on this one
+N_PAIRED = 2000
+PAIRED_SEED = 20231
+SOURCES = {"fer2013": ("image", "fer2013_48"), "ravdess": ("audio", "ravdess_speech_16k"), "text": ("text", "text")}
+
+
+def actor(record: dict) -> int:
+    """RAVDESS actor number from the record's speaker (``ravdess_07`` -> 7)."""
+    return int(record["speaker"].rsplit("_", 1)[1])
+
+
+def extract_all(data: Path, extraction: Path, workers: int) -> None:
+    """Run ``realtime.extract`` on the three shared sets (a rerun skips what is done)."""
+    for name, (kind, folder) in SOURCES.items():
+        if not (data / folder).is_dir():
+            raise FileNotFoundError(f"{data / folder} not found: pass --data the shared data folder")
+        extract(kind, data / folder, extraction / name, workers)
+
+
+def encode_pool(pool: Pool, encoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch: int = 256) -> Pool:
+    """Replace a voice or words pool's raw windows by a frozen encoder's per-step features."""
+    with torch.inference_mode():
+        outs = [encoder(torch.from_numpy(pool.x[i:i + batch]), torch.from_numpy(pool.mask[i:i + batch])).numpy()
+                for i in range(0, len(pool), batch)]
+    return replace(pool, x=np.concatenate(outs).astype(np.float32))
+
+
+def pools(text: TextEncoder, voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str) -> dict[str, Pool]:
+    """Encoded pools of one part: ``fit`` and ``select`` (the encoders' validation data, never
+    seen in their training) or ``test``."""
+    face_split, meld_split = {"fit": ("val", "val"), "select": ("val", "val"), "test": ("test", "test")}[part]
+    actors = {"fit": FIT_ACTORS, "select": SELECT_ACTORS, "test": TEST_ACTORS}[part]
+    face = face_pool(extraction / "fer2013", face_split, spec)
+    if part != "test":  # FER2013 val is split 80/20 into fit and select, by a fixed permutation
+        order = np.random.default_rng(0).permutation(len(face))
+        cut = int(0.8 * len(face))
+        face = face.select(np.sort(order[:cut] if part == "fit" else order[cut:]))
+    if spec.visual_norm is not None:
+        face = replace(face, x=spec.visual_norm.apply(face.x))
+    voice_pool = sequence_pool(extraction / "ravdess", "audio", lambda r: r["status"] == "ok" and actor(r) in actors,
+                          spec, every_hop=part == "fit")
+    words = sequence_pool(extraction / "text", "text",
+                          lambda r: r.get("corpus") == "meld" and r.get("split") == meld_split and r["status"] == "ok",
+                          spec, every_hop=False)
+    if part != "test":  # MELD dev is split 80/20 by a fixed permutation as well
+        order = np.random.default_rng(1).permutation(len(words))
+        cut = int(0.8 * len(words))
+        words = words.select(np.sort(order[:cut] if part == "fit" else order[cut:]))
+    return {"visual": face, "audio": encode_pool(voice_pool, voice),
+            "text": encode_pool(words, lambda ids, m: text(ids) * m.unsqueeze(-1).float())}
+
+
+def single_modality(pool: Pool, stream: str, shapes: dict[str, tuple[int, ...]]) -> Triplets:
+    """Every member of one pool as a window with only that modality present (faces held still);
+    ``shapes[m]`` is the (steps, dim) of modality m's windows."""
+    n = len(pool)
+    out = {}
+    for m in ORDER:
+        out[m] = np.zeros((n, *shapes[m]), np.float32)
+        out[f"{m}_mask"] = np.zeros((n, shapes[m][0]), bool)
+    if stream == "visual":
+        out["visual"], out["visual_mask"] = face_windows(pool.x, shapes["visual"][0], np.random.default_rng(0),
+                                                         np.zeros(0, np.float32), None)
+    else:
+        out[stream], out[f"{stream}_mask"] = pool.x, pool.mask
+    return Triplets(**out, labels=pool.labels, valence=pool.valence)
+
+
+def shapes_of(pools: dict[str, Pool], visual_steps: int) -> dict[str, tuple[int, ...]]:
+    return {"visual": (visual_steps, pools["visual"].x.shape[1]),
+            **{m: pools[m].x.shape[1:] for m in ("audio", "text")}}
+
+
+def held_out_sets(test: dict[str, Pool], spec: FeatureSpec) -> dict[str, Triplets]:
+    """The four evaluation sets of the module docstring, from encoded test pools."""
+    shapes = shapes_of(test, spec.visual_steps)
+    sampler = TripletSampler(test, len(spec.labels), spec.visual_steps)
+    return {"face_fer2013_test": single_modality(test["visual"], "visual", shapes),
+            "voice_ravdess_heldout": single_modality(test["audio"], "audio", shapes),
+            "text_meld_test": single_modality(test["text"], "text", shapes),
+            "fused_paired_test": sampler.fixed_set(N_PAIRED, (True, True, True), PAIRED_SEED, jitter=None)}
+
+
+def paired_test_picks(labels_of: dict[str, np.ndarray], n_labels: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The labels and per-modality pool indices of ``fused_paired_test`` given each test pool's
+    labels (the draws ``held_out_sets`` makes), for scoring other models on the same triplets."""
+    rng = np.random.default_rng(PAIRED_SEED)
+    labels = rng.integers(0, n_labels, N_PAIRED)
+    by_label = {m: [np.flatnonzero(labels_of[m] == c) for c in range(n_labels)] for m in ORDER}
+    return labels, paired_picks(by_label, labels, rng)
+
+
+def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: Path | None = None) -> dict:
+    """The metrics of one set (see the module docstring); saves its confusion matrix as ``png``."""
+    out = predict(model.dmd, batch, torch.device("cpu"))
+    k = len(labels)
+    probs = (out.logits[:, :k] / model.temperature).softmax(-1).numpy()
+    pred = probs.argmax(1)
+    keep = batch.labels >= 0
+    m = classification_metrics(pred[keep], batch.labels[keep], k)
+    counts = np.bincount(batch.labels[keep], minlength=k)
+    entry = {"n": int(keep.sum()), "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+             "weighted_f1": m["weighted_f1"], "chance": float(counts.max() / max(1, counts.sum())),
+             "ece": expected_calibration_error(probs[keep], batch.labels[keep])}
+    has_valence = ~np.isnan(batch.valence)
+    if has_valence.any():
+        valence = out.logits[:, k].clamp(-1, 1).numpy()
+        entry["valence_mae"] = float(np.abs(valence[has_valence] - batch.valence[has_valence]).mean())
+    entry["gd_edges"] = {kind: dict(zip(EDGE_NAMES, getattr(out, f"edges_{kind}").mean(0).tolist()))
+                         for kind in ("homo", "hetero")}
+    if png is not None:
+        save_confusion_png(m["confusion"], labels, png, png.stem)
+    return entry
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE: the confidence-weighted gap between confidence and accuracy over equal-width bins."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            total += inside.mean() * abs((pred[inside] == labels[inside]).mean() - conf[inside].mean())
+    return float(total)

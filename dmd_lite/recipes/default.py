@@ -1,0 +1,120 @@
+"""The recipe of the shipped model, ``models/default``: extract, fit, calibrate, evaluate, write.
+
+    python -m dmd_lite.recipes.default --data ../shared/data [--out models/default]
+
+1. ``realtime.extract`` runs the live front-ends over FER2013, RAVDESS and the transcripts into
+   ``runs/default/extract`` (resumable: a rerun skips what is done).
+2. The frozen encoders (``models/text_encoder``, ``models/voice_encoder``, and the expression CNN
+   inside the face features) encode the voice and word windows once.
+3. DMD-lite is trained on label-paired triplets (``emotion_train``) drawn from the encoders'
+   *validation* data (FER2013 val, RAVDESS actors 17-19, MELD dev, 80 %), so it learns how far
+   each encoder is to be trusted on people it has not seen; the checkpoint is selected, and the
+   softmax temperature fitted, on the rest (the other 20 %, RAVDESS actor 20).
+4. ``emotion_eval`` scores it on the held-out sets; the report (JSON, confusion matrices, curves)
+   goes to ``runs/default/report`` and the artifact to ``--out``.
+Seed and configuration are recorded in the artifact's config.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from realtime.feature_spec import LABELS, FeatureSpec, NormStats
+from realtime.text_encoder import load_text_encoder
+from realtime.voice_encoder import load_voice_encoder
+
+from ..checkpoint import WEIGHTS
+from ..config import preset
+from ..emotion_data import face_pool
+from ..emotion_eval import extract_all, held_out_sets, pools, score_set, single_modality, shapes_of
+from ..emotion_train import ORDER, TripletSampler, TripletTraining, predict, train_on_triplets
+from ..model import DMD
+from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer
+
+RUN = Path("runs/default")
+N_SELECT = 1000  # triplets per selection set
+
+
+def dmd_config(voice_dim: int, text_dim: int):
+    """The lite preset sized for the encoders' features, 7 emotions + valence."""
+    return replace(preset("lite"), name="default", dim_l=text_dim, dim_a=voice_dim,
+                   n_classes=len(LABELS), labels=LABELS, regression=True)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The softmax temperature minimising the negative log-likelihood (grid search, 0.5..5)."""
+    grid = torch.linspace(0.5, 5.0, 91)
+    nll = torch.stack([torch.nn.functional.cross_entropy(logits / t, labels) for t in grid])
+    return float(grid[nll.argmin()])
+
+
+def selection_sets(select: dict, spec: FeatureSpec) -> dict:
+    """Fused triplets and each modality alone, from the selection pools."""
+    sampler = TripletSampler(select, len(LABELS), spec.visual_steps)
+    shapes = shapes_of(select, spec.visual_steps)
+    return {"fused": sampler.fixed_set(N_SELECT, (True, True, True), 7, jitter=None),
+            **{m: single_modality(select[m], m, shapes) for m in ORDER}}
+
+
+def run(data: Path, out: Path, cfg: TripletTraining, workers: int) -> dict:
+    started = time.time()
+    torch.manual_seed(cfg.seed)
+    extraction = RUN / "extract"
+    extract_all(data, extraction, workers)
+    text, voice = load_text_encoder(), load_voice_encoder()
+    stats = NormStats.fit(face_pool(extraction / "fer2013", "train", FeatureSpec()).x)
+    spec = FeatureSpec(visual_norm=stats)
+    fit, select = (pools(text, voice, extraction, spec, part) for part in ("fit", "select"))
+    model = Recognizer(DMD(dmd_config(fit["audio"].x.shape[2], fit["text"].x.shape[2])), text, voice, spec)
+    print(json.dumps({"pool_sizes": {part: {m: len(p[m]) for m in ORDER} for part, p in
+                                     (("fit", fit), ("select", select))}}), flush=True)
+    valid = selection_sets(select, spec)
+    meta = {"feature_spec": spec.to_dict()}
+    best = train_on_triplets(model.dmd, TripletSampler(fit, len(LABELS), spec.visual_steps), valid, cfg,
+                             RUN / "train", torch.device("cpu"), meta)
+    model.dmd.load_state_dict(load_file(RUN / "train" / "best" / WEIGHTS))
+    logits = torch.cat([predict(model.dmd, b, torch.device("cpu")).logits[:, :len(LABELS)] for b in valid.values()])
+    targets = torch.cat([torch.from_numpy(b.labels) for b in valid.values()])
+    model.temperature.fill_(fit_temperature(logits, targets))
+    test = held_out_sets(pools(text, voice, extraction, spec, "test"), spec)
+    report = RUN / "report"
+    report.mkdir(parents=True, exist_ok=True)
+    results = {name: score_set(model, batch, LABELS, report / f"confusion_{name}.png") for name, batch in test.items()}
+    save_recognizer(model, out, recipe="dmd_lite.recipes.default", train=asdict(cfg), best_epoch=best.get("epoch"),
+                    selection=best, temperature=float(model.temperature), held_out=results,
+                    data={"fit": "FER2013 val 80%, RAVDESS actors 17-19, MELD dev 80%",
+                          "select": "FER2013 val 20%, RAVDESS actor 20, MELD dev 20%"},
+                    minutes=round((time.time() - started) / 60, 1))
+    shutil.copy(RUN / "train" / "curves.png", report / "curves.png")
+    (report / "held_out.json").write_text(json.dumps(results, indent=2))
+    load_recognizer(out)  # the artifact loads
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = TripletTraining()
+    p = argparse.ArgumentParser(prog="python -m dmd_lite.recipes.default", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="the shared data folder (fer2013_48, ravdess_speech_16k, text)")
+    p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT, help="artifact directory (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--steps-per-epoch", type=int, default=defaults.steps_per_epoch)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--workers", type=int, default=2, help="extraction worker processes")
+    args = p.parse_args(argv)
+    cfg = replace(defaults, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, seed=args.seed)
+    results = run(args.data, args.out, cfg, args.workers)
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

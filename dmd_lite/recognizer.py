@@ -1,0 +1,111 @@
+"""The shipped emotion model: one window of front-end features -> emotion, valence and GD-Unit edges.
+
+The frozen text encoder (``realtime.text_encoder``) and voice encoder (``realtime.voice_encoder``)
+turn the window's word ids and voice features into per-step features; DMD-lite fuses them with
+the visual features (blendshapes, head pose, expression CNN). It is one module so that training
+(which pre-encodes, see ``encode``), the app and the exported graph all run the same code.
+
+Inputs, batch first (shapes from the ``FeatureSpec``; masks True where a step is present)::
+
+    visual (B, 60, 127) float32   visual_mask (B, 60) bool
+    audio  (B, 100, 65) float32   audio_mask  (B, 100) bool
+    text   (B, 24, 8)   int64     text_mask   (B, 24) bool
+
+Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,) in [-1, 1],
+``edges_homo`` and ``edges_hetero`` (B, 6) GD-Unit edge weights in ``gd_unit.EDGE_NAMES`` order.
+
+A checkpoint is a directory (``models/default`` is the shipped one): ``model.safetensors`` holds
+the DMD weights (``dmd.``), the encoders' (``text.``, ``voice.``) and the temperature; ``config.json``
+the DMD config, the FeatureSpec (with its normalisation), the voice encoder's config and whatever
+the recipe recorded (seed, data, metrics).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from realtime.feature_spec import FeatureSpec
+from realtime.text_encoder import TextEncoder
+from dataclasses import asdict
+
+from realtime.voice_encoder import VoiceConfig
+from realtime.voice_encoder import VoiceEncoder
+
+from .checkpoint import CONFIG, WEIGHTS, read_config
+from .config import DMDConfig
+from .model import DMD, DMDOutput
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "default"
+INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
+OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")
+
+
+class Recognizer(nn.Module):
+    """Frozen encoders + DMD-lite; ``forward`` takes a batch of windows (see the module docstring)."""
+
+    def __init__(self, dmd: DMD, text: TextEncoder, voice: VoiceEncoder, spec: FeatureSpec) -> None:
+        super().__init__()
+        self.dmd, self.text, self.voice, self.spec = dmd, text, voice, spec
+        self.register_buffer("temperature", torch.ones(()))
+        for p in (*text.parameters(), *voice.parameters()):
+            p.requires_grad_(False)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.spec.labels
+
+    def encode(self, audio: Tensor, audio_mask: Tensor, text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The encoders' per-step features: audio (B, T_a, voice.out_dim), text (B, T_l, text dim)."""
+        words = self.text(text) * text_mask.unsqueeze(-1).to(torch.float32)
+        return self.voice(audio, audio_mask), words
+
+    def fuse(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
+             words: Tensor, text_mask: Tensor, return_aux: bool = False) -> DMDOutput:
+        """DMD on encoded features (what training calls, on pre-encoded pools)."""
+        return self.dmd(words, audio, visual, text_mask, audio_mask, visual_mask, return_aux=return_aux)
+
+    def forward(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
+                text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        encoded_audio, words = self.encode(audio, audio_mask, text, text_mask)
+        out = self.fuse(visual, visual_mask, encoded_audio, audio_mask, words, text_mask)
+        k = len(self.labels)
+        probabilities = (out.logits[:, :k] / self.temperature).softmax(-1)
+        valence = out.logits[:, k].clamp(-1.0, 1.0)
+        return probabilities, valence, out.edges_homo, out.edges_hetero
+
+
+def save_recognizer(model: Recognizer, directory: str | Path, **extra: object) -> Path:
+    """Write a checkpoint directory; ``extra`` (JSON-serialisable) goes into config.json."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, directory / WEIGHTS, metadata={"format": "dmd_lite.recognizer"})
+    meta = {"model": model.dmd.cfg.to_dict(), "feature_spec": model.spec.to_dict(),
+            "voice_encoder": asdict(model.voice.cfg), **extra}
+    (directory / CONFIG).write_text(json.dumps(meta, indent=2))
+    return directory
+
+
+def resolve_checkpoint(name: str | Path) -> Path:
+    """``default`` -> the shipped model; anything else is a checkpoint directory."""
+    return DEFAULT_CHECKPOINT if str(name) == "default" else Path(name)
+
+
+def load_recognizer(name: str | Path = "default", device: str = "cpu") -> tuple[Recognizer, dict]:
+    """(model in eval mode, config.json contents); refuses weights that do not fit the config."""
+    directory = resolve_checkpoint(name)
+    meta = read_config(directory)
+    if "feature_spec" not in meta or "voice_encoder" not in meta:
+        raise ValueError(f"{directory} is a bare DMD checkpoint, not a recognizer; load it with dmd_lite.checkpoint")
+    model = Recognizer(DMD(DMDConfig.from_dict(meta["model"])), TextEncoder(),
+                       VoiceEncoder(VoiceConfig(**meta["voice_encoder"])), FeatureSpec.from_dict(meta["feature_spec"]))
+    missing, unexpected = model.load_state_dict(load_file(directory / WEIGHTS, device=device), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"checkpoint {directory} does not match its config: "
+                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return model.to(device).eval(), meta

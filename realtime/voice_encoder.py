@@ -1,0 +1,350 @@
+"""The voice front-end's model: emotion from the last 4 s of voice features, and per-step features for DMD.
+
+Input is the audio part of a ``Window``: audio (B, T, 65) float32 (``realtime.voice``: 64
+running-normalised log-mel values + voice activity, 25 Hz; T = 100 for a 4 s window, the spec
+without ``audio_norm``) and mask (B, T) bool. For every present step the encoder gives
+``out_dim`` features::
+
+    [ embed_dim per-step embedding ; 7 emotion log-probabilities of the whole window (LABELS order) ]
+
+and zeros at absent steps (an all-absent window gives all zeros).
+
+What it is (119 k parameters, 0.46 MiB float32): the log-mel values minus their mean over the
+window's present steps (per-window cepstral-mean normalisation: removes the microphone's colouring
+and part of the speaker's timbre, keeps the contour), then a 1-D conv trunk over time (conv 5 to ``channels``,
+then residual dilated convs 3 with dilations 2, 4, 8; BatchNorm, ReLU, absent steps zeroed after
+every layer), masked mean + standard deviation pooling, dropout and a linear classifier. The
+embedding is a 1x1 conv of the trunk. Conv, BatchNormalization, Relu, ReduceSum, Sqrt, Gemm,
+LogSoftmax, Concat, Transpose, Slice and element-wise ops, no data-dependent loops: exported with
+``torch.onnx.export`` at opset 17, onnxruntime matches torch within 3e-6.
+
+Data: RAVDESS speech (24 actors, 1,440 clips, "calm" counted as neutral). Actors 1-16 train,
+17-20 validate (model selection only), 21-24 test (``evaluate``). Training windows are the ones
+the live app takes: one every hop (0.5 s) back from the end of each clip, so they hold the whole
+sentence or only its start; validation and test score the window ending at each clip's last step.
+
+Training: AdamW (weight decay 1e-2), one-cycle learning rate up to 2e-3, 25 epochs of batches of
+64, label smoothing 0.1. Augmentation per window: a random shift of up to 1 s (the window ends
+earlier in the clip), a random gain and spectral tilt of the log-mel values, 2 frequency masks of
+up to 8 bins and 2 time masks of up to 10 steps (SpecAugment). The last epoch's weights ship.
+
+Results (seed 0, final window of each clip): RAVDESS actors 17-20 (validation, 240 clips) accuracy
+0.596, macro F1 0.578; actors 21-24 (test, 240 clips) accuracy 0.596, macro F1 0.567, weighted F1
+0.579. Happy (often taken for surprised or angry) and fearful are the weak classes. Per-clip
+log-mel mean/std + logistic regression on actors 1-20 (``bench/baselines_voice.py``) gets 0.43-0.47
+on the same test clips; a DMD model on the raw features got about 0.40.
+
+What mattered, on validation accuracy at the last epoch (+-3 points is noise on 240 clips; one
+seed each). Validation accuracy swings between 0.3 and 0.6 from epoch to epoch while the learning
+rate is high and settles at 0.59-0.62 over the last five epochs as it anneals, so the last epoch
+ships rather than the best-scoring one. Per-window mean normalisation of the log-mel values: 0.61
+with and 0.61 without; kept, because live it also removes the microphone's colouring. No gain, so
+left out: mixing windows (mixup, alpha 0.4: 0.58); averaging the weights of the last third of the
+epochs (0.60). Not ablated: the augmentations above. Not tried: retraining on actors 1-20.
+
+Trained on RAVDESS (CC BY-NC-SA 4.0): the weights are for non-commercial use.
+
+CLI::
+
+    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # -> models/
+    python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dmd_lite.emotion_data import Pool, sequence_pool
+from dmd_lite.metrics import classification_metrics, save_confusion_png
+
+from .feature_spec import LABELS, FeatureSpec
+from .voice import FEATURE_RATE_HZ, N_MELS, VOICE_FEATURE_DIM
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS_PATH = REPO_ROOT / "models" / "voice_encoder.safetensors"
+
+TRAIN_ACTORS = tuple(range(1, 17))
+VAL_ACTORS = tuple(range(17, 21))
+TEST_ACTORS = tuple(range(21, 25))
+DILATIONS = (1, 2, 4, 8)  # of the trunk's blocks, first to last
+STD_EPS = 1e-5  # inside the square root of the pooled variance
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    channels: int = 96  # width of the conv trunk
+    depth: int = 4  # conv blocks, at most len(DILATIONS)
+    embed_dim: int = 32  # per-step embedding handed to the fused model
+    dropout: float = 0.3  # before the classifier
+
+
+# ---------------------------------------------------------------- model
+
+class ConvBlock(nn.Module):
+    """Conv1d -> BatchNorm -> ReLU with absent steps zeroed; residual when the width is kept."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, c_out, kernel, padding=dilation * (kernel // 2), dilation=dilation, bias=False)
+        self.bn = nn.BatchNorm1d(c_out)
+        self.residual = c_in == c_out
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """x (B, C_in, T), m (B, 1, T) float -> (B, C_out, T)."""
+        y = F.relu(self.bn(self.conv(x))) * m
+        return x + y if self.residual else y
+
+
+class VoiceEncoder(nn.Module):
+    """Voice window -> per-step [embedding ; window emotion log-probs], and window emotion logits."""
+
+    def __init__(self, cfg: VoiceConfig = VoiceConfig()) -> None:
+        super().__init__()
+        if not 1 <= cfg.depth <= len(DILATIONS):
+            raise ValueError(f"VoiceConfig.depth must be in 1..{len(DILATIONS)}, got {cfg.depth}")
+        self.cfg = cfg
+        self.out_dim = cfg.embed_dim + len(LABELS)
+        c = cfg.channels
+        self.blocks = nn.ModuleList([ConvBlock(VOICE_FEATURE_DIM, c, 5, 1)]
+                                    + [ConvBlock(c, c, 3, d) for d in DILATIONS[1:cfg.depth]])
+        self.embed = nn.Conv1d(c, cfg.embed_dim, 1)
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * c, len(LABELS)))
+
+    def _trunk(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """audio (B, T, 65), mask (B, T) -> trunk features (B, C, T) and the float mask (B, 1, T)."""
+        m = mask.to(audio.dtype).unsqueeze(1)  # (B, 1, T)
+        x = audio.transpose(1, 2) * m  # (B, 65, T), absent steps zero whatever they held
+        n = m.sum(2, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
+        mel = x[:, :N_MELS]
+        mel = (mel - mel.sum(2, keepdim=True) / n) * m  # (B, 64, T) minus the window's mean
+        x = torch.cat([mel, x[:, N_MELS:]], 1)
+        for block in self.blocks:
+            x = block(x, m)
+        return x, m
+
+    def _logits(self, h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Masked mean and std over time of h (B, C, T) -> (B, 7) logits."""
+        w = m / m.sum(2, keepdim=True).clamp_min(1.0)  # (B, 1, T), sums to 1 over present steps
+        mean = (h * w).sum(2)  # (B, C)
+        var = ((h - mean.unsqueeze(2)).square() * w).sum(2)  # (B, C)
+        return self.head(torch.cat([mean, (var + STD_EPS).sqrt()], 1))
+
+    def classify(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """audio (B, T, 65) float32, mask (B, T) bool -> (B, 7) emotion logits of the window."""
+        return self._logits(*self._trunk(audio, mask))
+
+    def forward(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """audio (B, T, 65) float32, mask (B, T) bool -> (B, T, out_dim), zero at absent steps."""
+        h, m = self._trunk(audio, mask)
+        log_probs = self._logits(h, m).log_softmax(1).unsqueeze(2) * m  # (B, 7, T)
+        return torch.cat([self.embed(h) * m, log_probs], 1).transpose(1, 2)
+
+
+def _meta_contract() -> dict:
+    """What the weights were made for; loading refuses anything else."""
+    spec = FeatureSpec()
+    return {"labels": list(LABELS), "audio_dim": VOICE_FEATURE_DIM, "audio_rate_hz": FEATURE_RATE_HZ,
+            "audio_steps": spec.audio_steps, "audio_norm": None}
+
+
+def load_voice_encoder(path: Path | str = WEIGHTS_PATH) -> VoiceEncoder:
+    """The shipped encoder in eval mode (float32), checked against its JSON sidecar."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    if not path.is_file() or not sidecar.is_file():
+        raise FileNotFoundError(f"voice encoder weights not found at {path} (+ .json sidecar); train them with "
+                                "`python -m realtime.voice_encoder train --extraction <extract of RAVDESS>`")
+    meta = json.loads(sidecar.read_text())
+    for key, want in _meta_contract().items():
+        if meta.get(key) != want:
+            raise ValueError(f"{sidecar}: {key} is {meta.get(key)!r}, this code needs {want!r}; retrain")
+    known = {f.name for f in fields(VoiceConfig)}
+    if not isinstance(meta.get("config"), dict) or set(meta["config"]) != known:
+        raise ValueError(f"{sidecar}: config {meta.get('config')!r} does not have the fields {sorted(known)}; retrain")
+    model = VoiceEncoder(VoiceConfig(**meta["config"]))
+    try:
+        model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+    except RuntimeError as e:
+        raise ValueError(f"{path} does not fit VoiceEncoder: {str(e).splitlines()[0]}") from e
+    return model.eval()
+
+
+# ---------------------------------------------------------------- data
+
+def actor_of(speaker: str) -> int:
+    """RAVDESS actor number of an extraction record's speaker ("ravdess_07" -> 7)."""
+    return int(speaker.rsplit("_", 1)[1])
+
+
+def load_windows(extraction: Path, actors: tuple[int, ...], every_hop: bool) -> Pool:
+    """Labelled RAVDESS windows of ``actors``: one every hop back along each clip, or the final one."""
+    def accept(r: dict) -> bool:
+        return r["status"] == "ok" and r.get("label") in LABELS and actor_of(r["speaker"]) in actors
+
+    return sequence_pool(extraction, "audio", accept, FeatureSpec(), every_hop)
+
+
+@dataclass(frozen=True)
+class Augment:
+    shift: int = 25  # steps: the window ends up to 1 s earlier in the clip
+    gain: float = 0.3  # std of a random offset and of a random tilt across bins of the log-mel values
+    freq_masks: int = 2
+    freq_width: int = 8  # bins, at most
+    time_masks: int = 2
+    time_width: int = 10  # steps, at most
+    min_steps: int = 10  # a shift that leaves fewer present steps is not applied
+
+
+def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Randomly shifted, coloured and masked copies of windows x (B, T, 65), masks m (B, T)."""
+    B, T, D = x.shape
+    steps = torch.arange(T)
+    src = steps - torch.randint(0, a.shift + 1, (B, 1), generator=gen)  # (B, T) step each one takes
+    x_shift = torch.gather(x, 1, src.clamp_min(0).unsqueeze(2).expand(B, T, D))
+    m_shift = torch.gather(m, 1, src.clamp_min(0)) & (src >= 0)
+    ok = m_shift.sum(1, keepdim=True) >= a.min_steps  # (B, 1)
+    x, m = torch.where(ok.unsqueeze(2), x_shift, x), torch.where(ok, m_shift, m)
+    bins = torch.arange(N_MELS)
+    mel = (x[..., :N_MELS] + torch.randn(B, 1, 1, generator=gen) * a.gain
+           + torch.randn(B, 1, 1, generator=gen) * a.gain * torch.linspace(-1, 1, N_MELS))
+    for _ in range(a.freq_masks):
+        width = torch.randint(0, a.freq_width + 1, (B, 1, 1), generator=gen)
+        first = torch.randint(0, N_MELS, (B, 1, 1), generator=gen)
+        mel = mel.masked_fill((bins >= first) & (bins < first + width), 0.0)
+    for _ in range(a.time_masks):
+        width = torch.randint(0, a.time_width + 1, (B, 1), generator=gen)
+        first = torch.randint(0, T, (B, 1), generator=gen)
+        m = m & ~((steps >= first) & (steps < first + width))
+    x = torch.cat([mel, x[..., N_MELS:]], 2)
+    return x * m.unsqueeze(2), m
+
+
+@torch.inference_mode()
+def predict(model: VoiceEncoder, pool: Pool, batch: int = 512) -> np.ndarray:
+    """(N,) predicted label index of each window of ``pool``."""
+    model.eval()
+    x, m = torch.from_numpy(pool.x), torch.from_numpy(pool.mask)
+    return torch.cat([model.classify(x[i:i + batch], m[i:i + batch]).argmax(1)
+                      for i in range(0, len(x), batch)]).numpy()
+
+
+def scores(model: VoiceEncoder, pool: Pool) -> dict:
+    """Accuracy, macro and weighted F1 and confusion matrix of the model on a labelled pool."""
+    return classification_metrics(predict(model, pool), pool.labels, len(LABELS))
+
+
+# ---------------------------------------------------------------- training
+
+def train(extraction: Path, out: Path, cfg: VoiceConfig, aug: Augment, epochs: int, lr: float, weight_decay: float,
+          label_smoothing: float, batch_size: int, seed: int) -> dict:
+    """Train on actors 1-16 (every-hop windows), report actors 17-20 after every epoch, write the last
+    epoch's float32 weights and a JSON sidecar."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    train_pool = load_windows(extraction, TRAIN_ACTORS, every_hop=True)
+    val_pool = load_windows(extraction, VAL_ACTORS, every_hop=False)
+    if not len(train_pool) or not len(val_pool):
+        raise ValueError(f"{extraction}: no labelled RAVDESS windows for the train or validation actors")
+    print(f"training windows: {len(train_pool)} (actors {TRAIN_ACTORS[0]}-{TRAIN_ACTORS[-1]}); "
+          f"validation clips: {len(val_pool)} (actors {VAL_ACTORS[0]}-{VAL_ACTORS[-1]})", flush=True)
+    x, m, y = (torch.from_numpy(a) for a in (train_pool.x, train_pool.mask, train_pool.labels))
+    model = VoiceEncoder(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    per_epoch = len(y) // batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * per_epoch, pct_start=0.15)
+    log: list[dict] = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(y), generator=gen)
+        total = 0.0
+        for i in tqdm(range(per_epoch), desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch"):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            xb, mb = augment(x[idx], m[idx], aug, gen)
+            loss = F.cross_entropy(model.classify(xb, mb), y[idx], label_smoothing=label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        val = scores(model, val_pool)
+        log.append({"epoch": epoch, "loss": total / per_epoch, "val_accuracy": val["accuracy"],
+                    "val_macro_f1": val["macro_f1"]})
+        print(f"epoch {epoch:2d}  loss {total / per_epoch:.4f}  val acc {val['accuracy']:.4f}  "
+              f"mF1 {val['macro_f1']:.4f}", flush=True)
+    val = scores(model, val_pool)
+    meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
+            "metrics": {"val_actors_17_20": {k: val[k] for k in ("accuracy", "macro_f1", "weighted_f1")}},
+            "training": {"data": "RAVDESS speech actors 1-16, windows every hop along each clip; model selection on "
+                                 "actors 17-20; RAVDESS is CC BY-NC-SA 4.0, non-commercial use only",
+                         "extraction": str(extraction), "seed": seed, "epochs": epochs, "lr": lr,
+                         "weight_decay": weight_decay, "label_smoothing": label_smoothing, "batch_size": batch_size,
+                         "augment": asdict(aug), "seconds": round(time.perf_counter() - t0, 1), "log": log}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.float().contiguous() for k, v in model.state_dict().items()}, out)
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB) and {out.with_suffix('.json').name}", flush=True)
+    return meta
+
+
+def evaluate(extraction: Path, weights: Path, png: Path) -> dict:
+    """Actors 21-24 scores of the shipped weights on each clip's final window; saves the confusion
+    matrix; the last line printed is JSON."""
+    model = load_voice_encoder(weights)
+    test = load_windows(extraction, TEST_ACTORS, every_hop=False)
+    if not len(test):
+        raise ValueError(f"{extraction}: no labelled RAVDESS clips of actors {TEST_ACTORS[0]}-{TEST_ACTORS[-1]}")
+    m = scores(model, test)
+    print("rows true, columns predicted: " + " ".join(f"{lab[:5]:>6}" for lab in LABELS))
+    for lab, row in zip(LABELS, m["confusion"]):
+        print(f"{lab:>10} " + " ".join(f"{v:6d}" for v in row))
+    title = f"RAVDESS actors 21-24 (voice): acc {m['accuracy']:.3f}, mF1 {m['macro_f1']:.3f}"
+    save_confusion_png(m["confusion"], LABELS, png, title)
+    print(f"confusion matrix saved to {png}")
+    result = {"split": f"ravdess_actors_{TEST_ACTORS[0]}_{TEST_ACTORS[-1]}", "n": len(test),
+              **{k: round(m[k], 4) for k in ("accuracy", "macro_f1", "weighted_f1")}}
+    print(json.dumps(result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m realtime.voice_encoder", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("train", "evaluate"):
+        p = sub.add_parser(name)
+        p.add_argument("--extraction", type=Path, required=True,
+                       help="`python -m realtime.extract --kind audio` output of RAVDESS")
+    t = sub.choices["train"]
+    t.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    t.add_argument("--epochs", type=int, default=25)
+    t.add_argument("--lr", type=float, default=2e-3, help="peak of the one-cycle schedule")
+    t.add_argument("--weight-decay", type=float, default=1e-2)
+    t.add_argument("--label-smoothing", type=float, default=0.1)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--seed", type=int, default=0)
+    e = sub.choices["evaluate"]
+    e.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
+    e.add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "voice_encoder" / "confusion.png")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)  # a small model: one thread leaves the other cores to the live app or other jobs
+    if a.cmd == "train":
+        train(a.extraction, a.out, VoiceConfig(), Augment(), a.epochs, a.lr, a.weight_decay, a.label_smoothing,
+              a.batch_size, a.seed)
+    else:
+        evaluate(a.extraction, a.weights, a.png)
+
+
+if __name__ == "__main__":
+    main()
