@@ -1,13 +1,118 @@
-"""The live recognizer: `python main.py --camera 0` (arrives with the live-app issue)."""
+"""The live recognizer: ``python main.py --camera 0`` (or ``--demo``, ``--video FILE``; see --help).
 
+Exit status: 0 when the run ends (end of input, q / Esc, window closed, Ctrl-C, SIGTERM,
+--max-seconds), 2 with one line on stderr when an argument or an input is unusable, 1 when a
+stage failed unexpectedly (logged with its traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
 import sys
+from pathlib import Path
+
+import cv2
+
+from realtime.engine import BACKENDS
+
+ROOT = Path(__file__).resolve().parent
+DEMO_CLIP = ROOT / "media" / "demo.mp4"
+DEMO_OUT = ROOT / "out" / "demo"
 
 
-def main() -> int:
-    print("main.py: the live recognizer (camera, microphone, speech, overlay) is not built yet; "
-          "what works today: `python -m dmd_lite.train`, `python -m dmd_lite.evaluate`, "
-          "`python -m dmd_lite.convert --verify DIR` (see README.md).")
-    return 0
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = _Parser(prog="main.py", description="Real-time multimodal emotion recognition: face, voice and words.")
+    src = p.add_argument_group("inputs (one of --camera, --video, --gst, --demo; none: --demo)")
+    which = src.add_mutually_exclusive_group()
+    which.add_argument("--camera", type=int, metavar="N", help="camera index (0 is the first webcam)")
+    which.add_argument("--video", metavar="FILE|URL", help="a video file, or an rtsp/http/... stream")
+    which.add_argument("--gst", metavar="PIPELINE", help="a GStreamer pipeline ending in appsink")
+    which.add_argument("--demo", action="store_true",
+                       help=f"run the bundled clip {DEMO_CLIP.relative_to(ROOT)} (no camera, microphone or network "
+                            f"needed); writes the recording and events to {DEMO_OUT.relative_to(ROOT)}/")
+    src.add_argument("--mic", metavar="NAME|INDEX", help="microphone (default: a file's own audio, else the "
+                                                         "default input device)")
+    src.add_argument("--no-audio", action="store_true", help="no audio (and so no words)")
+    src.add_argument("--no-asr", action="store_true", help="no speech recognition")
+    src.add_argument("--vosk-model", metavar="PATH", help="unpacked Vosk model (default: $VOSK_MODEL_PATH, else "
+                                                          "the small English model, downloaded once)")
+    pace = src.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", dest="realtime", action="store_true", default=True,
+                      help="play files at their own pace, like a camera (default)")
+    pace.add_argument("--as-fast-as-possible", dest="realtime", action="store_false",
+                      help="read files as fast as the pipeline goes, dropping nothing")
+    model = p.add_argument_group("model")
+    model.add_argument("--checkpoint", default="default", metavar="DIR", help="checkpoint directory (default: the shipped model)")
+    model.add_argument("--backend", default="torch", choices=BACKENDS, help="engine back-end (default torch)")
+    model.add_argument("--engine", metavar="FILE", help="an exported model (ONNX export, TensorRT plan) for --backend "
+                                                        "onnx|trt")
+    model.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    model.add_argument("--threads", type=int, default=1, metavar="N", help="intra-op threads of the engine (default 1)")
+    out = p.add_argument_group("outputs")
+    out.add_argument("--headless", action="store_true", help="no window (--demo goes headless by itself without a display)")
+    out.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the overlaid video and the original audio")
+    out.add_argument("--events", type=Path, metavar="OUT.jsonl", help="one JSON line per inference (and status change)")
+    out.add_argument("--save-windows", type=Path, metavar="DIR",
+                     help="save every window the engine sees (DIR/windows_NNNNN.npz, for calibration)")
+    out.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds")
+    out.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    args = p.parse_args(argv)
+    if args.camera is None and args.video is None and args.gst is None and not args.demo:
+        print("main.py: no input given, running the demo clip (--camera 0 for a webcam; see --help)", flush=True)
+        args.demo = True
+    if args.demo:
+        args.video = str(DEMO_CLIP)
+        args.headless = args.headless or not os.environ.get("DISPLAY")
+        args.record = args.record or DEMO_OUT / "demo.mp4"
+        args.events = args.events or DEMO_OUT / "events.jsonl"
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    if not args.headless and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
+        p.error("no display ($DISPLAY is unset): add --headless (with --record or --events to keep the results)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.log_level != "DEBUG":
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV's own backend chatter
+
+    from realtime.app import App, AppConfig  # after the arguments: MediaPipe and the front-ends take seconds to load
+    from realtime.errors import SourceError
+
+    video = args.camera if args.camera is not None else args.video if args.video is not None else args.gst
+    config = AppConfig(video=video, mic=args.mic, audio=not args.no_audio, asr=not args.no_asr,
+                       vosk_model=args.vosk_model, realtime=args.realtime, checkpoint=args.checkpoint,
+                       backend=args.backend, engine_file=args.engine, device=args.device, threads=args.threads,
+                       headless=args.headless, record=args.record, events=args.events,
+                       save_windows=args.save_windows, max_seconds=args.max_seconds)
+    try:
+        app = App(config)
+    except (SourceError, ValueError, RuntimeError, OSError) as e:
+        print(f"main.py: error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C while the models load: nothing to finalise yet
+        return 0
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _: app.stop(signal.Signals(signum).name))
+    if args.demo:
+        print(f"demo: {DEMO_CLIP.relative_to(ROOT)} ({'headless' if args.headless else 'window'}); "
+              f"writing {args.record} and {args.events}", flush=True)
+    stats = app.run()
+    print(f"done ({app.stop_reason}): {stats.inferences} inferences, {stats.shown} frames shown at "
+          f"{stats.fps:.1f} fps" + "".join(f"; {what}: {path}" for what, path in
+                                           (("recording", args.record), ("events", args.events),
+                                            ("windows", args.save_windows)) if path is not None), flush=True)
+    return 1 if app.failed else 0
 
 
 if __name__ == "__main__":

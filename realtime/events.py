@@ -1,0 +1,84 @@
+"""What the app writes down as it runs: the JSONL event log and, for calibration, the windows.
+
+``EventLog``: one JSON object per line, written and flushed as it happens (a crash loses at most
+the line being written), from any thread. ``WindowSaver`` (``--save-windows DIR``): every window
+the engine sees, in files ``DIR/windows_NNNNN.npz`` of up to ``WINDOWS_PER_FILE`` windows, each
+holding the arrays of ``engine.window_batch`` (visual, visual_mask, audio, audio_mask, text,
+text_mask) and ``t_end`` (n,); a file is written to a temporary name and renamed, so a reader
+never sees half a file. Both are closed on every exit path; closing saves the last partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from .engine import window_batch
+from .window import Window
+
+WINDOWS_PER_FILE = 256
+
+
+class EventLog:
+    """Appends events (dicts of JSON values) to ``path``, one line each, flushed per line."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.written = 0
+
+    def write(self, event: dict) -> None:
+        line = json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n"
+        with self._lock:
+            if self._file is None:
+                return
+            self._file.write(line)
+            self._file.flush()
+            self.written += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class WindowSaver:
+    """Collects windows and writes them ``WINDOWS_PER_FILE`` at a time (see the module docstring)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._windows: list[Window] = []
+        self._lock = threading.Lock()
+        self.files = 0
+        self.saved = 0
+
+    def add(self, window: Window) -> None:
+        with self._lock:
+            self._windows.append(window)
+            if len(self._windows) >= WINDOWS_PER_FILE:
+                self._write()
+
+    def _write(self) -> None:
+        if not self._windows:
+            return
+        path = self.directory / f"windows_{self.files:05d}.npz"
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        arrays = window_batch(self._windows)
+        np.savez(tmp, **arrays, t_end=np.array([w.t_end for w in self._windows], np.float64))
+        os.replace(tmp, path)
+        self.files += 1
+        self.saved += len(self._windows)
+        self._windows = []
+
+    def close(self) -> None:
+        with self._lock:
+            self._write()

@@ -1,0 +1,243 @@
+"""``main.py`` end to end, as a user runs it: the demo clip headless, a camera that is not there,
+Ctrl-C mid-run, a stream that is cut and comes back, and a live microphone (a private PulseAudio
+null sink, see pulse.py) that then disappears."""
+
+import json
+import math
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from pulse import pulse_server, speak  # noqa: F401  (pulse_server is a fixture)
+from realtime.asr import korean_test_model_path
+from realtime.feature_spec import LABELS
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIP = ROOT / "media" / "demo.mp4"
+CLIP_S = 11.3
+MAIN = [sys.executable, str(ROOT / "main.py"), "--headless", "--log-level", "WARNING"]
+TIMEOUT_S = 120  # generous: the machine that runs the tests may be busy
+
+
+def _events(path: Path) -> list[dict]:
+    lines = path.read_text().splitlines()
+    assert lines, "the event log is empty"
+    return [json.loads(line) for line in lines]  # every line is one complete JSON object
+
+
+def _inferences(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["type"] == "inference"]
+
+
+def _check_inferences(inferences: list[dict], realtime: bool = True) -> None:
+    assert inferences
+    t_end = [e["t_end"] for e in inferences]
+    assert all(b > a for a, b in zip(t_end, t_end[1:])), "window ends must increase"
+    for e in inferences:
+        assert e["t_result"] >= e["t_end"] or not realtime  # as fast as possible, file time runs ahead
+        assert set(e["probabilities"]) == set(LABELS)
+        assert math.isclose(sum(e["probabilities"].values()), 1.0, abs_tol=1e-4)
+        assert math.isclose(sum(e["smoothed"].values()), 1.0, abs_tol=1e-4)
+        assert e["label"] in (*LABELS, "uncertain")
+        assert -1.0 <= e["valence"] <= 1.0
+        assert len(e["edges_hetero"]) == len(e["edges_homo"]) == 6
+        assert e["latency_ms"]["model"] > 0
+
+
+def _streams(path: Path) -> dict[str, float]:
+    """Seconds of decoded video and audio in a recording."""
+    with av.open(str(path)) as container:
+        assert {s.type for s in container.streams} == {"video", "audio"}
+        video = [f.time for f in container.decode(video=0)]
+    with av.open(str(path)) as container:
+        audio = [f for f in container.decode(audio=0)]
+    return {"video": video[-1] - video[0] + 1 / 30, "frames": len(video),
+            "audio": sum(f.samples for f in audio) / audio[0].sample_rate,
+            "audio_rms": float(np.sqrt(np.mean(np.concatenate([f.to_ndarray().ravel() for f in audio]) ** 2)))}
+
+
+def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path):
+    record, events, windows = tmp_path / "run.mp4", tmp_path / "events.jsonl", tmp_path / "windows"
+    cmd = [*MAIN, "--video", str(CLIP), "--record", str(record), "--events", str(events),
+           "--save-windows", str(windows)]
+    korean = korean_test_model_path()  # any model exercises the words path; the English one may be absent
+    if korean is not None:
+        cmd += ["--vosk-model", str(korean)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    log = _events(events)
+    assert log[0]["type"] == "start" and log[-1]["type"] == "end" and log[-1]["reason"] == "end of input"
+    inferences = _inferences(log)
+    _check_inferences(inferences)
+    assert len(inferences) >= 0.6 * CLIP_S / log[0]["hop_s"]
+    assert any(e["present"]["visual"] for e in inferences) and any(e["present"]["audio"] for e in inferences)
+    assert inferences[-1]["t_end"] == pytest.approx(CLIP_S, abs=1.0)
+    if korean is not None:
+        assert not any(e["type"] == "status" and e["modality"] == "text" for e in log), "ASR should have run"
+
+    got = _streams(record)
+    assert got["video"] == pytest.approx(CLIP_S, abs=0.5) and got["audio"] == pytest.approx(CLIP_S, abs=0.5)
+    assert got["audio_rms"] > 0.01  # the clip's speech, not silence
+
+    files = sorted(windows.glob("windows_*.npz"))
+    assert [f.name for f in files] == ["windows_00000.npz"]
+    with np.load(files[0]) as saved:
+        assert set(saved.files) == {"visual", "visual_mask", "audio", "audio_mask", "text", "text_mask", "t_end"}
+        assert len(saved["t_end"]) == len(inferences) == saved["visual"].shape[0]
+        assert saved["visual_mask"].any() and saved["audio"].dtype == np.float32
+
+
+def test_as_fast_as_possible_drops_nothing(tmp_path):
+    record, events = tmp_path / "run.mp4", tmp_path / "events.jsonl"
+    done = subprocess.run([*MAIN, "--video", str(CLIP), "--as-fast-as-possible", "--no-asr", "--record", str(record),
+                           "--events", str(events)], capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    inferences = _inferences(_events(events))
+    _check_inferences(inferences, realtime=False)
+    assert [e["t_end"] for e in inferences] == pytest.approx([0.5 * (k + 1) for k in range(len(inferences))])
+    assert inferences[-1]["t_end"] == pytest.approx(CLIP_S, abs=0.5)  # windows follow the data to its end
+    full = [e for e in inferences if 4.5 <= e["t_end"] <= CLIP_S]  # whole windows: every face and voice step
+    assert full and all(e["coverage"]["visual"] > 0.95 and e["coverage"]["audio"] > 0.95 for e in full)
+    with av.open(str(record)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 340  # every frame of the clip
+
+
+def test_missing_camera_exits_2_with_one_line(tmp_path):
+    done = subprocess.run([*MAIN, "--camera", "97", "--events", str(tmp_path / "e.jsonl")],
+                          capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "camera 97" in lines[0], done.stderr
+
+
+def _wait_for_inferences(events: Path, n: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if events.exists() and events.read_text().count('"type":"inference"') >= n:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no {n} inferences before the deadline (exit {process.poll()})")
+
+
+def test_sigint_mid_run_leaves_a_playable_recording_and_a_complete_log(tmp_path):
+    record, events = tmp_path / "run.mp4", tmp_path / "events.jsonl"
+    process = subprocess.Popen([*MAIN, "--video", str(CLIP), "--no-asr", "--record", str(record),
+                                "--events", str(events)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_inferences(events, 4, process)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0, process.stderr.read()[-2000:]
+    finally:
+        process.kill()
+    log = _events(events)
+    assert log[-1]["type"] == "end" and log[-1]["reason"] == "SIGINT"
+    _check_inferences(_inferences(log))
+    got = _streams(record)
+    assert 1.0 < got["video"] < CLIP_S - 1.0 and got["frames"] > 10
+    assert got["audio"] == pytest.approx(got["video"], abs=1.0)
+
+
+# A camera stand-in: the demo clip's picture as a paced MPEG-TS stream on a TCP port (PyAV listens
+# for one client), which the test can cut and bring back.
+STREAM_SERVER = """
+import sys, time, av
+port, clip = int(sys.argv[1]), sys.argv[2]
+print("listening", flush=True)
+out = av.open(f"tcp://127.0.0.1:{port}?listen=1", "w", format="mpegts")
+stream = out.add_stream("mpeg4", rate=30)
+stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+t0, n = time.monotonic(), 0
+while True:
+    with av.open(clip) as src:
+        for decoded in src.decode(video=0):
+            frame = av.VideoFrame.from_ndarray(decoded.to_ndarray(format="rgb24"), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            n += 1
+            time.sleep(max(0.0, t0 + n / 30 - time.monotonic()))
+"""
+
+
+def _serve(port: int) -> subprocess.Popen:
+    server = subprocess.Popen([sys.executable, "-c", STREAM_SERVER, str(port), str(CLIP)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout.readline().strip() == "listening"
+    time.sleep(0.5)  # from the print to the listening socket
+    return server
+
+
+def _wait_for(events: Path, process: subprocess.Popen, condition) -> list[dict]:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        log = [json.loads(line) for line in events.read_text().splitlines()] if events.exists() else []
+        if condition(log):
+            return log
+        time.sleep(0.2)
+    raise AssertionError(f"the app did not get there before the deadline (exit {process.poll()})")
+
+
+def test_a_lost_stream_is_reconnected_and_sigterm_ends_cleanly(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    events = tmp_path / "events.jsonl"
+    server = _serve(port)
+    process = subprocess.Popen([*MAIN, "--video", f"tcp://127.0.0.1:{port}", "--no-audio", "--events", str(events)],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        def visual_windows(log, after=-1.0):
+            return sum(e["type"] == "inference" and e["present"]["visual"] and e["t_end"] > after for e in log)
+
+        _wait_for(events, process, lambda log: visual_windows(log) >= 2)
+        server.kill()
+        server.wait()
+        log = _wait_for(events, process, lambda log: any(e["type"] == "status" and e["modality"] == "visual"
+                                                         and e["state"] == "off" for e in log))
+        server = _serve(port)
+        log = _wait_for(events, process, lambda log: any(e["type"] == "status" and e["modality"] == "visual"
+                                                         and e["state"] == "on" for e in log))
+        back = next(e["t"] for e in log if e["type"] == "status" and e["state"] == "on")
+        _wait_for(events, process, lambda log: visual_windows(log, after=back) >= 2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.stderr.read()[-2000:]
+    finally:
+        process.kill()
+        server.kill()
+        server.wait()
+    log = _events(events)
+    assert log[-1]["type"] == "end" and log[-1]["reason"] == "SIGTERM"
+    _check_inferences(_inferences(log))
+
+
+def test_live_microphone_reaches_the_model_and_its_loss_is_survived(pulse_server, tmp_path):  # noqa: F811
+    speech = speak("Hello there, I am talking into the microphone.", tmp_path / "s.wav")
+    record, events = tmp_path / "run.mp4", tmp_path / "events.jsonl"
+    process = subprocess.Popen([*MAIN, "--video", str(CLIP), "--mic", "pulse", "--no-asr", "--record", str(record),
+                                "--events", str(events)], cwd=ROOT, env=pulse_server.client_env,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_inferences(events, 1, process)
+        player = pulse_server.play(speech)
+        assert player.wait(timeout=30) == 0
+        pulse_server.process.kill()  # the microphone disappears mid-run
+        assert process.wait(timeout=TIMEOUT_S) == 0, process.stderr.read()[-2000:]
+    finally:
+        process.kill()
+    log = _events(events)
+    assert log[0]["audio"] == "MicrophoneSource" and log[-1]["reason"] == "end of input"
+    inferences = _inferences(log)
+    _check_inferences(inferences)
+    assert sum(e["present"]["audio"] and e["coverage"]["audio"] > 0.5 for e in inferences) >= 3
+    assert _streams(record)["audio_rms"] > 0.01  # the played speech came through the microphone
+    lost = [e for e in log if e["type"] == "status" and e["modality"] == "audio" and e["state"] == "off"]
+    assert lost, "losing the microphone should turn the audio off, and say so"
+    after = [e for e in inferences if e["t_end"] > lost[0]["t"] + 4.5]  # a whole window later
+    assert after and all(not e["present"]["audio"] and e["present"]["visual"] for e in after)
