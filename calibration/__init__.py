@@ -1,1 +1,2 @@
-"""Calibration sets for INT8 quantization (arrives with the export issue)."""
+"""Calibration sets: real windows for INT8 calibration and for the export parity gates (``windows``),
+and what they cover (``coverage``)."""

@@ -1,0 +1,123 @@
+"""Per-window latency and throughput of the recognizer on this CPU: PyTorch eager, onnxruntime FP32
+and onnxruntime INT8, side by side in one run.
+
+    python bench/model.py [--checkpoint default] [--fp32 out/export] [--int8 out/export_int8]
+                          [--threads 1] [--repeat 200]
+
+Each back-end answers the same real windows (held-out, see ``calibration.windows``) through the
+app's engine interface (``Engine.run``: numpy in, numpy out), at batch 1 and batch 16, the
+back-ends taking turns call by call. Prints the
+machine, one row per back-end and batch (median and p95 milliseconds per call, windows per second,
+speed-up of the median over PyTorch at that batch) and the model files' sizes. An export that is
+missing is made first (``python -m export onnx`` / ``quantize --int8``, gates included).
+
+Why INT8 is not faster than FP32 here (measured: about 10-30 % slower at batch 1, closer at 16).
+The INT8 file is made for TensorRT, which fuses every Q/DQ pair into its int8 kernels. onnxruntime
+on a CPU fuses a pair into an int8 kernel (QLinearMatMul, QLinearConv) only where the node's output
+is quantized too; here most quantized MatMuls and Convs feed a float bias Add, a residual sum or a
+mask, so 55 of the 118 become int8 kernels (42 QLinearMatMul, 9 QGemm, 4 QLinearConv) and the
+rest run as DequantizeLinear + float kernel: 1,705 kernels per call against FP32's 1,224, in a
+graph whose matrix products are at most 288 wide. At batch 1 the model is bound by per-kernel
+overhead, not by arithmetic, so int8 arithmetic cannot win it back. What would make it pay on this CPU: a CPU-only variant that also
+quantizes the Adds and activations so whole chains fuse (at some accuracy cost in the residual
+streams), or a wider model where the products dominate; on a GPU, the same file through TensorRT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from calibration.windows import read_windows
+from dmd_lite.checkpoint import WEIGHTS
+from dmd_lite.recognizer import resolve_checkpoint
+from export.artifacts import make_artifacts
+from export.layout import MODEL_FILE, RECOGNIZER
+from export.onnx_engine import OnnxEngine
+from realtime.engine import Engine, TorchEngine
+
+BATCHES = (1, 16)
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def time_interleaved(calls: dict[str, Callable[[], object]], repeat: int, warmup: int = 20) -> dict[str, list[float]]:
+    """Seconds per call of each function, sorted, after ``warmup`` untimed rounds. The functions take
+    turns call by call, so a change in the machine's load (it is shared) hits them all alike."""
+    for _ in range(warmup):
+        for fn in calls.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: sorted(t) for name, t in times.items()}
+
+
+def ensure_export(path: Path, precision: str, checkpoint: str) -> Path:
+    """The recognizer artifact under ``path``, exported (and gated) first when it is not there."""
+    if not (path / RECOGNIZER / MODEL_FILE).is_file():
+        print(f"# {path} has no export: making one ({precision})", flush=True)
+        make_artifacts(checkpoint, path, precision, artifacts=(RECOGNIZER,))
+    return path / RECOGNIZER
+
+
+def batch_of(windows: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """The first n windows (repeated when there are fewer)."""
+    index = np.resize(np.arange(len(windows["visual"])), n)
+    return {k: np.ascontiguousarray(v[index]) for k, v in windows.items()}
+
+
+def mib(path: Path) -> str:
+    return f"{path.stat().st_size / 2**20:.2f} MiB"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", default="default", help="recognizer checkpoint (default: the shipped model)")
+    p.add_argument("--fp32", type=Path, default=Path("out/export"), help="FP32 export (default: %(default)s)")
+    p.add_argument("--int8", type=Path, default=Path("out/export_int8"), help="INT8 export (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per back-end (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=200, help="timed calls per row (default: %(default)s)")
+    args = p.parse_args()
+    fp32 = ensure_export(args.fp32, "fp32", args.checkpoint)
+    int8 = ensure_export(args.int8, "int8", args.checkpoint)
+    engines: dict[str, Engine] = {
+        "torch eager": TorchEngine(args.checkpoint, "cpu", args.threads),
+        "onnxruntime fp32": OnnxEngine(fp32, "cpu", args.threads),
+        "onnxruntime int8": OnnxEngine(int8, "cpu", args.threads),
+    }
+    windows = read_windows(None, engines["torch eager"].spec, "heldout", 16)
+    print(f"# {cpu_name()}, {os.cpu_count()} cores, {args.threads} thread(s) per back-end; torch {version('torch')}, "
+          f"onnxruntime {version('onnxruntime')}; {args.repeat} calls per row on real windows ({windows.origin})")
+    print(f"{'backend':<18}{'batch':>6}{'median ms':>11}{'p95 ms':>9}{'windows/s':>11}{'vs torch':>10}")
+    for batch in BATCHES:
+        inputs = batch_of(windows.arrays, batch)
+        timed = time_interleaved({name: partial(engine.run, inputs) for name, engine in engines.items()}, args.repeat)
+        torch_median = statistics.median(timed["torch eager"])
+        for name, times in timed.items():
+            median, p95 = statistics.median(times), times[int(0.95 * (len(times) - 1))]
+            print(f"{name:<18}{batch:>6}{median * 1e3:>11.2f}{p95 * 1e3:>9.2f}{batch / median:>11.0f}"
+                  f"{torch_median / median:>9.2f}x")
+    print(f"# sizes: checkpoint {mib(resolve_checkpoint(args.checkpoint) / WEIGHTS)}, "
+          f"onnx fp32 {mib(fp32 / MODEL_FILE)}, onnx int8 {mib(int8 / MODEL_FILE)}")
+
+
+if __name__ == "__main__":
+    main()

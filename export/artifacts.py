@@ -1,0 +1,158 @@
+"""Making an artifact: export (and quantize), run the parity gate, write the manifest.
+
+``make_artifacts`` is what ``python -m export onnx`` and ``quantize`` run, for the recognizer
+(held-out windows, ``calibration.windows``) and the expression CNN (held-out face crops,
+``calibration.crops``). A manifest is written whether or not the gate passed (so the figures can
+be read); a failed gate then raises ``ParityError`` naming every artifact that drifted.
+
+``cached_export`` serves ``--backend onnx`` without ``--engine``: an FP32 export of the checkpoint
+made once, gate included (on fewer windows, ``CACHE_LIMIT``), under
+``runs/export_cache/<sha256 of the checkpoint's files>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from calibration.coverage import coverage
+from calibration.crops import face_crops
+from calibration.windows import REPO_ROOT, read_windows
+from dmd_lite.checkpoint import CONFIG, WEIGHTS, read_config
+from dmd_lite.recognizer import OUTPUTS, resolve_checkpoint
+from realtime.engine import TorchEngine
+from realtime.expression import LABELS, WEIGHTS_PATH, ExpressionEncoder, crops_to_tensor
+
+from .layout import ARTIFACTS, EXPRESSION, MODEL_FILE, RECOGNIZER
+from .manifest import MANIFEST, sha256, write_manifest
+from .onnx_engine import make_session
+from .onnx_export import EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, ExpressionGraph, export_expression, \
+    export_recognizer, io_shapes
+from .parity import CNN_MIN_AGREEMENT, Parity, ParityError, compare, probabilities
+from .quantize import convert_fp16, quantize_int8
+
+PRECISIONS = ("fp32", "int8", "fp16")
+EXPORT_CACHE = REPO_ROOT / "runs" / "export_cache"
+BATCH = 32  # windows per call in gates and calibration
+CACHE_LIMIT = 50  # items per extraction in the gate of an on-the-fly export (the app's first start waits for it)
+CROPS = 400  # face crops in the CNN's gate and in its calibration (with 100, INT8 agreement fell to 0.96)
+
+
+def session_runner(path: Path, outputs: tuple[str, ...]) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """A CPU onnxruntime session of ``path`` as a function of named inputs."""
+    session = make_session(path, ["CPUExecutionProvider"])
+    return lambda feed: dict(zip(outputs, session.run(list(outputs), feed)))
+
+
+def _lower(fp32: Path, target: Path, precision: str, calibration: Callable[[], object]) -> dict | None:
+    """Quantize ``fp32`` into ``target`` (None for fp32, which is already there)."""
+    if precision == "int8":
+        return quantize_int8(fp32, target, calibration())
+    if precision == "fp16":
+        return convert_fp16(fp32, target)
+    return None
+
+
+def recognizer_artifact(checkpoint: str | Path, directory: Path, precision: str, windows: Path | None,
+                        calibration: Path | None, limit: int, work: Path, progress: tqdm) -> Parity:
+    """Export the recognizer of ``checkpoint`` into ``directory`` at ``precision`` and gate it."""
+    reference = TorchEngine(checkpoint)
+    model, spec = reference.model, reference.spec
+    progress.set_description("recognizer: reading held-out windows")
+    heldout = read_windows(windows, spec, "heldout", limit)
+    progress.set_description("recognizer: exporting")
+    fp32 = export_recognizer(model, (directory if precision == "fp32" else work / RECOGNIZER) / MODEL_FILE)
+    target = directory / MODEL_FILE
+    calib = None
+    if precision == "int8":
+        progress.set_description("recognizer: reading calibration windows")
+        calib = read_windows(calibration, spec, "calibration", limit)
+    progress.set_description(f"recognizer: {precision}")
+    quantization = _lower(fp32, target, precision, lambda: calib.arrays)
+    if quantization is not None and calib is not None:
+        quantization["calibration"] = coverage(calib, spec.labels)
+    progress.set_description("recognizer: parity")
+    parity = compare(probabilities(reference.run, heldout.batches(BATCH)),
+                     probabilities(session_runner(target, OUTPUTS), heldout.batches(BATCH)),
+                     heldout.labels, precision, heldout.origin)
+    source = resolve_checkpoint(checkpoint)
+    write_manifest(directory, [target], artifact=RECOGNIZER, precision=precision, opset=OPSET,
+                   **io_shapes(target), labels=list(spec.labels), feature_spec=spec.to_dict(),
+                   source={"checkpoint": str(source), "weights_sha256": sha256(source / WEIGHTS)},
+                   parity=parity.to_dict(), parity_windows=coverage(heldout, spec.labels),
+                   **({"quantization": quantization} if quantization else {}))
+    return parity
+
+
+def expression_artifact(directory: Path, precision: str, crops: int, work: Path, progress: tqdm) -> Parity:
+    """Export the shipped expression CNN into ``directory`` at ``precision`` and gate it on real crops."""
+    encoder = ExpressionEncoder()
+    progress.set_description("expression: reading face crops")
+    heldout, labels, origin = face_crops("heldout", crops)
+    fp32 = export_expression(encoder.model, (directory if precision == "fp32" else work / EXPRESSION) / MODEL_FILE)
+    target = directory / MODEL_FILE
+    name = EXPRESSION_INPUTS[0]
+    progress.set_description(f"expression: {precision}")
+    quantization = _lower(fp32, target, precision,
+                          lambda: {name: crops_to_tensor(face_crops("calibration", crops)[0]).numpy()})
+    x = crops_to_tensor(heldout)  # (n, 1, S, S) standardised, as the app feeds the CNN
+    with torch.inference_mode():
+        reference = ExpressionGraph(encoder.model).eval()(x)[1].numpy()
+    progress.set_description("expression: parity")
+    candidate = probabilities(session_runner(target, EXPRESSION_OUTPUTS),
+                              ({name: x[i:i + BATCH].numpy()} for i in range(0, len(x), BATCH)))
+    parity = compare(reference, candidate, labels, precision, origin, min_agreement=CNN_MIN_AGREEMENT)
+    write_manifest(directory, [target], artifact=EXPRESSION, precision=precision, opset=OPSET,
+                   **io_shapes(target), labels=list(LABELS), input=dict(encoder.meta["input"]),
+                   source={"weights": str(WEIGHTS_PATH), "weights_sha256": sha256(WEIGHTS_PATH)},
+                   parity=parity.to_dict(), **({"quantization": quantization} if quantization else {}))
+    return parity
+
+
+def make_artifacts(checkpoint: str | Path, out: Path, precision: str = "fp32", windows: Path | None = None,
+                   calibration: Path | None = None, limit: int = 200, crops: int = CROPS,
+                   artifacts: tuple[str, ...] = ARTIFACTS) -> dict[str, Parity]:
+    """Export, gate and describe each artifact under ``out/<artifact>/``: ``limit`` items per
+    extraction for the recognizer, ``crops`` face crops (held-out, and again for calibration) for
+    the CNN. Raises ``ParityError`` (after writing every manifest) when a gate fails."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    read_config(resolve_checkpoint(checkpoint))  # a missing checkpoint fails here, before any work
+    for source in (windows, calibration):
+        if source is not None and not Path(source).exists():
+            raise FileNotFoundError(f"window source {source} does not exist")
+    results: dict[str, Parity] = {}
+    with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(artifacts), unit="artifact", file=sys.stderr) as bar:
+        for name in artifacts:
+            if name == RECOGNIZER:
+                results[name] = recognizer_artifact(checkpoint, out / name, precision, windows, calibration, limit,
+                                                    Path(tmp), bar)
+            else:
+                results[name] = expression_artifact(out / name, precision, crops, Path(tmp), bar)
+            bar.update()
+    failed = {k: p for k, p in results.items() if not p.passed}
+    if failed:
+        raise ParityError("; ".join(f"{k}: {p.summary()}" for k, p in failed.items()))
+    return results
+
+
+def cached_export(checkpoint: str | Path) -> Path:
+    """The FP32 recognizer export of ``checkpoint``, made (and gated) on first use."""
+    source = resolve_checkpoint(checkpoint)
+    digest = hashlib.sha256(b"".join(bytes.fromhex(sha256(source / f)) for f in (CONFIG, WEIGHTS))).hexdigest()
+    out = EXPORT_CACHE / digest[:16]
+    manifest = out / RECOGNIZER / MANIFEST
+    if not manifest.is_file():
+        print(f"exporting {source} to {out} for --backend onnx (once per checkpoint)", file=sys.stderr)
+        make_artifacts(checkpoint, out, "fp32", limit=CACHE_LIMIT, artifacts=(RECOGNIZER,))
+    elif not json.loads(manifest.read_text())["parity"]["passed"]:
+        raise ParityError(f"the cached export {out} failed its parity gate; see {manifest}")
+    return out / RECOGNIZER

@@ -1,0 +1,85 @@
+"""The onnxruntime back-end: ``--backend onnx``.
+
+Execution providers are chosen explicitly (``providers``) or, for ``device="cuda"``, by preference
+TensorRT > CUDA among those this onnxruntime build has, with CPU behind them for any node they do
+not take; ``device="cpu"`` uses the CPU provider alone. The TensorRT provider keeps the engines it
+builds in ``trt_cache/`` beside the model, which it keys by GPU and TensorRT version itself.
+
+An artifact is a folder holding ``model.onnx`` and its ``manifest.json`` (see ``export.layout``);
+the engine takes the FeatureSpec and labels from the manifest and checks the file's inputs and
+outputs against the recognizer's names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dmd_lite.recognizer import INPUTS, OUTPUTS
+from realtime.engine import Engine
+from realtime.feature_spec import FeatureSpec
+
+from .layout import MODEL_FILE, artifact_dir
+from .manifest import read_manifest
+
+PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+_NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
+          "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+def choose_providers(device: str, available: Sequence[str]) -> list[str]:
+    """The providers for ``device`` ("cpu" | "cuda"), in preference order, from ``available``."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    gpu = [p for p in PREFERENCE[:2] if p in available]
+    if not gpu:
+        raise RuntimeError(f"--device {device}: this onnxruntime has no GPU provider (it has "
+                           f"{', '.join(available)}); install onnxruntime-gpu or use --device cpu")
+    return [*gpu, "CPUExecutionProvider"]
+
+
+def make_session(model: Path, providers: Sequence[str], threads: int | None = None):
+    """An onnxruntime session; ``threads`` pins the intra-op thread count (CPU)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    cache = model.parent / "trt_cache"
+    provider_options = [{"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
+                         "trt_timing_cache_enable": "True"} if p == "TensorrtExecutionProvider" else {}
+                        for p in providers]
+    return ort.InferenceSession(str(model), options, providers=list(providers), provider_options=provider_options)
+
+
+class OnnxEngine(Engine):
+    """An exported recognizer run by onnxruntime."""
+
+    name = "onnx"
+
+    def __init__(self, model: str | Path, device: str = "cpu", threads: int | None = None,
+                 providers: Sequence[str] | None = None) -> None:
+        import onnxruntime as ort
+
+        directory = artifact_dir(Path(model))
+        self.manifest = read_manifest(directory)
+        if self.manifest.get("artifact") != "recognizer":
+            raise ValueError(f"{directory} holds a {self.manifest.get('artifact')} export, not the recognizer")
+        super().__init__(FeatureSpec.from_dict(self.manifest["feature_spec"]))
+        self.providers = list(providers) if providers else choose_providers(device, ort.get_available_providers())
+        self.session = make_session(directory / MODEL_FILE, self.providers, threads)
+        names_in = tuple(i.name for i in self.session.get_inputs())
+        names_out = tuple(o.name for o in self.session.get_outputs())
+        if set(names_in) != set(INPUTS) or set(names_out) != set(OUTPUTS):
+            raise ValueError(f"{directory / MODEL_FILE}: inputs {names_in} / outputs {names_out} are not the "
+                             f"recognizer's {INPUTS} / {OUTPUTS}")
+        self._dtypes = {i.name: _NUMPY[i.type] for i in self.session.get_inputs()}
+        self.precision = self.manifest.get("precision", "fp32")
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {n: np.ascontiguousarray(inputs[n], dtype=self._dtypes[n]) for n in INPUTS}
+        values = self.session.run(list(OUTPUTS), feed)
+        return {n: np.asarray(v, dtype=np.float32) for n, v in zip(OUTPUTS, values)}

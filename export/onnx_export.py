@@ -1,0 +1,88 @@
+"""PyTorch -> ONNX for the two deployed graphs: the recognizer and the face expression CNN.
+
+Only inference graphs: ``Recognizer.forward`` (encoders + DMD-lite, no decoders, per-modality heads
+or losses) and the CNN's embedding + probabilities. Opset 17 by default (TensorRT 10.3 on JetPack
+6 reads it and LayerNorm stays one ``LayerNormalization`` node), fixed window shapes from the
+FeatureSpec and one dynamic axis, ``batch``. The TorchScript exporter (``dynamo=False``) is used:
+torch 2.11's dynamo exporter writes opset 18 and its graph cannot be converted down to 17 (no Pad
+adapter in onnx's version converter); the shape arithmetic the tracer leaves in the graph is
+folded by onnxruntime and TensorRT when they load it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import Tensor, nn
+
+from dmd_lite.recognizer import INPUTS, OUTPUTS, Recognizer
+from realtime.expression import CROP_SIZE, ExpressionCNN
+
+OPSET = 17
+BATCH = "batch"
+EXPRESSION_INPUTS = ("crops",)
+EXPRESSION_OUTPUTS = ("embedding", "probabilities")
+
+
+class ExpressionGraph(nn.Module):
+    """The CNN as deployed: standardised crops (B, 1, 64, 64) -> embedding (B, E), probabilities (B, 7)."""
+
+    def __init__(self, cnn: ExpressionCNN) -> None:
+        super().__init__()
+        self.cnn = cnn
+
+    def forward(self, crops: Tensor) -> tuple[Tensor, Tensor]:
+        embedding, logits = self.cnn(crops)
+        return embedding, logits.softmax(-1)
+
+
+def recognizer_example(model: Recognizer, batch: int = 2) -> tuple[Tensor, ...]:
+    """Inputs of the window shapes (values do not matter to the trace, shapes and dtypes do)."""
+    s = model.spec
+    g = torch.Generator().manual_seed(0)
+    present = lambda n: torch.ones(batch, n, dtype=torch.bool)  # noqa: E731
+    return (torch.randn(batch, s.visual_steps, s.visual_dim, generator=g), present(s.visual_steps),
+            torch.randn(batch, s.audio_steps, s.audio_dim, generator=g), present(s.audio_steps),
+            torch.randint(1, s.text_buckets, (batch, s.max_words, s.pieces_per_word), generator=g),
+            present(s.max_words))
+
+
+def _export(model: nn.Module, args: tuple[Tensor, ...], path: Path, inputs: tuple[str, ...],
+            outputs: tuple[str, ...], opset: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(model.eval(), args, str(path), input_names=list(inputs), output_names=list(outputs),
+                          opset_version=opset, dynamic_axes={n: {0: BATCH} for n in (*inputs, *outputs)},
+                          do_constant_folding=True, dynamo=False)
+    onnx.checker.check_model(str(path), full_check=True)
+    return path
+
+
+def export_recognizer(model: Recognizer, path: Path, opset: int = OPSET) -> Path:
+    """Write ``model`` as ONNX at ``path`` (inputs ``INPUTS``, outputs ``OUTPUTS``); checked."""
+    return _export(model, recognizer_example(model), path, INPUTS, OUTPUTS, opset)
+
+
+def export_expression(cnn: ExpressionCNN, path: Path, opset: int = OPSET) -> Path:
+    """Write the expression CNN as ONNX at ``path``; checked."""
+    example = torch.randn(2, 1, CROP_SIZE, CROP_SIZE, generator=torch.Generator().manual_seed(0))
+    return _export(ExpressionGraph(cnn), (example,), path, EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, opset)
+
+
+def io_shapes(path: Path) -> dict[str, dict[str, dict]]:
+    """{"inputs"|"outputs": {name: {"shape": [dims, "batch" for the batch axis], "dtype": ...}}} of an ONNX file."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+
+    def describe(values) -> dict[str, dict]:
+        out = {}
+        for v in values:
+            t = v.type.tensor_type
+            out[v.name] = {"shape": [d.dim_param or d.dim_value for d in t.shape.dim],
+                           "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name}
+        return out
+
+    return {"inputs": describe(graph.input), "outputs": describe(graph.output)}

@@ -1,0 +1,164 @@
+"""TensorRT engines from the ONNX exports: build, cache, run. Needs ``tensorrt`` and CUDA.
+
+Written for TensorRT 10.3 (JetPack 6 on Jetson Orin) and 10.x / 11.x on desktops; ``tensorrt`` is
+imported only here and only when called, so everything else works without it.
+
+- Build: a strongly typed network (precision comes from the ONNX file: Q/DQ for INT8, float16
+  tensors for FP16; no builder precision flags), a workspace limit, one optimisation profile over
+  the batch axis (1, ``opt_batch``, ``max_batch``), and a timing cache file reused between builds.
+- Cache: an engine ``NAME.plan`` has a sidecar ``NAME.plan.json`` with the key it was built for
+  (GPU name, compute capability, TensorRT version), the sha256 of the ONNX file and the export's
+  manifest. ``engine_for`` loads an engine only when the key matches this machine; a foreign or
+  stale engine is rebuilt from its ONNX file (or refused when that is gone).
+- Run: ``TrtEngine`` keeps the inputs and outputs as torch CUDA tensors and calls
+  ``execute_async_v3`` on a torch CUDA stream.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmd_lite.recognizer import INPUTS, OUTPUTS
+from realtime.engine import Engine
+from realtime.feature_spec import FeatureSpec
+
+from .layout import MODEL_FILE, artifact_dir
+from .manifest import read_manifest, sha256
+
+PLAN_FILE = "model.plan"
+_TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "INT32": torch.int32, "INT64": torch.int64,
+                 "BOOL": torch.bool, "INT8": torch.int8, "UINT8": torch.uint8, "BF16": torch.bfloat16}
+TIMING_CACHE = "timing.cache"
+
+
+class TensorRTUnavailable(RuntimeError):
+    """This machine cannot build or run TensorRT engines; the message says why."""
+
+
+def require_tensorrt():
+    """The ``tensorrt`` module and a CUDA device, or ``TensorRTUnavailable`` saying which is missing."""
+    try:
+        import tensorrt as trt
+    except ImportError as e:
+        raise TensorRTUnavailable("TensorRT is not installed (pip install tensorrt on an NVIDIA GPU machine; "
+                                  "JetPack 6 ships it on Jetson)") from e
+    if not torch.cuda.is_available():
+        raise TensorRTUnavailable("no CUDA device is visible to PyTorch; TensorRT engines need an NVIDIA GPU")
+    return trt
+
+
+def device_key() -> dict[str, str]:
+    """What an engine is only valid for: this GPU, its compute capability, this TensorRT."""
+    trt = require_tensorrt()
+    major, minor = torch.cuda.get_device_capability()
+    return {"gpu": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}",
+            "tensorrt": trt.__version__}
+
+
+def build_engine(onnx_path: Path, plan: Path, max_batch: int = 16, opt_batch: int = 1,
+                 workspace_mib: int = 1024, timing_cache: Path | None = None) -> Path:
+    """Build ``plan`` from ``onnx_path`` (see the module docstring); writes the sidecar too."""
+    trt = require_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    config.clear_flag(trt.BuilderFlag.TF32)  # float32 tensors stay float32: the FP32 gate is 1e-4
+    profile = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        rest = tuple(tensor.shape)[1:]  # fixed window shape after the batch axis
+        profile.set_shape(tensor.name, (1, *rest), (opt_batch, *rest), (max_batch, *rest))
+    config.add_optimization_profile(profile)
+    timing_cache = timing_cache or plan.parent / TIMING_CACHE
+    cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see its log above)")
+    plan.parent.mkdir(parents=True, exist_ok=True)
+    plan.write_bytes(bytes(serialized))
+    timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    sidecar = {"key": device_key(), "onnx": str(onnx_path.resolve()), "onnx_sha256": sha256(onnx_path),
+               "max_batch": max_batch, "manifest": read_manifest(onnx_path.parent)}
+    Path(f"{plan}.json").write_text(json.dumps(sidecar, indent=1))
+    return plan
+
+
+def engine_for(path: Path, max_batch: int = 16) -> Path:
+    """A plan valid on this machine for ``path`` (a plan, or an ONNX export to build one beside):
+    the plan itself when its key and ONNX file match, else a rebuilt one."""
+    if path.suffix == ".plan":
+        plan = path
+        sidecar = Path(f"{plan}.json")
+        if not sidecar.is_file():
+            raise FileNotFoundError(f"{sidecar} is missing: cannot tell which GPU and TensorRT {plan} was built for")
+        meta = json.loads(sidecar.read_text())
+        onnx_path = Path(meta["onnx"])
+        if not onnx_path.is_file() and (plan.parent / MODEL_FILE).is_file():  # the folder moved with its plan
+            onnx_path = plan.parent / MODEL_FILE
+    else:
+        onnx_path = artifact_dir(path) / MODEL_FILE
+        plan = onnx_path.parent / PLAN_FILE
+        sidecar = Path(f"{plan}.json")
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() and plan.is_file() else None
+    key = device_key()
+    if (meta is not None and plan.is_file() and meta["key"] == key and onnx_path.is_file()
+            and meta["onnx_sha256"] == sha256(onnx_path)):
+        return plan
+    if not onnx_path.is_file():
+        raise ValueError(f"{plan} was built for {meta['key']}, this machine is {key}, and its ONNX file "
+                         f"{onnx_path} is gone: cannot rebuild; re-export and run `python -m export trt`")
+    return build_engine(onnx_path, plan, max_batch=meta.get("max_batch", max_batch) if meta else max_batch)
+
+
+class TrtEngine(Engine):
+    """A TensorRT engine of the recognizer; inputs and outputs live on the GPU as torch tensors."""
+
+    name = "trt"
+
+    def __init__(self, path: str | Path) -> None:
+        trt = require_tensorrt()
+        plan = engine_for(Path(path))
+        meta = json.loads(Path(f"{plan}.json").read_text())
+        super().__init__(FeatureSpec.from_dict(meta["manifest"]["feature_spec"]))
+        self.plan, self.max_batch = plan, meta["max_batch"]
+        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self._engine = self._runtime.deserialize_cuda_engine(plan.read_bytes())
+        if self._engine is None:
+            raise RuntimeError(f"TensorRT could not load {plan}")
+        self._context = self._engine.create_execution_context()
+        self._stream = torch.cuda.Stream()
+        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+        if set(names) != {*INPUTS, *OUTPUTS}:
+            raise ValueError(f"{plan}: tensors {names} are not the recognizer's {INPUTS} + {OUTPUTS}")
+        self._dtypes = {n: _TORCH_DTYPES[self._engine.get_tensor_dtype(n).name] for n in names}
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        batch = len(inputs[INPUTS[0]])
+        if batch > self.max_batch:
+            raise ValueError(f"batch {batch} exceeds the engine's optimisation profile (max {self.max_batch})")
+        with torch.cuda.stream(self._stream):
+            feed = {n: torch.from_numpy(np.ascontiguousarray(inputs[n])).to("cuda", self._dtypes[n], non_blocking=True)
+                    for n in INPUTS}
+            for n, t in feed.items():
+                self._context.set_input_shape(n, tuple(t.shape))
+                self._context.set_tensor_address(n, t.data_ptr())
+            out = {n: torch.empty(tuple(self._context.get_tensor_shape(n)), dtype=self._dtypes[n], device="cuda")
+                   for n in OUTPUTS}
+            for n, t in out.items():
+                self._context.set_tensor_address(n, t.data_ptr())
+            if not self._context.execute_async_v3(self._stream.cuda_stream):
+                raise RuntimeError(f"TensorRT execution of {self.plan} failed")
+        self._stream.synchronize()
+        return {n: t.float().cpu().numpy() for n, t in out.items()}
+

@@ -1,0 +1,145 @@
+"""FP32 ONNX export of the shipped model: checker, parity gate, manifest, the onnxruntime engine
+against the torch engine, a corrupted weight caught by the gate, the Triton repository.
+
+Real onnxruntime on real windows: the shared data's extraction when this machine has it, else
+windows of the bundled demo clip (``calibration.windows.default_source``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from calibration.windows import read_windows
+from dmd_lite.recognizer import INPUTS, OUTPUTS
+from export.artifacts import make_artifacts, session_runner
+from export.layout import EXPRESSION, MODEL_FILE, RECOGNIZER
+from export.manifest import read_manifest
+from export.onnx_engine import OnnxEngine, choose_providers
+from export.parity import compare, probabilities
+from realtime.engine import TorchEngine, make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT = 24  # items per extraction: enough for the gate's logic, quick on 2 cores
+CROPS = 64
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export")
+    make_artifacts("default", out, "fp32", limit=LIMIT, crops=CROPS)
+    return out
+
+
+@pytest.fixture(scope="module")
+def torch_engine() -> TorchEngine:
+    return TorchEngine("default")
+
+
+@pytest.fixture(scope="module")
+def windows(torch_engine):
+    return read_windows(None, torch_engine.spec, "heldout", LIMIT)
+
+
+def test_export_is_checked_opset17_with_one_layernorm_node_and_dynamic_batch(export_dir):
+    path = export_dir / RECOGNIZER / MODEL_FILE
+    onnx.checker.check_model(str(path), full_check=True)
+    model = onnx.load(str(path))
+    assert {o.domain or "ai.onnx": o.version for o in model.opset_import}["ai.onnx"] == 17
+    ops = {n.op_type for n in model.graph.node}
+    assert "LayerNormalization" in ops and "ReduceMean" not in ops  # LayerNorm as one node, not decomposed
+    assert [i.name for i in model.graph.input] == list(INPUTS)
+    assert [o.name for o in model.graph.output] == list(OUTPUTS)
+    for value in (*model.graph.input, *model.graph.output):
+        assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def test_manifests_carry_spec_hashes_versions_and_a_passed_gate(export_dir):
+    for artifact in (RECOGNIZER, EXPRESSION):
+        manifest = read_manifest(export_dir / artifact)  # also re-checks the sha256
+        assert manifest["artifact"] == artifact and manifest["precision"] == "fp32" and manifest["opset"] == 17
+        parity = manifest["parity"]
+        assert parity["reference"] == "torch" and parity["passed"] is True and parity["n_windows"] > 0
+        assert parity["max_abs_diff"] <= 1e-4 and parity["label_agreement"] == 1.0
+        assert set(manifest["versions"]) >= {"torch", "onnx", "onnxruntime"}
+    rec = read_manifest(export_dir / RECOGNIZER)
+    assert rec["feature_spec"]["visual_steps"] == rec["inputs"]["visual"]["shape"][1]
+    assert rec["inputs"]["text"]["dtype"] == "int64" and rec["inputs"]["audio_mask"]["dtype"] == "bool"
+
+
+def test_a_changed_file_is_refused_by_its_manifest(export_dir, tmp_path):
+    copy = tmp_path / RECOGNIZER
+    copy.mkdir()
+    (copy / "manifest.json").write_text((export_dir / RECOGNIZER / "manifest.json").read_text())
+    (copy / MODEL_FILE).write_bytes((export_dir / RECOGNIZER / MODEL_FILE).read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="sha256"):
+        read_manifest(copy)
+
+
+def test_a_corrupted_weight_fails_the_gate(export_dir, torch_engine, windows, tmp_path):
+    model = onnx.load(str(export_dir / RECOGNIZER / MODEL_FILE))
+    target = next(t for t in model.graph.initializer if t.name == "dmd.fusion_head.out.weight")  # the classifier
+    array = onnx.numpy_helper.to_array(target).copy()
+    array[0] += 0.05  # one class's weights slightly off
+    target.CopyFrom(onnx.numpy_helper.from_array(array, target.name))
+    corrupted = tmp_path / MODEL_FILE
+    onnx.save(model, str(corrupted))
+    parity = compare(probabilities(torch_engine.run, windows.batches(32)),
+                     probabilities(session_runner(corrupted, OUTPUTS), windows.batches(32)),
+                     windows.labels, "fp32", windows.origin)
+    assert not parity.passed and parity.max_abs_diff > 1e-4
+    assert "FAILED" in parity.summary()
+
+
+def test_onnx_engine_answers_as_the_torch_engine(export_dir, torch_engine, windows):
+    engine = make_engine("onnx", engine_file=export_dir)
+    assert isinstance(engine, OnnxEngine) and engine.labels == torch_engine.labels
+    for batch in windows.batches(16):
+        want, got = torch_engine.run(batch), engine.run(batch)
+        assert list(got) == list(want) == list(OUTPUTS)
+        for name in OUTPUTS:
+            assert got[name].dtype == want[name].dtype == np.float32 and got[name].shape == want[name].shape
+            np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=0, err_msg=name)
+
+
+def test_providers_are_chosen_by_preference():
+    assert choose_providers("cpu", ["TensorrtExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert choose_providers("cuda", ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]) \
+        == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(RuntimeError, match="no GPU provider"):
+        choose_providers("cuda", ["CPUExecutionProvider"])
+
+
+def test_trt_backend_needs_an_engine_file():
+    with pytest.raises(ValueError, match="--engine"):
+        make_engine("trt")
+
+
+def test_triton_config_parses_with_tritons_schema(export_dir, tmp_path):
+    text_format = pytest.importorskip("google.protobuf.text_format")
+    model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
+                                           reason="tritonclient[grpc] (dev extra) holds Triton's schema")
+    from export.triton_repo import write_repository
+
+    config_path = write_repository(export_dir, tmp_path / "repo", "dmd", max_batch_size=8)
+    config = text_format.Parse(config_path.read_text(), model_config_pb2.ModelConfig())
+    assert config.platform == "onnxruntime_onnx" and config.max_batch_size == 8
+    assert [i.name for i in config.input] == list(INPUTS) and [o.name for o in config.output] == list(OUTPUTS)
+    visual = next(i for i in config.input if i.name == "visual")
+    assert visual.data_type == model_config_pb2.TYPE_FP32 and list(visual.dims) == [60, 127]
+    assert next(i for i in config.input if i.name == "text").data_type == model_config_pb2.TYPE_INT64
+    assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+    assert (tmp_path / "repo" / "dmd" / "1" / "model.onnx").is_file()
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(tmp_path / "nope"),
+                             "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("export: ")
