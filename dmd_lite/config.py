@@ -46,6 +46,7 @@ class DMDConfig:
     # (masked mean instead of last step and of flattening). False = the official behaviour.
     use_masks: bool = False
     keep_unused: bool = True  # build official modules that feed no loss (proj_cosine_*)
+    input_heads: bool = False  # lite: a linear head per modality on its pooled input, added to the output
     # output heads: K-way classification and/or a regression score (sentiment)
     n_classes: int = 0
     regression: bool = True
@@ -116,13 +117,16 @@ PRESETS: dict[str, DMDConfig] = {
     # mask, because the read-out is a masked mean, not the last step. Inputs are a window's
     # features after the recognizer's frozen encoders (dmd_lite/recognizer.py): words 40
     # (realtime.text_encoder), voice 39 (realtime.voice_encoder), face 127 (realtime.face).
+    # The input heads add a late-fusion path (each modality's pooled input -> logits) to the
+    # fused output, so the encoders' own class evidence reaches it directly and the crossmodal
+    # path learns what to add.
     "lite": DMDConfig(
         name="lite", dim_l=40, dim_a=39, dim_v=127, len_l=24, len_a=100, len_v=60,
         kernel_l=1, kernel_a=3, kernel_v=3, same_padding=True,
         d_model=32, num_heads=4, nlevels=1, min_mem_layers=1, causal=False,
         attn_dropout=0.1, attn_dropout_a=0.1, attn_dropout_v=0.1, relu_dropout=0.1, res_dropout=0.1,
         embed_dropout=0.1, output_dropout=0.2, text_dropout=0.1,
-        use_masks=True, keep_unused=False, n_classes=0, regression=True,
+        use_masks=True, keep_unused=False, input_heads=True, n_classes=0, regression=True,
     ),
 }
 

@@ -6,8 +6,10 @@ Sets (built from ``realtime.extract`` outputs of ``../shared/data``; see ``HELD_
 - ``text_meld_test``: every MELD test utterance, the window ending at its last word;
 - ``fused_paired_test``: ``N_PAIRED`` label-paired triplets of those sets (labels drawn uniformly,
   all three modalities present, fixed seed).
-Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), valence_mae
-where the labels carry valence (MELD sentiment), and the mean GD-Unit edge weights.
+Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), the expected
+calibration error with and without the checkpoint's temperature, valence_mae where the labels
+carry valence (MELD sentiment), and the mean GD-Unit edge weights (homo and hetero graphs; an
+edge touching an absent modality weighs 0, so single-modality sets show zeros).
 """
 
 from __future__ import annotations
@@ -128,14 +130,16 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
     """The metrics of one set (see the module docstring); saves its confusion matrix as ``png``."""
     out = predict(model.dmd, batch, torch.device("cpu"))
     k = len(labels)
-    probs = (out.logits[:, :k] / model.temperature).softmax(-1).numpy()
+    logits = out.logits[:, :k]
+    probs = (logits / model.temperature).softmax(-1).numpy()
     pred = probs.argmax(1)
     keep = batch.labels >= 0
     m = classification_metrics(pred[keep], batch.labels[keep], k)
     counts = np.bincount(batch.labels[keep], minlength=k)
     entry = {"n": int(keep.sum()), "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
              "weighted_f1": m["weighted_f1"], "chance": float(counts.max() / max(1, counts.sum())),
-             "ece": expected_calibration_error(probs[keep], batch.labels[keep])}
+             "ece": expected_calibration_error(probs[keep], batch.labels[keep]),
+             "ece_before_temperature": expected_calibration_error(logits.softmax(-1).numpy()[keep], batch.labels[keep])}
     has_valence = ~np.isnan(batch.valence)
     if has_valence.any():
         valence = out.logits[:, k].clamp(-1, 1).numpy()
@@ -145,6 +149,24 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
     if png is not None:
         save_confusion_png(m["confusion"], labels, png, png.stem)
     return entry
+
+
+def alone(batch: Triplets, stream: str) -> Triplets:
+    """The same triplets with only ``stream`` present."""
+    arrays = {m: getattr(batch, m) * (m == stream) for m in ORDER}
+    masks = {f"{m}_mask": getattr(batch, f"{m}_mask") & (m == stream) for m in ORDER}
+    return Triplets(**arrays, **masks, labels=batch.labels, valence=batch.valence)
+
+
+def score_held_out(model: Recognizer, test: dict[str, Triplets], report: Path) -> dict:
+    """``score_set`` on every set; the paired triplets are also scored with each modality alone
+    (``alone_accuracy``), which the fused figure must not fall below."""
+    report.mkdir(parents=True, exist_ok=True)
+    results = {name: score_set(model, batch, model.labels, report / f"confusion_{name}.png") for name, batch in test.items()}
+    paired = test["fused_paired_test"]
+    results["fused_paired_test"]["alone_accuracy"] = {
+        m: score_set(model, alone(paired, m), model.labels)["accuracy"] for m in ORDER}
+    return results
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:

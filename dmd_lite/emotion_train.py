@@ -1,8 +1,8 @@
 """Training DMD-lite on label-paired triplets of real emotion data (see ``emotion_data``).
 
-Every step draws labels uniformly, a face, a voice window and an utterance of each label from
-the training pools (features already encoded by the frozen front-end encoders), and a random
-subset of present modalities, then takes one step on the full DMD objective (7-way emotion
+Every step draws a random subset of present modalities, labels (``draw_labels``), and a face, a
+voice window and an utterance of each label from the training pools (features already encoded by
+the frozen front-end encoders), then takes one step on the full DMD objective (7-way emotion
 classification plus valence where the words carry it).
 """
 
@@ -49,6 +49,18 @@ def draw_presence(n: int, p_all: float, p_single: float, rng: np.random.Generato
     present[kind == 1] = np.eye(3, dtype=bool)[single[kind == 1]]
     present[kind == 2] = ~np.eye(3, dtype=bool)[single[kind == 2]]
     return present
+
+
+def draw_labels(present: np.ndarray, pools: dict[str, Pool], n_labels: int, rng: np.random.Generator) -> np.ndarray:
+    """A label per row: uniform where two or three modalities are present (they are paired by
+    label), and as the modality's own corpus has them where it is alone (natural frequencies, so a
+    lone modality learns its corpus's prior: mostly neutral words, mostly happy faces)."""
+    labels = rng.integers(0, n_labels, len(present))
+    alone = present.sum(1) == 1
+    for k, m in enumerate(ORDER):
+        rows = np.flatnonzero(alone & present[:, k])
+        labels[rows] = pools[m].labels[rng.integers(0, len(pools[m]), len(rows))]
+    return labels
 
 
 def to_tensors(batch: Triplets, device: torch.device) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
@@ -109,8 +121,8 @@ def train_on_triplets(model: DMD, train: TripletSampler, valid: dict[str, Triple
         model.train()
         sums: dict[str, float] = {}
         for _ in tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch}", leave=False, disable=None):
-            labels = rng.integers(0, train.n_labels, cfg.batch_size)
             present = draw_presence(cfg.batch_size, cfg.p_all, cfg.p_single, rng)
+            labels = draw_labels(present, train.pools, train.n_labels, rng)
             inputs, masks, target = to_tensors(train.draw(labels, present, rng, Jitter()), device)
             losses = dmd_loss(model, model(*inputs, **masks, return_aux=True), target, objective)
             opt.zero_grad(set_to_none=True)

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint
-from .emotion_eval import extract_all, held_out_sets, pools, score_set
+from .emotion_eval import extract_all, held_out_sets, pools, score_held_out
 from .gd_unit import EDGE_NAMES
 from .metrics import regression_metrics
 from .mmsa import SPLITS, MMSADataset, MMSASplit, load_mmsa
@@ -79,9 +79,7 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     model, _ = load_recognizer(args.checkpoint)
     extract_all(args.data, args.extraction, args.workers)
     test = held_out_sets(pools(model.text, model.voice, args.extraction, model.spec, "test"), model.spec)
-    args.report.mkdir(parents=True, exist_ok=True)
-    return {name: score_set(model, batch, model.labels, args.report / f"confusion_{name}.png")
-            for name, batch in test.items()}
+    return score_held_out(model, test, args.report)
 
 
 def main(argv: list[str] | None = None) -> int:

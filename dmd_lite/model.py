@@ -96,6 +96,8 @@ class DMD(nn.Module):
             {m: ResidualHead(2 * d, 2 * d, n_out, cfg.output_dropout) for m in MODALITIES})
         self.gate = nn.ModuleDict({**{m: nn.Linear(2 * d, 2 * d) for m in MODALITIES}, "c": nn.Linear(3 * d, 3 * d)})
         self.fusion_head = ResidualHead(9 * d, 9 * d, n_out, cfg.output_dropout)
+        if cfg.input_heads:  # late fusion of the inputs beside the crossmodal path
+            self.input_head = nn.ModuleDict({m: nn.Linear(cfg.dim(m), n_out) for m in MODALITIES})
         gd = dict(prior_temperature=cfg.gd_prior_temperature, alpha=cfg.gd_alpha, normalize=cfg.gd_normalize)
         self.gd_homo = GDUnit(n_out, d, cfg.gd_size_homo, cfg.gd_prior_homo, **gd)
         self.gd_hetero = GDUnit(n_out, 2 * d, cfg.gd_size_hetero, cfg.gd_prior_hetero, **gd)
@@ -149,6 +151,9 @@ class DMD(nn.Module):
         gated = [torch.sigmoid(self.gate[m](last_h[m])) for m in MODALITIES]
         fused = torch.cat([*gated, torch.sigmoid(self.gate["c"](c_fusion))], dim=-1)  # (B, 9d)
         logits = self.fusion_head(fused)[2]
+        if cfg.input_heads:
+            logits = logits + sum(self.input_head[m](read_out(x[m], m) if mask[m] is not None else x[m].mean(1))
+                                  for m in MODALITIES)
 
         present = None if mask["l"] is None else torch.stack([mask[m].any(dim=1) for m in MODALITIES], dim=1)
         stack = lambda t: torch.stack([t[m] for m in MODALITIES])  # noqa: E731  (3, B, ...) in l, v, a order

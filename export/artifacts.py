@@ -37,7 +37,7 @@ from .onnx_engine import make_session
 from .onnx_export import EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, ExpressionGraph, export_expression, \
     export_recognizer, io_shapes
 from .parity import CNN_MIN_AGREEMENT, Parity, ParityError, compare, probabilities
-from .quantize import convert_fp16, quantize_int8
+from .quantize import QUANTIZED_OPS, RECOGNIZER_OPS, convert_fp16, quantize_int8
 
 PRECISIONS = ("fp32", "int8", "fp16")
 EXPORT_CACHE = REPO_ROOT / "runs" / "export_cache"
@@ -52,10 +52,11 @@ def session_runner(path: Path, outputs: tuple[str, ...]) -> Callable[[dict[str, 
     return lambda feed: dict(zip(outputs, session.run(list(outputs), feed)))
 
 
-def _lower(fp32: Path, target: Path, precision: str, calibration: Callable[[], object]) -> dict | None:
+def _lower(fp32: Path, target: Path, precision: str, calibration: Callable[[], object],
+           int8_ops: tuple[str, ...] = QUANTIZED_OPS) -> dict | None:
     """Quantize ``fp32`` into ``target`` (None for fp32, which is already there)."""
     if precision == "int8":
-        return quantize_int8(fp32, target, calibration())
+        return quantize_int8(fp32, target, calibration(), int8_ops)
     if precision == "fp16":
         return convert_fp16(fp32, target)
     return None
@@ -76,7 +77,7 @@ def recognizer_artifact(checkpoint: str | Path, directory: Path, precision: str,
         progress.set_description("recognizer: reading calibration windows")
         calib = read_windows(calibration, spec, "calibration", limit)
     progress.set_description(f"recognizer: {precision}")
-    quantization = _lower(fp32, target, precision, lambda: calib.arrays)
+    quantization = _lower(fp32, target, precision, lambda: calib.arrays, RECOGNIZER_OPS)
     if quantization is not None and calib is not None:
         quantization["calibration"] = coverage(calib, spec.labels)
     progress.set_description("recognizer: parity")

@@ -25,6 +25,10 @@ import numpy as np
 import onnx
 
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+# The recognizer's convolutions (the voice encoder's trunk, DMD's modality projections) read the
+# windows almost directly; quantized, they flipped 2.2 % of its labels (agreement 0.978 on 720
+# held-out windows), with them in float agreement is 0.993. They are 14 of its 145 layers.
+RECOGNIZER_OPS = ("Gemm", "MatMul")
 PERCENTILE = 99.99  # activation range: min-max let a few outliers cost 2 points of agreement on the CNN
 FP16_KEEP_FLOAT = ("LayerNormalization", "Softmax", "LogSoftmax", "CumSum", "Sqrt", "Pow", "Exp", "Reciprocal",
                    "Sin", "Cos", "Range")
@@ -70,9 +74,9 @@ def _input_dtypes(model: onnx.ModelProto) -> dict[str, type]:
     return {i.name: onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type) for i in model.graph.input}
 
 
-def quantize_int8(fp32: Path, out: Path, data: dict[str, np.ndarray]) -> dict:
-    """Write the INT8 Q/DQ model of ``fp32`` at ``out``, calibrated on ``data`` (named inputs (N, ...));
-    returns what was done, for the manifest's ``quantization`` block."""
+def quantize_int8(fp32: Path, out: Path, data: dict[str, np.ndarray], op_types: tuple[str, ...] = QUANTIZED_OPS) -> dict:
+    """Write the INT8 Q/DQ model of ``fp32`` at ``out``, calibrated on ``data`` (named inputs (N, ...)),
+    quantizing the layers of ``op_types``; returns what was done, for the manifest's ``quantization`` block."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -84,7 +88,7 @@ def quantize_int8(fp32: Path, out: Path, data: dict[str, np.ndarray]) -> dict:
         keep = attention_matmuls(model)
         first = input_layers(model)
         quantize_static(str(prepared), str(out), FeedReader(data, _input_dtypes(model)),
-                        quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZED_OPS), per_channel=True,
+                        quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types), per_channel=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep + first,
                         calibrate_method=CalibrationMethod.Percentile,
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
@@ -98,6 +102,7 @@ def quantize_int8(fp32: Path, out: Path, data: dict[str, np.ndarray]) -> dict:
     tables = sum(n.op_type == "Gather" and n.input[0] in _constants(model.graph) for n in model.graph.node)
     kept = [f"{ops[op]} {op}" for op in ("LayerNormalization", "Softmax") if ops[op]]
     kept += [f"{tables} embedding Gather"] if tables else []
+    kept += [f"{ops[op]} {op}" for op in QUANTIZED_OPS if op not in op_types and ops[op]]
     return {"method": "static, explicit QuantizeLinear/DequantizeLinear (QDQ)", "calibrate_method": f"percentile {PERCENTILE}",
             "weights": "int8 symmetric per-channel, zero point 0", "activations": "int8 symmetric per-tensor, zero point 0",
             "quantized_nodes": dict(consumers),

@@ -34,7 +34,7 @@ from realtime.voice_encoder import load_voice_encoder
 from ..checkpoint import WEIGHTS
 from ..config import preset
 from ..emotion_data import face_pool
-from ..emotion_eval import extract_all, held_out_sets, pools, score_set, single_modality, shapes_of
+from ..emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, single_modality
 from ..emotion_train import ORDER, TripletSampler, TripletTraining, predict, train_on_triplets
 from ..model import DMD
 from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer
@@ -86,8 +86,7 @@ def run(data: Path, out: Path, cfg: TripletTraining, workers: int) -> dict:
     model.temperature.fill_(fit_temperature(logits, targets))
     test = held_out_sets(pools(text, voice, extraction, spec, "test"), spec)
     report = RUN / "report"
-    report.mkdir(parents=True, exist_ok=True)
-    results = {name: score_set(model, batch, LABELS, report / f"confusion_{name}.png") for name, batch in test.items()}
+    results = score_held_out(model, test, report)
     save_recognizer(model, out, recipe="dmd_lite.recipes.default", train=asdict(cfg), best_epoch=best.get("epoch"),
                     selection=best, temperature=float(model.temperature), held_out=results,
                     data={"fit": "FER2013 val 80%, RAVDESS actors 17-19, MELD dev 80%",

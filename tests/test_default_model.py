@@ -1,0 +1,103 @@
+"""The shipped recognizer (models/default): the artifact, any subset of modalities, and real
+held-out faces, voices and words through the live front-ends."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from dmd_lite.recognizer import DEFAULT_CHECKPOINT
+from realtime.audio_source import FileAudioSource
+from realtime.engine import TorchEngine, window_batch
+from realtime.face import FaceFrontEnd
+from realtime.text import encode_text, transcript_times
+from realtime.voice import voice_features
+from realtime.window import WindowAssembler
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA} "
+                                "(../shared is only on the development machines)")
+FER_FOLDERS = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry", "fearful": "fear",
+               "disgusted": "disgust", "surprised": "surprise"}
+RAVDESS_CODES = {"neutral": "01", "happy": "03", "sad": "04", "angry": "05", "fearful": "06", "disgusted": "07",
+                 "surprised": "08"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> TorchEngine:
+    return TorchEngine("default")
+
+
+def test_artifact_is_small_and_records_its_recipe():
+    size = sum(p.stat().st_size for p in DEFAULT_CHECKPOINT.iterdir())
+    assert size < 20 * 2**20
+    meta = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())
+    assert meta["recipe"] == "dmd_lite.recipes.default" and "seed" in meta["train"]
+    assert set(meta["held_out"]) == {"face_fer2013_test", "voice_ravdess_heldout", "text_meld_test", "fused_paired_test"}
+    assert meta["feature_spec"]["visual_norm"] is not None and meta["model"]["n_classes"] == 7
+
+
+def test_any_subset_of_modalities_gives_probabilities(engine):
+    spec = engine.spec
+    rng = np.random.default_rng(0)
+    assembler = WindowAssembler(spec)
+    streams = {"visual": (np.arange(60) / 15.0, rng.standard_normal((60, spec.visual_dim)).astype(np.float32)),
+               "audio": (np.arange(100) / 25.0, rng.standard_normal((100, spec.audio_dim)).astype(np.float32)),
+               "text": (transcript_times(5, 1.0), encode_text("well that is just great"))}
+    for bits in range(8):
+        present = {m: s for k, (m, s) in enumerate(streams.items()) if bits >> k & 1}
+        window = assembler.from_streams(4.0, present)
+        out = engine.infer(window)
+        assert np.isfinite(out.probabilities).all() and out.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+        assert -1.0 <= out.valence <= 1.0 and out.present == tuple(present)
+        assert np.isfinite(out.edges_hetero).all()
+
+
+def _accuracy(engine: TorchEngine, windows: list, labels: list[str]) -> float:
+    probs = engine.run(window_batch(windows))["probabilities"]
+    return float(np.mean([engine.labels[i] == y for i, y in zip(probs.argmax(1), labels)]))
+
+
+@needs_data
+def test_real_held_out_faces(engine):
+    assembler = WindowAssembler(engine.spec)
+    windows, labels = [], []
+    with FaceFrontEnd(still_images=True) as face:
+        for label, folder in FER_FOLDERS.items():
+            for path in sorted((DATA / "fer2013_48" / "test" / folder).glob("*.png"))[:8]:
+                features = face.process_face_crop(cv2.imread(str(path))).features
+                steps = engine.spec.visual_steps
+                windows.append(assembler.from_streams(4.0, {"visual": (np.arange(steps) / 15.0 + 1 / 30,
+                                                                       np.tile(features, (steps, 1)))}))
+                labels.append(label)
+    assert _accuracy(engine, windows, labels) >= 0.45  # 56 faces; 7-class chance is 0.14
+
+
+@needs_data
+def test_real_held_out_voices(engine):
+    assembler = WindowAssembler(engine.spec)
+    windows, labels = [], []
+    for label, code in RAVDESS_CODES.items():
+        for actor in (21, 22, 23, 24):
+            path = DATA / "ravdess_speech_16k" / f"Actor_{actor}" / f"03-01-{code}-02-01-01-{actor}.flac"
+            if code == "01":
+                path = path.with_name(f"03-01-01-01-01-01-{actor}.flac")  # neutral has no strong intensity
+            with FileAudioSource(path, start=0.0) as source:
+                samples = np.concatenate([c.samples for c in source])
+            times, features = voice_features(samples)
+            windows.append(assembler.from_streams(float(times[-1]), {"audio": (times, features)}))
+            labels.append(label)
+    assert _accuracy(engine, windows, labels) >= 0.35  # 28 held-out clips; chance 0.14
+
+
+def test_words_carry_valence(engine):
+    assembler = WindowAssembler(engine.spec)
+
+    def valence(text: str) -> float:
+        ids = encode_text(text)
+        return engine.infer(assembler.from_streams(4.0, {"text": (transcript_times(len(ids), 0.5), ids)})).valence
+
+    assert valence("i love it this is wonderful thank you so much") > valence("i hate this it is terrible and awful")
+
