@@ -1,7 +1,7 @@
 """Per-window latency and throughput of the recognizer on this CPU: PyTorch eager, onnxruntime FP32
 and onnxruntime INT8, side by side in one run.
 
-    python bench/model.py [--checkpoint default] [--fp32 out/export] [--int8 out/export_int8]
+    python -m bench.model [--checkpoint default] [--fp32 out/export] [--int8 out/export_int8]
                           [--threads 1] [--repeat 200]
 
 Each back-end answers the same real windows (held-out, see ``calibration.windows``) through the
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.frontends import cpu_name
 from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS
 from dmd_lite.recognizer import resolve_checkpoint
@@ -46,13 +46,6 @@ from export.onnx_engine import OnnxEngine
 from realtime.engine import Engine, TorchEngine
 
 BATCHES = (1, 16)
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def time_interleaved(calls: dict[str, Callable[[], object]], repeat: int, warmup: int = 20) -> dict[str, list[float]]:

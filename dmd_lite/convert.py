@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from .checkpoint import save_checkpoint
-from .config import MODALITIES, DMDConfig, preset
+from .config import DMDConfig, preset
 from .model import DMD
 
 ATOL = RTOL = 1e-5

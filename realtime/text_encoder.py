@@ -66,13 +66,14 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from dmd_lite.metrics import classification_metrics, save_confusion_png
 
 from .feature_spec import LABELS
 from .text import PIECES_PER_WORD, TEXT_BUCKETS, encode_words, tokenize
+from .weights import checked_sidecar, load_weights
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_PATH = REPO_ROOT / "models" / "text_encoder.safetensors"
@@ -239,20 +240,8 @@ def _meta_contract() -> dict:
 def load_text_encoder(path: Path | str = WEIGHTS_PATH) -> TextEncoder:
     """The shipped encoder in eval mode (float32), checked against its JSON sidecar."""
     path = Path(path)
-    sidecar = path.with_suffix(".json")
-    if not path.is_file() or not sidecar.is_file():
-        raise FileNotFoundError(f"text encoder weights not found at {path} (+ .json sidecar); train them with "
-                                "`python -m realtime.text_encoder train --data <shared/data/text>`")
-    meta = json.loads(sidecar.read_text())
-    for key, want in _meta_contract().items():
-        if meta.get(key) != want:
-            raise ValueError(f"{sidecar}: {key} is {meta.get(key)!r}, this code needs {want!r}; retrain")
-    model = TextEncoder()
-    try:
-        model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
-    except RuntimeError as e:
-        raise ValueError(f"{path} does not fit TextEncoder: {str(e).splitlines()[0]}") from e
-    return model.eval()
+    checked_sidecar(path, _meta_contract(), "text encoder", "python -m realtime.text_encoder train --data <shared/data/text>")
+    return load_weights(TextEncoder(), path)
 
 
 # ---------------------------------------------------------------- training

@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from dmd_lite.emotion_data import Pool, sequence_pool
@@ -69,6 +69,7 @@ from dmd_lite.metrics import classification_metrics, save_confusion_png
 
 from .feature_spec import LABELS, FeatureSpec
 from .voice import FEATURE_RATE_HZ, N_MELS, VOICE_FEATURE_DIM
+from .weights import checked_sidecar, load_weights
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_PATH = REPO_ROOT / "models" / "voice_encoder.safetensors"
@@ -160,23 +161,12 @@ def _meta_contract() -> dict:
 def load_voice_encoder(path: Path | str = WEIGHTS_PATH) -> VoiceEncoder:
     """The shipped encoder in eval mode (float32), checked against its JSON sidecar."""
     path = Path(path)
-    sidecar = path.with_suffix(".json")
-    if not path.is_file() or not sidecar.is_file():
-        raise FileNotFoundError(f"voice encoder weights not found at {path} (+ .json sidecar); train them with "
-                                "`python -m realtime.voice_encoder train --extraction <extract of RAVDESS>`")
-    meta = json.loads(sidecar.read_text())
-    for key, want in _meta_contract().items():
-        if meta.get(key) != want:
-            raise ValueError(f"{sidecar}: {key} is {meta.get(key)!r}, this code needs {want!r}; retrain")
+    meta = checked_sidecar(path, _meta_contract(), "voice encoder",
+                           "python -m realtime.voice_encoder train --extraction <extract of RAVDESS>")
     known = {f.name for f in fields(VoiceConfig)}
     if not isinstance(meta.get("config"), dict) or set(meta["config"]) != known:
-        raise ValueError(f"{sidecar}: config {meta.get('config')!r} does not have the fields {sorted(known)}; retrain")
-    model = VoiceEncoder(VoiceConfig(**meta["config"]))
-    try:
-        model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
-    except RuntimeError as e:
-        raise ValueError(f"{path} does not fit VoiceEncoder: {str(e).splitlines()[0]}") from e
-    return model.eval()
+        raise ValueError(f"{path.with_suffix('.json')}: config {meta.get('config')!r} does not have the fields {sorted(known)}; retrain")
+    return load_weights(VoiceEncoder(VoiceConfig(**meta["config"])), path)
 
 
 # ---------------------------------------------------------------- data
