@@ -5,7 +5,7 @@
 Each RAVDESS clip becomes the mean and standard deviation over all its steps of the 64 log-mel
 features that ``realtime.extract`` wrote (128 numbers); scikit-learn's LogisticRegression on the
 standardised statistics is fitted on actors 1-20 (the encoder's train + validation actors) and
-scored on actors 21-24, the encoder's test actors (``emotion_eval.TEST_ACTORS`` too). The last line is a JSON summary.
+scored on actors 21-24, the encoder's test actors (the held-out voices of ``dmd_lite.emotion_eval`` too). The last line is a JSON summary.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Held-out evaluation of a recognizer on real data, per modality and fused.
 
-Sets (built from ``realtime.extract`` outputs of ``../shared/data``; see ``HELD_OUT``):
+Sets (built from ``realtime.extract`` outputs of ``../shared/data``, see ``held_out_sets``):
 - ``face_fer2013_test``: every FER2013 test image, its still held over the visual window, face only;
 - ``voice_ravdess_heldout``: every clip of RAVDESS actors 21-24, the window ending at its last step;
 - ``text_meld_test``: every MELD test utterance, the window ending at its last word;
@@ -14,8 +14,8 @@ edge touching an absent modality weighs 0, so single-modality sets show zeros).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ import torch
 from realtime.extract import extract
 from realtime.feature_spec import FeatureSpec
 from realtime.text_encoder import TextEncoder
-from realtime.voice_encoder import VoiceEncoder
+from realtime.voice_encoder import TEST_ACTORS, VAL_ACTORS, VoiceEncoder, actor_of
 
 from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool
 from .emotion_train import ORDER, TripletSampler, predict
@@ -32,17 +32,11 @@ from .gd_unit import EDGE_NAMES
 from .metrics import classification_metrics, save_confusion_png
 from .recognizer import Recognizer
 
-TEST_ACTORS = frozenset(range(21, 25))  # RAVDESS actors held out from every model
-FIT_ACTORS = frozenset(range(17, 20))  # the voice encoder's validation actors: fusion is fitted on them
-SELECT_ACTORS = frozenset({20})  # ... and selected / calibrated on this one
+FIT_ACTORS = VAL_ACTORS[:-1]  # the voice encoder's validation actors (17-19): fusion is fitted on them
+SELECT_ACTORS = VAL_ACTORS[-1:]  # ... and selected and calibrated on the last (20)
 N_PAIRED = 2000
 PAIRED_SEED = 20231
 SOURCES = {"fer2013": ("image", "fer2013_48"), "ravdess": ("audio", "ravdess_speech_16k"), "text": ("text", "text")}
-
-
-def actor(record: dict) -> int:
-    """RAVDESS actor number from the record's speaker (``ravdess_07`` -> 7)."""
-    return int(record["speaker"].rsplit("_", 1)[1])
 
 
 def extract_all(data: Path, extraction: Path, workers: int) -> None:
@@ -73,7 +67,7 @@ def pools(text: TextEncoder, voice: VoiceEncoder, extraction: Path, spec: Featur
         face = face.select(np.sort(order[:cut] if part == "fit" else order[cut:]))
     if spec.visual_norm is not None:
         face = replace(face, x=spec.visual_norm.apply(face.x))
-    voice_pool = sequence_pool(extraction / "ravdess", "audio", lambda r: r["status"] == "ok" and actor(r) in actors,
+    voice_pool = sequence_pool(extraction / "ravdess", "audio", lambda r: r["status"] == "ok" and actor_of(r["speaker"]) in actors,
                           spec, every_hop=part == "fit")
     words = sequence_pool(extraction / "text", "text",
                           lambda r: r.get("corpus") == "meld" and r.get("split") == meld_split and r["status"] == "ok",
