@@ -23,6 +23,7 @@ the recipe recorded (seed, data, metrics).
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -31,10 +32,7 @@ from torch import Tensor, nn
 
 from realtime.feature_spec import FeatureSpec
 from realtime.text_encoder import TextEncoder
-from dataclasses import asdict
-
-from realtime.voice_encoder import VoiceConfig
-from realtime.voice_encoder import VoiceEncoder
+from realtime.voice_encoder import VoiceConfig, VoiceEncoder
 
 from .checkpoint import CONFIG, WEIGHTS, read_config
 from .config import DMDConfig
@@ -43,6 +41,11 @@ from .model import DMD, DMDOutput
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "default"
 INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
 OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")
+
+
+def encode_words(encoder: TextEncoder, ids: Tensor, mask: Tensor) -> Tensor:
+    """The text encoder's per-slot features, zero at empty slots."""
+    return encoder(ids) * mask.unsqueeze(-1).to(torch.float32)
 
 
 class Recognizer(nn.Module):
@@ -61,8 +64,7 @@ class Recognizer(nn.Module):
 
     def encode(self, audio: Tensor, audio_mask: Tensor, text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
         """The encoders' per-step features: audio (B, T_a, voice.out_dim), text (B, T_l, text dim)."""
-        words = self.text(text) * text_mask.unsqueeze(-1).to(torch.float32)
-        return self.voice(audio, audio_mask), words
+        return self.voice(audio, audio_mask), encode_words(self.text, text, text_mask)
 
     def fuse(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
              words: Tensor, text_mask: Tensor, return_aux: bool = False) -> DMDOutput:
