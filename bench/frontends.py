@@ -47,6 +47,15 @@ FACE_SIDE = 288  # a FER face upscaled to this, centred in the frame
 KOREAN = "안녕하세요 오늘 날씨가 정말 좋네요 저는 기분이 아주 좋아요 내일 다시 만나요"
 
 
+def print_table(header: tuple[str, str], rows: list[tuple[str, str, str]]) -> None:
+    """A markdown table of (name, value, note) rows, the first two columns padded."""
+    width = [max(len(r[i]) for r in [(*header, ""), *rows]) for i in range(2)]
+    print(f"| {header[0]:<{width[0]}} | {header[1]:<{width[1]}} | note |")
+    print(f"|{'-' * (width[0] + 2)}|{'-' * (width[1] + 2)}|------|")
+    for name, value, note in rows:
+        print(f"| {name:<{width[0]}} | {value:<{width[1]}} | {note} |")
+
+
 def cpu_name() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):
@@ -292,11 +301,7 @@ def main() -> None:
     cores = os.cpu_count()
     print(f"# front-ends on {cpu_name()}, {cores} cores ({len(os.sched_getaffinity(0))} usable), "
           f"torch {torch.__version__} with {torch.get_num_threads()} threads, python {platform.python_version()}")
-    width = [max(len(r[i]) for r in rows) for i in range(2)]
-    print(f"| {'component':<{width[0]}} | {'measure':<{width[1]}} | note |")
-    print(f"|{'-' * (width[0] + 2)}|{'-' * (width[1] + 2)}|------|")
-    for name, value, note in rows:
-        print(f"| {name:<{width[0]}} | {value:<{width[1]}} | {note} |")
+    print_table(("component", "measure"), rows)
 
 
 if __name__ == "__main__":

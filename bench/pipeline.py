@@ -33,7 +33,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from bench.frontends import cpu_name
+from bench.frontends import cpu_name, print_table
 from realtime.app import App, AppConfig
 from realtime.asr import korean_test_model_path, resolve_vosk_model
 from realtime.errors import SourceError
@@ -150,11 +150,7 @@ def main() -> None:
           f"{load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end; python {platform.python_version()}")
     print(f"# {args.seconds:.0f} s of {clip.relative_to(ROOT)} (640x480, 30 fps, paced), headless, recording on; "
           f"ASR: {asr_note}, {stats.asr_dropped} audio chunks dropped by it; stopped by {app.stop_reason}")
-    width = [max(len(r[i]) for r in rows) for i in range(2)]
-    print(f"| {'measure':<{width[0]}} | {'value':<{width[1]}} | note |")
-    print(f"|{'-' * (width[0] + 2)}|{'-' * (width[1] + 2)}|------|")
-    for name, value, note in rows:
-        print(f"| {name:<{width[0]}} | {value:<{width[1]}} | {note} |")
+    print_table(("measure", "value"), rows)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from .engine import Engine, Inference, make_engine
 from .errors import SourceError
 from .events import EventLog, WindowSaver
 from .face import PRESENCE, FaceFrontEnd, FaceObservation, Resampler
+from .handoff import put_or_drop
 from .overlay import OverlayState, Readout, render
 from .recorder import Recorder
 from .smoothing import Decision, Smoother
@@ -506,22 +507,8 @@ class App:
         as possible (and the end marker), waiting for room."""
         if not self._asr_on:
             return
-        if chunk is None or not self.config.realtime:
-            while not self._stop.is_set():
-                try:
-                    return self._asr_q.put(chunk, timeout=POLL_S)
-                except queue.Full:
-                    pass
-            return
-        try:
-            self._asr_q.put_nowait(chunk)
-        except queue.Full:  # the ASR is behind: drop its oldest audio, never block the voice features
-            try:
-                self._asr_q.get_nowait()
-                self.stats.asr_dropped += 1
-            except queue.Empty:
-                pass
-            self._asr_q.put_nowait(chunk)
+        wait = chunk is None or not self.config.realtime
+        self.stats.asr_dropped += put_or_drop(self._asr_q, chunk, wait, self._stop, POLL_S)
 
     def _asr_loop(self) -> None:
         try:

@@ -30,6 +30,7 @@ import numpy as np
 
 from .clock import now
 from .errors import SourceError
+from .handoff import put_or_drop
 
 SAMPLE_RATE = 16_000  # Hz, mono float32 in [-1, 1] everywhere after the source
 BLOCK_S = 0.02  # chunk length a source delivers
@@ -144,22 +145,7 @@ class AudioSource:
 
     def _put(self, chunk: AudioChunk, wait: bool) -> None:
         """Queue ``chunk``; when full, wait for room (``wait``) or drop the oldest chunk."""
-        if wait:
-            while not self._stop.is_set():
-                try:
-                    return self._queue.put(chunk, timeout=_POLL_S)
-                except queue.Full:
-                    pass
-            return
-        try:
-            self._queue.put_nowait(chunk)
-        except queue.Full:  # one producer: after taking one out there is room
-            try:
-                self._queue.get_nowait()
-                self.dropped += 1
-            except queue.Empty:
-                pass
-            self._queue.put_nowait(chunk)
+        self.dropped += put_or_drop(self._queue, chunk, wait, self._stop, _POLL_S)
 
     def _open(self) -> None:
         raise NotImplementedError
