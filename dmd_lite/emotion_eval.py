@@ -124,8 +124,8 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
     """The metrics of one set (see the module docstring); saves its confusion matrix as ``png``."""
     out = predict(model.dmd, batch, torch.device("cpu"))
     k = len(labels)
-    logits = out.logits[:, :k]
-    probs = (logits / model.temperature).softmax(-1).numpy()
+    probs, valence = (t.numpy() for t in model.decide(out.logits))
+    uncalibrated = model.decide(out.logits, temperature=False)[0].numpy()
     pred = probs.argmax(1)
     keep = batch.labels >= 0
     m = classification_metrics(pred[keep], batch.labels[keep], k)
@@ -133,10 +133,9 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
     entry = {"n": int(keep.sum()), "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
              "weighted_f1": m["weighted_f1"], "chance": float(counts.max() / max(1, counts.sum())),
              "ece": expected_calibration_error(probs[keep], batch.labels[keep]),
-             "ece_before_temperature": expected_calibration_error(logits.softmax(-1).numpy()[keep], batch.labels[keep])}
+             "ece_before_temperature": expected_calibration_error(uncalibrated[keep], batch.labels[keep])}
     has_valence = ~np.isnan(batch.valence)
     if has_valence.any():
-        valence = out.logits[:, k].clamp(-1, 1).numpy()
         entry["valence_mae"] = float(np.abs(valence[has_valence] - batch.valence[has_valence]).mean())
     entry["gd_edges"] = {kind: dict(zip(EDGE_NAMES, getattr(out, f"edges_{kind}").mean(0).tolist()))
                          for kind in ("homo", "hetero")}

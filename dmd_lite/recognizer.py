@@ -75,10 +75,14 @@ class Recognizer(nn.Module):
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         encoded_audio, words = self.encode(audio, audio_mask, text, text_mask)
         out = self.fuse(visual, visual_mask, encoded_audio, audio_mask, words, text_mask)
+        return *self.decide(out.logits), out.edges_homo, out.edges_hetero
+
+    def decide(self, logits: Tensor, temperature: bool = True) -> tuple[Tensor, Tensor]:
+        """DMD's output (B, K + 1) -> probabilities (B, K) (softmax at the checkpoint's temperature,
+        or at 1) and valence (B,) in [-1, 1]."""
         k = len(self.labels)
-        probabilities = (out.logits[:, :k] / self.temperature).softmax(-1)
-        valence = out.logits[:, k].clamp(-1.0, 1.0)
-        return probabilities, valence, out.edges_homo, out.edges_hetero
+        scale = self.temperature if temperature else 1.0
+        return (logits[:, :k] / scale).softmax(-1), logits[:, k].clamp(-1.0, 1.0)
 
 
 def save_recognizer(model: Recognizer, directory: str | Path, **extra: object) -> Path:
