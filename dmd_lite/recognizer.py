@@ -3,7 +3,7 @@
 The frozen text encoder (``realtime.text_encoder``) and voice encoder (``realtime.voice_encoder``)
 turn the window's word ids and voice features into per-step features; DMD-lite fuses them with
 the visual features (blendshapes, head pose, expression CNN). It is one module so that training
-(which pre-encodes, see ``encode``), the app and the exported graph all run the same code.
+(which pre-encodes the pools once and trains ``dmd``), the app and the exported graph all run the same code.
 
 Inputs, batch first (shapes from the ``FeatureSpec``; masks True where a step is present)::
 
@@ -36,7 +36,7 @@ from realtime.voice_encoder import VoiceConfig, VoiceEncoder
 
 from .checkpoint import CONFIG, WEIGHTS, read_config
 from .config import DMDConfig
-from .model import DMD, DMDOutput
+from .model import DMD
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "default"
 INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
@@ -66,15 +66,10 @@ class Recognizer(nn.Module):
         """The encoders' per-step features: audio (B, T_a, voice.out_dim), text (B, T_l, text dim)."""
         return self.voice(audio, audio_mask), encode_words(self.text, text, text_mask)
 
-    def fuse(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
-             words: Tensor, text_mask: Tensor, return_aux: bool = False) -> DMDOutput:
-        """DMD on encoded features (what training calls, on pre-encoded pools)."""
-        return self.dmd(words, audio, visual, text_mask, audio_mask, visual_mask, return_aux=return_aux)
-
     def forward(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         encoded_audio, words = self.encode(audio, audio_mask, text, text_mask)
-        out = self.fuse(visual, visual_mask, encoded_audio, audio_mask, words, text_mask)
+        out = self.dmd(words, encoded_audio, visual, text_mask, audio_mask, visual_mask)
         return *self.decide(out.logits), out.edges_homo, out.edges_hetero
 
     def decide(self, logits: Tensor, temperature: bool = True) -> tuple[Tensor, Tensor]:
