@@ -9,7 +9,9 @@ One thread per stage, as in DESIGN.md, talking through bounded queues and ``Trac
     audio      AudioSource -> recorder (the original audio), VoiceFrontEnd -> audio track, and a
                bounded queue to the ASR; a microphone that delivers nothing for 2 s is reopened
                with back-off
-    asr        StreamingASR (model resolved, and downloaded if need be, on this thread) -> text track
+    asr        StreamingASR -> text track; its model is resolved (and downloaded if need be) and loaded
+               from the start on an ``asr-load`` thread, while the engine loads, so that no stop waits
+               for it (the loader holds nothing to finalise and is not joined)
     inference  every hop: the window ending at the hop's time -> engine -> smoother -> events
     display    the calling thread: newest frame + newest result -> overlay -> window / recorder
 
@@ -186,6 +188,15 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
+def _window_open() -> bool:
+    """Whether the overlay window is still open. Closing Qt's last HighGUI window deletes its GUI
+    receiver, after which asking about the window raises instead of answering "not visible"."""
+    try:
+        return cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) >= 1
+    except cv2.error:
+        return False
+
+
 def _is_live(video: int | str) -> bool:
     return isinstance(video, int) or not Path(str(video)).is_file()
 
@@ -197,7 +208,7 @@ class App:
     def __init__(self, config: AppConfig) -> None:
         self.config = config
         if not config.headless:  # first: a display Qt cannot use aborts the process, before anything is open
-            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL)
+            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)  # resizable, no toolbar
         self.stats = Stats()
         self._stop = threading.Event()
         self.stop_reason = "end of input"
@@ -205,6 +216,10 @@ class App:
         self.live = _is_live(config.video)
         self._audio_source = self._open_audio() if config.audio else None  # started by run()
         self.has_audio = self._audio_source is not None
+        self._asr_loaded: StreamingASR | Exception | None = None
+        self._asr_loader = threading.Thread(target=self._load_asr, name="asr-load", daemon=True)
+        if config.asr and self.has_audio:
+            self._asr_loader.start()
         self.engine: Engine = make_engine(config.backend, config.checkpoint, config.device, config.threads,
                                           config.engine_file)
         self.spec = self.engine.spec
@@ -510,13 +525,24 @@ class App:
         wait = chunk is None or not self.config.realtime
         self.stats.asr_dropped += put_or_drop(self._asr_q, chunk, wait, self._stop, POLL_S)
 
-    def _asr_loop(self) -> None:
+    def _load_asr(self) -> None:
         try:
-            asr = StreamingASR(resolve_vosk_model(self.config.vosk_model))
-        except SourceError as e:  # ModelUnavailableError: no model and no way to get one
+            self._asr_loaded = StreamingASR(resolve_vosk_model(self.config.vosk_model))
+        except Exception as e:  # the ASR thread reports it
+            self._asr_loaded = e
+
+    def _asr_loop(self) -> None:
+        while self._asr_loader.is_alive():
+            if self._stop.is_set():
+                return
+            self._asr_loader.join(POLL_S)
+        asr = self._asr_loaded
+        if isinstance(asr, SourceError):  # ModelUnavailableError: no model and no way to get one
             self._asr_on = False
-            self._set_off("text", _one_line(e))
+            self._set_off("text", _one_line(asr))
             return
+        if isinstance(asr, Exception):
+            raise asr
         last_partial = 0.0
         while not self._stop.is_set():
             try:
@@ -636,11 +662,13 @@ class App:
             if self.recorder is not None:
                 self.recorder.write_frame(image, frame.t)
             if not c.headless:
+                if not shown_any:  # a resizable window opens small (Qt: 400x300), shrinking the overlay's text
+                    cv2.resizeWindow(WINDOW_TITLE, image.shape[1], image.shape[0])
                 cv2.imshow(WINDOW_TITLE, image)
                 key = cv2.waitKey(1) & 0xFF
                 if key in (ord("q"), 27):
                     self.stop("key")
-                elif shown_any and cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) < 1:
+                elif shown_any and not _window_open():
                     self.stop("window closed")
                 shown_any = True
             self._shown(frame)

@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libportaudio2 pulseaudio libasound2-plugins espeak-ng sox)
+# the app's audio and the tests' speech, then the window tests' virtual display: Xvfb, xdotool (keys),
+# xwd (screenshot, in x11-apps), and a window manager with wmctrl to close a window as a desktop does
+APT_PACKAGES=(libportaudio2 pulseaudio libasound2-plugins espeak-ng sox
+              xvfb xdotool x11-apps matchbox-window-manager wmctrl)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

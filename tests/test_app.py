@@ -3,7 +3,6 @@ Ctrl-C mid-run, a stream that is cut and comes back, and a live microphone (a pr
 null sink, see pulse.py) that then disappears."""
 
 import json
-import math
 import signal
 import socket
 import subprocess
@@ -15,52 +14,13 @@ import av
 import numpy as np
 import pytest
 
+from mainrun import (CLIP, CLIP_S, ROOT, TIMEOUT_S, check_inferences, inference_events, read_events, streams,
+                     wait_for_inferences)
+from mainrun import MAIN as MAIN_PY
 from pulse import pulse_server, speak  # noqa: F401  (pulse_server is a fixture)
 from realtime.asr import korean_test_model_path
-from realtime.feature_spec import LABELS
 
-ROOT = Path(__file__).resolve().parent.parent
-CLIP = ROOT / "media" / "demo.mp4"
-CLIP_S = 11.3
-MAIN = [sys.executable, str(ROOT / "main.py"), "--headless", "--log-level", "WARNING"]
-TIMEOUT_S = 120  # generous: the machine that runs the tests may be busy
-
-
-def _events(path: Path) -> list[dict]:
-    lines = path.read_text().splitlines()
-    assert lines, "the event log is empty"
-    return [json.loads(line) for line in lines]  # every line is one complete JSON object
-
-
-def _inferences(events: list[dict]) -> list[dict]:
-    return [e for e in events if e["type"] == "inference"]
-
-
-def _check_inferences(inferences: list[dict], realtime: bool = True) -> None:
-    assert inferences
-    t_end = [e["t_end"] for e in inferences]
-    assert all(b > a for a, b in zip(t_end, t_end[1:])), "window ends must increase"
-    for e in inferences:
-        assert e["t_result"] >= e["t_end"] or not realtime  # as fast as possible, file time runs ahead
-        assert set(e["probabilities"]) == set(LABELS)
-        assert math.isclose(sum(e["probabilities"].values()), 1.0, abs_tol=1e-4)
-        assert math.isclose(sum(e["smoothed"].values()), 1.0, abs_tol=1e-4)
-        assert e["label"] in (*LABELS, "uncertain")
-        assert -1.0 <= e["valence"] <= 1.0
-        assert len(e["edges_hetero"]) == len(e["edges_homo"]) == 6
-        assert e["latency_ms"]["model"] > 0
-
-
-def _streams(path: Path) -> dict[str, float]:
-    """Seconds of decoded video and audio in a recording."""
-    with av.open(str(path)) as container:
-        assert {s.type for s in container.streams} == {"video", "audio"}
-        video = [f.time for f in container.decode(video=0)]
-    with av.open(str(path)) as container:
-        audio = [f for f in container.decode(audio=0)]
-    return {"video": video[-1] - video[0] + 1 / 30, "frames": len(video),
-            "audio": sum(f.samples for f in audio) / audio[0].sample_rate,
-            "audio_rms": float(np.sqrt(np.mean(np.concatenate([f.to_ndarray().ravel() for f in audio]) ** 2)))}
+MAIN = [*MAIN_PY, "--headless"]
 
 
 def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path):
@@ -73,10 +33,10 @@ def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
 
-    log = _events(events)
+    log = read_events(events)
     assert log[0]["type"] == "start" and log[-1]["type"] == "end" and log[-1]["reason"] == "end of input"
-    inferences = _inferences(log)
-    _check_inferences(inferences)
+    inferences = inference_events(log)
+    check_inferences(inferences)
     # in real time a hop that is late by more than a hop is skipped (a cold start on a busy 2-core
     # machine skips several); test_as_fast_as_possible_drops_nothing checks that none is lost
     assert len(inferences) >= 5
@@ -85,7 +45,7 @@ def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path):
     if korean is not None:
         assert not any(e["type"] == "status" and e["modality"] == "text" for e in log), "ASR should have run"
 
-    got = _streams(record)
+    got = streams(record)
     assert got["video"] == pytest.approx(CLIP_S, abs=0.5) and got["audio"] == pytest.approx(CLIP_S, abs=0.5)
     assert got["audio_rms"] > 0.01  # the clip's speech, not silence
 
@@ -102,8 +62,8 @@ def test_as_fast_as_possible_drops_nothing(tmp_path):
     done = subprocess.run([*MAIN, "--video", str(CLIP), "--as-fast-as-possible", "--no-asr", "--record", str(record),
                            "--events", str(events)], capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    inferences = _inferences(_events(events))
-    _check_inferences(inferences, realtime=False)
+    inferences = inference_events(read_events(events))
+    check_inferences(inferences, realtime=False)
     assert [e["t_end"] for e in inferences] == pytest.approx([0.5 * (k + 1) for k in range(len(inferences))])
     assert inferences[-1]["t_end"] == pytest.approx(CLIP_S, abs=0.5)  # windows follow the data to its end
     full = [e for e in inferences if 4.5 <= e["t_end"] <= CLIP_S]  # whole windows: every face and voice step
@@ -120,29 +80,20 @@ def test_missing_camera_exits_2_with_one_line(tmp_path):
     assert len(lines) == 1 and "camera 97" in lines[0], done.stderr
 
 
-def _wait_for_inferences(events: Path, n: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        if events.exists() and events.read_text().count('"type":"inference"') >= n:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"no {n} inferences before the deadline (exit {process.poll()})")
-
-
 def test_sigint_mid_run_leaves_a_playable_recording_and_a_complete_log(tmp_path):
     record, events = tmp_path / "run.mp4", tmp_path / "events.jsonl"
     process = subprocess.Popen([*MAIN, "--video", str(CLIP), "--no-asr", "--record", str(record),
                                 "--events", str(events)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_inferences(events, 4, process)
+        wait_for_inferences(events, 4, process)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, process.stderr.read()[-2000:]
     finally:
         process.kill()
-    log = _events(events)
+    log = read_events(events)
     assert log[-1]["type"] == "end" and log[-1]["reason"] == "SIGINT"
-    _check_inferences(_inferences(log))
-    got = _streams(record)
+    check_inferences(inference_events(log))
+    got = streams(record)
     assert 1.0 < got["video"] < CLIP_S - 1.0 and got["frames"] > 10
     assert got["audio"] == pytest.approx(got["video"], abs=1.0)
 
@@ -214,9 +165,9 @@ def test_a_lost_stream_is_reconnected_and_sigterm_ends_cleanly(tmp_path):
         process.kill()
         server.kill()
         server.wait()
-    log = _events(events)
+    log = read_events(events)
     assert log[-1]["type"] == "end" and log[-1]["reason"] == "SIGTERM"
-    _check_inferences(_inferences(log))
+    check_inferences(inference_events(log))
 
 
 def test_live_microphone_reaches_the_model_and_its_loss_is_survived(pulse_server, tmp_path):  # noqa: F811
@@ -226,19 +177,19 @@ def test_live_microphone_reaches_the_model_and_its_loss_is_survived(pulse_server
                                 "--events", str(events)], cwd=ROOT, env=pulse_server.client_env,
                                stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_inferences(events, 1, process)
+        wait_for_inferences(events, 1, process)
         player = pulse_server.play(speech)
         assert player.wait(timeout=30) == 0
         pulse_server.process.kill()  # the microphone disappears mid-run
         assert process.wait(timeout=TIMEOUT_S) == 0, process.stderr.read()[-2000:]
     finally:
         process.kill()
-    log = _events(events)
+    log = read_events(events)
     assert log[0]["audio"] == "MicrophoneSource" and log[-1]["reason"] == "end of input"
-    inferences = _inferences(log)
-    _check_inferences(inferences)
+    inferences = inference_events(log)
+    check_inferences(inferences)
     assert sum(e["present"]["audio"] and e["coverage"]["audio"] > 0.5 for e in inferences) >= 3
-    assert _streams(record)["audio_rms"] > 0.01  # the played speech came through the microphone
+    assert streams(record)["audio_rms"] > 0.01  # the played speech came through the microphone
     lost = [e for e in log if e["type"] == "status" and e["modality"] == "audio" and e["state"] == "off"]
     assert lost, "losing the microphone should turn the audio off, and say so"
     after = [e for e in inferences if e["t_end"] > lost[0]["t"] + 4.5]  # a whole window later
