@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import torch
 
+from bench.machine import cpu_name
 from realtime.asr import StreamingASR, korean_test_model_path
 from realtime.audio_source import BLOCK, SAMPLE_RATE, AudioChunk, FileAudioSource
 from realtime.clock import now
@@ -54,13 +55,6 @@ def print_table(header: tuple[str, str], rows: list[tuple[str, str, str]]) -> No
     print(f"|{'-' * (width[0] + 2)}|{'-' * (width[1] + 2)}|------|")
     for name, value, note in rows:
         print(f"| {name:<{width[0]}} | {value:<{width[1]}} | {note} |")
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 # ---------------------------------------------------------------- inputs

@@ -1,5 +1,6 @@
-"""Per-window latency and throughput of the recognizer on this CPU: PyTorch eager, onnxruntime FP32
-and onnxruntime INT8, side by side in one run.
+"""Per-window latency and throughput of the recognizer: PyTorch eager, PyTorch traced (TorchScript),
+and on a CPU onnxruntime FP32 and INT8, on a GPU (``--device cuda``) the app's CUDA-graph replay,
+side by side in one run.
 
     python -m bench.model [--checkpoint default] [--fp32 out/export] [--int8 out/export_int8]
                           [--threads 1] [--repeat 200]
@@ -8,7 +9,8 @@ Each back-end answers the same real windows (held-out, see ``calibration.windows
 app's engine interface (``Engine.run``: numpy in, numpy out), at batch 1 and batch 16, the
 back-ends taking turns call by call. Prints the
 machine, one row per back-end and batch (median and p95 milliseconds per call, windows per second,
-speed-up of the median over PyTorch at that batch) and the model files' sizes. An export that is
+speed-up of the median over PyTorch at that batch), each other PyTorch path's largest difference from eager,
+and the model files' sizes. An export that is
 missing is made first (``python -m export onnx`` / ``quantize --int8``, gates included).
 
 Why INT8 is not faster than FP32 here (measured: about 10-30 % slower at batch 1, closer at 16).
@@ -29,17 +31,19 @@ import argparse
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from bench.frontends import cpu_name
+from bench.machine import cpu_name
 from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS
-from dmd_lite.recognizer import resolve_checkpoint
+from dmd_lite.recognizer import INPUTS, OUTPUTS, resolve_checkpoint
 from export.artifacts import make_artifacts
 from export.layout import MODEL_FILE, RECOGNIZER
 from export.onnx_engine import OnnxEngine
@@ -61,6 +65,32 @@ def time_interleaved(calls: dict[str, Callable[[], object]], repeat: int, warmup
             fn()
             times[name].append(time.perf_counter() - t0)
     return {name: sorted(t) for name, t in times.items()}
+
+
+class TracedTorchEngine(Engine):
+    """The eager engine's recognizer traced and frozen with TorchScript, one graph per batch size.
+
+    At batch 1 the eager model is bound by Python's per-operator dispatch (about 1,000 operators
+    per window); a traced graph runs the same operators without it. TorchScript is deprecated in
+    PyTorch 2.11, so this is a measurement, not an app back-end: the app's fast CPU path is
+    onnxruntime (``--backend onnx``)."""
+
+    name = "torch traced"
+
+    def __init__(self, eager: TorchEngine) -> None:
+        super().__init__(eager.spec)
+        self.model, self.device = eager.model, eager.device
+        self.graphs: dict[int, torch.jit.ScriptModule] = {}
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tensors = tuple(torch.from_numpy(inputs[n]).to(self.device) for n in INPUTS)
+        batch = len(tensors[0])
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation and tracer warnings
+            if batch not in self.graphs:
+                self.graphs[batch] = torch.jit.freeze(torch.jit.trace(self.model, tensors, check_trace=False).eval())
+            outputs = self.graphs[batch](*tensors)
+        return {n: o.float().cpu().numpy() for n, o in zip(OUTPUTS, outputs)}
 
 
 def ensure_export(path: Path, precision: str, checkpoint: str) -> Path:
@@ -87,29 +117,42 @@ def main() -> None:
     p.add_argument("--fp32", type=Path, default=Path("out/export"), help="FP32 export (default: %(default)s)")
     p.add_argument("--int8", type=Path, default=Path("out/export_int8"), help="INT8 export (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per back-end (default: %(default)s)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where PyTorch runs; onnxruntime rows only with cpu (default: %(default)s)")
+    p.add_argument("--windows", type=Path, help="window source (see calibration.windows; default: the held-out data)")
     p.add_argument("--repeat", type=int, default=200, help="timed calls per row (default: %(default)s)")
     args = p.parse_args()
-    fp32 = ensure_export(args.fp32, "fp32", args.checkpoint)
-    int8 = ensure_export(args.int8, "int8", args.checkpoint)
-    engines: dict[str, Engine] = {
-        "torch eager": TorchEngine(args.checkpoint, "cpu", args.threads),
-        "onnxruntime fp32": OnnxEngine(fp32, "cpu", args.threads),
-        "onnxruntime int8": OnnxEngine(int8, "cpu", args.threads),
-    }
-    windows = read_windows(None, engines["torch eager"].spec, "heldout", 16)
-    print(f"# {cpu_name()}, {os.cpu_count()} cores, {args.threads} thread(s) per back-end; torch {version('torch')}, "
+    eager = TorchEngine(args.checkpoint, args.device, args.threads, cuda_graphs=False)
+    engines: dict[str, Engine] = {"torch eager": eager, "torch traced": TracedTorchEngine(eager)}
+    if args.device == "cuda":
+        engines["torch cuda graph"] = TorchEngine(args.checkpoint, "cuda", cuda_graphs=True)
+    else:
+        fp32 = ensure_export(args.fp32, "fp32", args.checkpoint)
+        int8 = ensure_export(args.int8, "int8", args.checkpoint)
+        engines |= {"onnxruntime fp32": OnnxEngine(fp32, "cpu", args.threads),
+                    "onnxruntime int8": OnnxEngine(int8, "cpu", args.threads)}
+    windows = read_windows(args.windows, eager.spec, "heldout", 16)
+    where = torch.cuda.get_device_name() if args.device == "cuda" else f"{args.threads} CPU thread(s) per back-end"
+    print(f"# {cpu_name()}, {os.cpu_count()} cores; {where}; torch {version('torch')}, "
           f"onnxruntime {version('onnxruntime')}; {args.repeat} calls per row on real windows ({windows.origin})")
     print(f"{'backend':<18}{'batch':>6}{'median ms':>11}{'p95 ms':>9}{'windows/s':>11}{'vs torch':>10}")
     for batch in BATCHES:
         inputs = batch_of(windows.arrays, batch)
+        reference = eager.run(inputs)
+        for name in [n for n in engines if n.startswith("torch ") and n != "torch eager"]:
+            out = engines[name].run(inputs)
+            print(f"# batch {batch}: {name} vs eager max abs diff "
+                  f"{max(float(np.abs(out[n] - reference[n]).max()) for n in OUTPUTS):.2e}")
         timed = time_interleaved({name: partial(engine.run, inputs) for name, engine in engines.items()}, args.repeat)
         torch_median = statistics.median(timed["torch eager"])
         for name, times in timed.items():
             median, p95 = statistics.median(times), times[int(0.95 * (len(times) - 1))]
             print(f"{name:<18}{batch:>6}{median * 1e3:>11.2f}{p95 * 1e3:>9.2f}{batch / median:>11.0f}"
                   f"{torch_median / median:>9.2f}x")
-    print(f"# sizes: checkpoint {mib(resolve_checkpoint(args.checkpoint) / WEIGHTS)}, "
-          f"onnx fp32 {mib(fp32 / MODEL_FILE)}, onnx int8 {mib(int8 / MODEL_FILE)}")
+    sizes = [f"checkpoint {mib(resolve_checkpoint(args.checkpoint) / WEIGHTS)}"]
+    if args.device == "cpu":
+        sizes += [f"onnx fp32 {mib(fp32 / MODEL_FILE)}", f"onnx int8 {mib(int8 / MODEL_FILE)}"]
+    print(f"# sizes: {', '.join(sizes)}")
 
 
 if __name__ == "__main__":

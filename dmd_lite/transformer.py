@@ -25,10 +25,12 @@ _MASKED = -1e9  # finite "minus infinity": keeps exported graphs free of inf ari
 
 
 @functools.lru_cache(maxsize=32)
-def sinusoidal_table(n_positions: int, dim: int) -> Tensor:
+def sinusoidal_table(n_positions: int, dim: int, device: torch.device | None = None,
+                     dtype: torch.dtype = torch.float) -> Tensor:
     """(n_positions, dim) table: a sin block then a cos block; row 0 (padding) is zero.
 
-    Cached: callers must not modify it in place."""
+    Cached per device and dtype (so a CUDA graph replays without a host-to-device copy):
+    callers must not modify it in place."""
     half = dim // 2
     freq = torch.exp(torch.arange(half, dtype=torch.float) * -(math.log(10000) / (half - 1)))
     angles = torch.arange(n_positions, dtype=torch.float).unsqueeze(1) * freq.unsqueeze(0)
@@ -36,13 +38,13 @@ def sinusoidal_table(n_positions: int, dim: int) -> Tensor:
     if dim % 2:
         table = torch.cat([table, torch.zeros(n_positions, 1)], dim=1)
     table[0] = 0
-    return table
+    return table.to(device, dtype)
 
 
 def positions(x_in: Tensor, key_mask: Tensor | None) -> Tensor:
     """(B, T, d) position vectors for an unscaled input (B, T, d)."""
     B, T, d = x_in.shape
-    table = sinusoidal_table(T + 1, d).to(x_in.device, x_in.dtype)[1:]  # (T, d), positions 1..T
+    table = sinusoidal_table(T + 1, d, x_in.device, x_in.dtype)[1:]  # (T, d), positions 1..T
     pos = table.unsqueeze(0).expand(B, T, d)
     if key_mask is None:  # official: exact zero in channel 0 marks padding
         pos = pos * (x_in[:, :, :1] != 0).to(x_in.dtype)
@@ -70,23 +72,27 @@ class MultiheadAttention(nn.Module):
         nn.init.zeros_(self.out_proj.bias)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, block: Tensor | None) -> Tensor:
-        """q (B, Tq, d), k and v (B, Tk, d); block (B or 1, Tq, Tk) bool, True = not allowed."""
+        """q (B, Tq, d), k and v (B, Tk, d); block (B or 1, Tq, Tk) bool, True = not allowed.
+
+        The same tensor passed twice (self-attention, or keys = values) is projected in one product."""
         B, Tq, d = q.shape
         Tk = k.shape[1]
-        w, b = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
-        q = F.linear(q, w[0], b[0]) * self.head_dim**-0.5
-        k, v = F.linear(k, w[1], b[1]), F.linear(v, w[2], b[2])
+        if q is k and k is v:
+            q, k, v = F.linear(q, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        elif k is v:
+            q = F.linear(q, self.in_proj_weight[:d], self.in_proj_bias[:d])
+            k, v = F.linear(k, self.in_proj_weight[d:], self.in_proj_bias[d:]).chunk(2, dim=-1)
+        else:
+            w, b = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
+            q, k, v = F.linear(q, w[0], b[0]), F.linear(k, w[1], b[1]), F.linear(v, w[2], b[2])
         q = q.view(B, Tq, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tq, hd)
         k = k.view(B, Tk, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tk, hd)
         v = v.view(B, Tk, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tk, hd)
-        scores = q @ k.transpose(-1, -2)  # (B, h, Tq, Tk)
-        if block is not None:
-            scores = scores.masked_fill(block.unsqueeze(1), _MASKED)
-        attn = scores.float().softmax(dim=-1).type_as(scores)
+        bias = None if block is None else block.unsqueeze(1).to(q.dtype) * _MASKED  # (B or 1, 1, Tq, Tk)
+        out = F.scaled_dot_product_attention(q, k, v, bias, self.dropout if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(B, Tq, d)  # (B, Tq, d)
         if block is not None:  # a query that sees no key attends to nothing
-            attn = attn.masked_fill(block.all(dim=-1, keepdim=True).unsqueeze(1), 0.0)
-        attn = F.dropout(attn, self.dropout, self.training)
-        out = (attn @ v).transpose(1, 2).reshape(B, Tq, d)  # (B, Tq, d)
+            out = out * (~block.all(dim=-1, keepdim=True)).to(out.dtype)
         return self.out_proj(out)
 
 
@@ -103,7 +109,12 @@ class EncoderLayer(nn.Module):
     def forward(self, x: Tensor, kv: tuple[Tensor, Tensor] | None, block: Tensor | None) -> Tensor:
         ln = self.layer_norms[0]
         h = ln(x)
-        k, v = (h, h) if kv is None else (ln(kv[0]), ln(kv[1]))
+        if kv is None:
+            k = v = h
+        elif kv[0] is kv[1]:  # one embedding of the source (no dropout): normalise it once
+            k = v = ln(kv[0])
+        else:
+            k, v = ln(kv[0]), ln(kv[1])
         x = x + F.dropout(self.self_attn(h, k, v, block), self.res_dropout, self.training)
         h = F.dropout(F.relu(self.fc1(self.layer_norms[1](x))), self.relu_dropout, self.training)
         return x + F.dropout(self.fc2(h), self.res_dropout, self.training)
@@ -139,7 +150,13 @@ class TransformerEncoder(nn.Module):
             pad = ~kv_mask.unsqueeze(1)  # (B, 1, Tk)
             block = pad if block is None else block | pad
         h = self._embed(x, q_mask)
-        kv_pair = None if kv is x else (self._embed(kv, kv_mask), self._embed(kv, kv_mask))
+        if kv is x:
+            kv_pair = None
+        elif self.training and self.embed_dropout > 0:  # keys and values get their own dropout (official)
+            kv_pair = (self._embed(kv, kv_mask), self._embed(kv, kv_mask))
+        else:
+            embedded = self._embed(kv, kv_mask)
+            kv_pair = (embedded, embedded)
         for layer in self.layers:
             h = layer(h, kv_pair, block)
         return self.layer_norm(h)
