@@ -7,21 +7,25 @@ builds in ``trt_cache/`` beside the model, which it keys by GPU and TensorRT ver
 
 An artifact is a folder holding ``model.onnx`` and its ``manifest.json`` (see ``export.layout``);
 the engine takes the FeatureSpec and labels from the manifest and checks the file's inputs and
-outputs against the recognizer's names.
+outputs against the recognizer's names. Where the export also holds the expression CNN
+(``OUT/expression``), the engine gives the face front-end that file to run (``expression_encoder``),
+so the app's models all come from the export.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS
 from realtime.engine import Engine
+from realtime.expression import LABELS, crops_to_tensor
 from realtime.feature_spec import FeatureSpec
 
-from .layout import MODEL_FILE, artifact_dir
+from .layout import EXPRESSION, MODEL_FILE, artifact_dir
 from .manifest import read_manifest
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -78,8 +82,38 @@ class OnnxEngine(Engine):
                              f"recognizer's {INPUTS} / {OUTPUTS}")
         self._dtypes = {i.name: _NUMPY[i.type] for i in self.session.get_inputs()}
         self.precision = self.manifest.get("precision", "fp32")
+        self._expression = directory.parent / EXPRESSION
+        self._device, self._threads = device, threads
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {n: np.ascontiguousarray(inputs[n], dtype=self._dtypes[n]) for n in INPUTS}
         values = self.session.run(list(OUTPUTS), feed)
         return {n: np.asarray(v, dtype=np.float32) for n, v in zip(OUTPUTS, values)}
+
+    def expression_encoder(self) -> OnnxExpressionEncoder | Literal["shipped"]:
+        """The export's expression CNN when it holds one, else the shipped PyTorch CNN."""
+        if (self._expression / MODEL_FILE).is_file():
+            return OnnxExpressionEncoder(self._expression, self._device, self._threads)
+        return super().expression_encoder()
+
+
+class OnnxExpressionEncoder:
+    """An exported expression CNN with ``realtime.expression.ExpressionEncoder``'s contract:
+    aligned (S, S) or (n, S, S) uint8 crops -> embedding (.., E), probabilities (.., 7)."""
+
+    def __init__(self, model: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        directory = artifact_dir(Path(model), EXPRESSION)
+        self.manifest = read_manifest(directory)
+        if self.manifest.get("artifact") != EXPRESSION or tuple(self.manifest.get("labels", ())) != LABELS:
+            raise ValueError(f"{directory} is not an expression-CNN export with labels {LABELS}")
+        providers = choose_providers(device, ort.get_available_providers())
+        self.session = make_session(directory / MODEL_FILE, providers, threads)
+        self._input = self.session.get_inputs()[0]
+
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        single = crops.ndim == 2
+        x = crops_to_tensor(crops[None] if single else crops).numpy().astype(_NUMPY[self._input.type])
+        e, p = (np.asarray(v, dtype=np.float32) for v in self.session.run(None, {self._input.name: x}))
+        return (e[0], p[0]) if single else (e, p)

@@ -437,7 +437,7 @@ class App:
         resampler = Resampler(rate)
         last_step: int | None = None
         try:
-            face: FaceFrontEnd | None = FaceFrontEnd()
+            face: FaceFrontEnd | None = FaceFrontEnd(encoder=self.engine.expression_encoder())
         except SourceError as e:  # ModelUnavailableError: frames are still shown, without faces
             face = None
             self._set_off("visual", _one_line(e))

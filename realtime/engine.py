@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -23,6 +23,8 @@ from .window import Window
 
 if TYPE_CHECKING:
     import torch
+
+    from .expression import ExpressionModel
 
 BACKENDS = ("torch", "onnx", "trt")
 
@@ -60,6 +62,11 @@ class Engine(ABC):
     @abstractmethod
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Named inputs (B, ...) -> named outputs (B, ...) as float32 numpy arrays."""
+
+    def expression_encoder(self) -> ExpressionModel | Literal["shipped"]:
+        """What the face front-end should run its expression CNN with: ``"shipped"`` (the PyTorch
+        CNN in ``models/``) unless the back-end brings its own (an export's)."""
+        return "shipped"
 
     def infer(self, window: Window) -> Inference:
         start = time.perf_counter()

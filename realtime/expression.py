@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -119,6 +120,13 @@ class ExpressionCNN(nn.Module):
         """x (B, 1, 64, 64) standardised crops -> embedding (B, E), logits (B, C)."""
         e = self.embed(self.features(x))
         return e, self.head(e)
+
+
+class ExpressionModel(Protocol):
+    """What the face front-end runs on aligned crops: ``ExpressionEncoder`` or an exported CNN."""
+
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """crops (S, S) or (n, S, S) uint8 -> embedding (.., EMBED_DIM), probabilities (.., 7), float32."""
 
 
 class ExpressionEncoder:

@@ -32,7 +32,7 @@ import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
 from .errors import ModelUnavailableError
-from .expression import EMBED_DIM, ExpressionEncoder, align_face, fallback_crop
+from .expression import EMBED_DIM, ExpressionEncoder, ExpressionModel, align_face, fallback_crop
 from .feature_spec import LABELS
 
 LANDMARKER_PATH = Path(__file__).resolve().parent.parent / "models" / "face_landmarker.task"
@@ -112,7 +112,7 @@ class FaceFrontEnd:
     not thread-safe: call it from one thread. ``encoder="shipped"`` loads
     ``models/expression_cnn.safetensors``; ``None`` leaves the expression part zero."""
 
-    def __init__(self, encoder: ExpressionEncoder | Literal["shipped"] | None = "shipped",
+    def __init__(self, encoder: ExpressionModel | Literal["shipped"] | None = "shipped",
                  model_path: Path | str = LANDMARKER_PATH, still_images: bool = False) -> None:
         if not Path(model_path).is_file():
             raise ModelUnavailableError(f"face landmarker model missing at {model_path}: restore "

@@ -7,6 +7,7 @@ windows of the bundled demo clip (``calibration.windows.default_source``).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +16,16 @@ import numpy as np
 import onnx
 import pytest
 
+from calibration.crops import face_crops
 from calibration.windows import read_windows
 from dmd_lite.recognizer import INPUTS, OUTPUTS
 from export.artifacts import make_artifacts, session_runner
 from export.layout import EXPRESSION, MODEL_FILE, RECOGNIZER
 from export.manifest import read_manifest
-from export.onnx_engine import OnnxEngine, choose_providers
+from export.onnx_engine import OnnxEngine, OnnxExpressionEncoder, choose_providers
 from export.parity import compare, probabilities
 from realtime.engine import TorchEngine, make_engine
+from realtime.expression import ExpressionEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 24  # items per extraction: enough for the gate's logic, quick on 2 cores
@@ -105,6 +108,19 @@ def test_onnx_engine_answers_as_the_torch_engine(export_dir, torch_engine, windo
         for name in OUTPUTS:
             assert got[name].dtype == want[name].dtype == np.float32 and got[name].shape == want[name].shape
             np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=0, err_msg=name)
+
+
+def test_the_exported_cnn_runs_the_face_front_end_under_onnx(export_dir, tmp_path):
+    crops = face_crops("heldout", 32)[0]
+    encoder = OnnxEngine(export_dir).expression_encoder()
+    assert isinstance(encoder, OnnxExpressionEncoder)
+    (e, p), (e_ref, p_ref) = encoder(crops), ExpressionEncoder()(crops)
+    assert e.shape == e_ref.shape and p.shape == p_ref.shape == (len(crops), 7)
+    np.testing.assert_allclose(p, p_ref, atol=1e-4)
+    np.testing.assert_allclose(encoder(crops[0])[1], p_ref[0], atol=1e-4)  # one crop, as the live loop feeds it
+    alone = tmp_path / "recognizer_only"  # an export without the CNN leaves the shipped PyTorch CNN in place
+    shutil.copytree(export_dir / RECOGNIZER, alone / RECOGNIZER)
+    assert OnnxEngine(alone).expression_encoder() == "shipped"
 
 
 def test_providers_are_chosen_by_preference():
