@@ -101,7 +101,9 @@ def _run_and_end(env: dict[str, str], tmp_path: Path, end: Callable[[str], None]
         windows = _x(env, "xdotool", "search", "--name", f"^{WINDOW_TITLE.split(' (')[0]}").split()
         assert len(windows) == 1, f"expected one window named {WINDOW_TITLE!r}, found {windows}"
         if screenshot is not None:
-            picture = _screenshot(env, windows[0])
+            deadline = time.monotonic() + 5  # Qt paints asynchronously: a capture may come between paints
+            while (picture := _screenshot(env, windows[0])).std() <= 20 and time.monotonic() < deadline:
+                time.sleep(0.2)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(ARTIFACTS / screenshot), picture)
             assert picture.shape[:2] == (480, 640), "the window should show the clip's frames at their size"
