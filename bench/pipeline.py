@@ -13,11 +13,12 @@ from a frame's capture time to the moment it has been shown with its overlay (he
 encoded into the recording); emotion update latency, from a window's end to its result; model
 time; CPU use of the process; resident memory at the start (10 s in, everything loaded), 60 s in
 and at the end. Measured here: without the ASR the app's memory is flat (755 -> 756 MB over 3
-minutes, 763 -> 766 MB with recording); with it, it grows by about 5 % in the first minute and by
-a few MB a minute after. That is Vosk's own: a bare ``StreamingASR`` with the Korean test model
-(about 0.5 GB resident) fed the demo audio grows by about 115 MB over its first 45 s of audio and
-by 5-10 MB a minute after, with or without recreating the recogniser between utterances. The machine line gives the load average too: on a shared machine the figures are only as
-good as the CPU left to the app.
+minutes, 763 -> 766 MB with recording). With it, it grows by about 4 % in the first minute and
+by a few MB a minute after: the Vosk recogniser composes its decoding graph on the fly and keeps
+what it composed (see ``realtime.asr.StreamingASR``). A new recogniser frees that (about 85 MB)
+but is back to most of it within 30 s of speech, so the app renews it only every 10 minutes,
+which bounds the growth; a 5-minute run sees the growth and no renewal. The machine line gives the
+load average too: on a shared machine the figures are only as good as the CPU left to the app.
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ def main() -> None:
     print(f"# pipeline on {cpu_name()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), load average "
           f"{load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end; python {platform.python_version()}")
     print(f"# {args.seconds:.0f} s of {clip.relative_to(ROOT)} (640x480, 30 fps, paced), headless, recording on; "
-          f"ASR: {asr_note}, {stats.asr_dropped} audio chunks dropped by it; stopped by {app.stop_reason}")
+          f"ASR: {asr_note}, {stats.asr_dropped} audio chunks dropped by it, recogniser renewed "
+          f"{stats.asr_renewals} times; stopped by {app.stop_reason}")
     print_table(("measure", "value"), rows)
 
 

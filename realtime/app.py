@@ -113,6 +113,7 @@ class Stats:
     display_dropped: int = 0
     capture_dropped: int = 0
     asr_dropped: int = 0
+    asr_renewals: int = 0  # recognisers the ASR renewed to bound its memory (see StreamingASR)
     join_s: float = 0.0  # how long the threads took to end after stop()
 
     @property
@@ -554,6 +555,7 @@ class App:
                 return
             asr.insert_audio_chunk(chunk)  # one chunk (20 ms) at a time, so a stop is seen promptly
             self._add_words(asr.process_iter())
+            self.stats.asr_renewals = asr.renewals
             self._asr_lag = now() - (chunk.t0 + chunk.duration)
             if now() - last_partial > 0.3:
                 self._partial = " ".join(w.text for w in asr.partial)

@@ -7,12 +7,13 @@ import threading
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pulse import speak
 from realtime.asr import (DEFAULT_MODEL_URL, MODEL_ENV, StreamingASR, Word, korean_test_model_path,
                           resolve_vosk_model)
-from realtime.audio_source import AudioChunk, FileAudioSource
+from realtime.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource
 from realtime.errors import ModelUnavailableError
 
 T0 = 500.0
@@ -74,6 +75,25 @@ def test_word_times_follow_a_gap_in_chunk_times(asr, korean_chunks):
     before = [w for w in words if T0 <= w.start < first_end]
     after = [w for w in words if first_end + gap <= w.start <= last_end]
     assert before and after and len(before) + len(after) == len(words)
+
+
+def test_a_renewed_recogniser_loses_no_utterance_and_keeps_word_times(asr, korean_chunks, monkeypatch):
+    """Renewed at every utterance end (renew_s=0): the same speech twice, 2 s of silence apart, is
+    recognised in each copy, each word within its own copy's time span."""
+    monkeypatch.setattr(asr, "renew_s", 0.0)
+    renewals = asr.renewals
+    span = korean_chunks[-1].t0 + korean_chunks[-1].duration - T0
+    block = len(korean_chunks[0].samples)
+    silence = [AudioChunk(T0 + span + k * block / SAMPLE_RATE, np.zeros(block, np.float32))
+               for k in range(2 * SAMPLE_RATE // block)]
+    gap = span + len(silence) * block / SAMPLE_RATE
+    words, _ = _recognise(asr, korean_chunks + silence + [AudioChunk(c.t0 + gap, c.samples) for c in korean_chunks])
+    assert asr.renewals > renewals
+    first = [w for w in words if T0 <= w.start and w.end <= T0 + span + 1e-6]
+    # a recogniser's first word starts where the recogniser did, in the silence before the speech
+    again = [w for w in words if T0 + span <= w.start and T0 + gap < w.end <= T0 + gap + span + 1e-6]
+    assert len(first) + len(again) == len(words)
+    assert any(_is_hangul(w.text) for w in first) and any(_is_hangul(w.text) for w in again)
 
 
 def _fake_model(path: Path) -> Path:
