@@ -27,7 +27,8 @@ class Decision:
     confidence: float  # smoothed probability of the shown class (of the best class when uncertain)
     probabilities: np.ndarray  # (K,) smoothed, sums to 1
     valence: float  # smoothed, -1 .. 1
-    reason: str  # why uncertain ("" when not): "no modality" or "low confidence"
+    reason: str  # why uncertain ("" when not): "too little input" (no modality covers enough of the
+    # window, as in a run's first seconds) or "low confidence"
 
 
 class Smoother:
@@ -59,7 +60,7 @@ class Smoother:
         best = int(smoothed.argmax())
 
         if not any(c >= self.min_coverage for c in coverage.values()):
-            self._shown, reason = None, "no modality"
+            self._shown, reason = None, "too little input"
         elif self._shown is None:
             enter = self.min_confidence + self.switch_margin
             self._shown, reason = (best, "") if smoothed[best] >= enter else (None, "low confidence")
