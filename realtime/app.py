@@ -11,7 +11,8 @@ One thread per stage, as in DESIGN.md, talking through bounded queues and ``Trac
                with back-off
     asr        StreamingASR -> text track; its model is resolved (and downloaded if need be) and loaded
                from the start on an ``asr-load`` thread, while the engine loads, so that no stop waits
-               for it (the loader holds nothing to finalise and is not joined)
+               for it (the loader holds nothing to finalise and is not joined); the audio heard
+               meanwhile is kept and decoded once the model is ready
     inference  every hop: the window ending at the hop's time -> engine -> smoother -> events
     display    the calling thread: newest frame + newest result -> overlay -> window / recorder
 
@@ -384,7 +385,10 @@ class App:
         if self.events is not None:
             self.events.write({"type": "end", "t": self._rel(now()), "reason": self.stop_reason,
                                "inferences": self.stats.inferences, "frames_shown": self.stats.shown,
-                               "fps": round(self.stats.fps, 2), "threads_joined_s": round(self.stats.join_s, 3)})
+                               "fps": round(self.stats.fps, 2), "threads_joined_s": round(self.stats.join_s, 3),
+                               "dropped": {"capture_frames": self.stats.capture_dropped,
+                                           "display_frames": self.stats.display_dropped,
+                                           "asr_chunks": self.stats.asr_dropped}})
             self.events.close()
         if not self.config.headless:
             cv2.destroyAllWindows()
@@ -533,10 +537,13 @@ class App:
             self._asr_loaded = e
 
     def _asr_loop(self) -> None:
+        backlog: deque[AudioChunk | None] = deque()  # audio heard while the model loads (a few seconds)
         while self._asr_loader.is_alive():
             if self._stop.is_set():
                 return
             self._asr_loader.join(POLL_S)
+            while not self._asr_q.empty():  # kept, not dropped: the ASR decodes at about twice real time
+                backlog.append(self._asr_q.get_nowait())  # and catches up once loaded
         asr = self._asr_loaded
         if isinstance(asr, SourceError):  # ModelUnavailableError: no model and no way to get one
             self._asr_on = False
@@ -547,7 +554,7 @@ class App:
         last_partial = 0.0
         while not self._stop.is_set():
             try:
-                chunk = self._asr_q.get(timeout=POLL_S)
+                chunk = backlog.popleft() if backlog else self._asr_q.get(timeout=POLL_S)
             except queue.Empty:
                 continue
             if chunk is None:

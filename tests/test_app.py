@@ -44,6 +44,8 @@ def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path):
     assert inferences[-1]["t_end"] == pytest.approx(CLIP_S, abs=1.0)
     if korean is not None:
         assert not any(e["type"] == "status" and e["modality"] == "text" for e in log), "ASR should have run"
+        # no audio is lost to the ASR, not even what it hears while Vosk loads (kept for it)
+        assert log[-1]["dropped"]["asr_chunks"] == 0
 
     got = streams(record)
     assert got["video"] == pytest.approx(CLIP_S, abs=0.5) and got["audio"] == pytest.approx(CLIP_S, abs=0.5)
