@@ -7,7 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from calibration.windows import read_windows
 from dmd_lite.recognizer import DEFAULT_CHECKPOINT
 from realtime.audio_source import FileAudioSource
 from realtime.engine import TorchEngine, window_batch
@@ -101,3 +103,18 @@ def test_words_carry_valence(engine):
 
     assert valence("i love it this is wonderful thank you so much") > valence("i hate this it is terrible and awful")
 
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need an NVIDIA GPU (none here)")
+def test_cuda_graph_replay_answers_as_eager_for_any_subset(engine):
+    windows = read_windows(None, engine.spec, "heldout", 8).arrays
+    graphs, eager = TorchEngine("default", "cuda"), TorchEngine("default", "cuda", cuda_graphs=False)
+    for absent in ([], ["text_mask"], ["audio_mask", "visual_mask"], ["text_mask", "audio_mask", "visual_mask"]):
+        inputs = {k: v.copy() for k, v in windows.items()}
+        for name in absent:
+            inputs[name][:] = False
+        cpu, want, got = engine.run(inputs), eager.run(inputs), graphs.run(inputs)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], atol=1e-6, err_msg=f"{name}, absent {absent}")
+            np.testing.assert_allclose(got[name], cpu[name], atol=1e-3, err_msg=f"{name} vs CPU, absent {absent}")
+    assert len(graphs._graphs) == 1  # one capture for the one batch size, replayed for every call
