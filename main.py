@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 
 from realtime.engine import BACKENDS
+from realtime.errors import one_line
 
 ROOT = Path(__file__).resolve().parent
 DEMO_CLIP = ROOT / "media" / "demo.mp4"
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app = App(config)
     except (SourceError, ValueError, RuntimeError, OSError) as e:
-        print(f"main.py: error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
+        print(f"main.py: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C while the models load: nothing to finalise yet
         return 0

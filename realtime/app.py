@@ -53,7 +53,7 @@ from .asr import StreamingASR, resolve_vosk_model
 from .audio_source import BLOCK_S, AudioChunk, AudioSource, FileAudioSource, MicrophoneSource
 from .clock import now
 from .engine import Engine, Inference, make_engine
-from .errors import SourceError
+from .errors import SourceError, one_line
 from .events import EventLog, WindowSaver
 from .face import PRESENCE, FaceFrontEnd, FaceObservation, Resampler
 from .handoff import put_or_drop
@@ -186,10 +186,6 @@ class DataClock:
                 self._cond.wait(POLL_S)
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
-
-
 def _window_open() -> bool:
     """Whether the overlay window is still open. Closing Qt's last HighGUI window deletes its GUI
     receiver, after which asking about the window raises instead of answering "not visible"."""
@@ -258,7 +254,7 @@ class App:
                 return FileAudioSource(c.video, pace=c.realtime)
             return MicrophoneSource(None)
         except SourceError as e:
-            self._set_off("audio", _one_line(e))
+            self._set_off("audio", one_line(e))
             return None
 
     def _set_off(self, modality: str, why: str | None) -> None:
@@ -361,7 +357,7 @@ class App:
                 fn()
             except Exception as e:
                 log.exception("thread %s failed", threading.current_thread().name)
-                self.stop(f"error in {threading.current_thread().name}: {_one_line(e)}")
+                self.stop(f"error in {threading.current_thread().name}: {one_line(e)}")
         return body
 
     def _finalise(self) -> None:
@@ -417,7 +413,7 @@ class App:
 
     def _reconnect_video(self) -> None:
         """The camera or stream stopped: say so and reopen it with back-off until it returns or we stop."""
-        why = _one_line(self.video.error) if self.video.error else "the stream ended"
+        why = one_line(self.video.error) if self.video.error else "the stream ended"
         self._set_off("visual", f"{why}; reconnecting")
         self._face = None
         delay = BACKOFF_S[0]
@@ -445,7 +441,7 @@ class App:
             face: FaceFrontEnd | None = FaceFrontEnd(encoder=self.engine.expression_encoder())
         except SourceError as e:  # ModelUnavailableError: frames are still shown, without faces
             face = None
-            self._set_off("visual", _one_line(e))
+            self._set_off("visual", one_line(e))
         while True:
             frame = self._face_q.get(timeout=POLL_S)
             if frame is None:
@@ -476,7 +472,7 @@ class App:
             try:
                 chunk = source.get(timeout=POLL_S)
             except SourceError as e:
-                chunk, failure = None, _one_line(e)
+                chunk, failure = None, one_line(e)
             else:
                 failure = None
             if chunk is None:
@@ -547,7 +543,7 @@ class App:
         asr = self._asr_loaded
         if isinstance(asr, SourceError):  # ModelUnavailableError: no model and no way to get one
             self._asr_on = False
-            self._set_off("text", _one_line(asr))
+            self._set_off("text", one_line(asr))
             return
         if isinstance(asr, Exception):
             raise asr

@@ -10,3 +10,8 @@ class SourceError(RuntimeError):
 
 class ModelUnavailableError(SourceError):
     """A model a front-end needs (e.g. the Vosk ASR model) is absent and cannot be fetched."""
+
+
+def one_line(e: BaseException) -> str:
+    """An exception's message on one line (its type's name when it has none), for a one-line error."""
+    return " ".join(str(e).split()) or type(e).__name__

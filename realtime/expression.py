@@ -35,12 +35,12 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
 from .feature_spec import LABELS
+from .weights import checked_sidecar, load_weights
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_PATH = REPO_ROOT / "models" / "expression_cnn.safetensors"
@@ -134,22 +134,9 @@ class ExpressionEncoder:
 
     def __init__(self, path: Path | str = WEIGHTS_PATH) -> None:
         path = Path(path)
-        sidecar = path.with_suffix(".json")
-        if not path.is_file() or not sidecar.is_file():
-            raise FileNotFoundError(f"expression weights not found at {path} (+ .json sidecar); "
-                                    "train them with `python -m realtime.expression train --data <fer2013_48>`")
-        self.meta = json.loads(sidecar.read_text())
-        if tuple(self.meta.get("labels", ())) != LABELS or self.meta.get("alignment") != ALIGNMENT:
-            raise ValueError(f"{sidecar}: labels or alignment differ from this code's "
-                             f"(labels {self.meta.get('labels')}, alignment {self.meta.get('alignment')}); retrain")
-        self.model = ExpressionCNN()
-        try:
-            self.model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
-        except SafetensorError as e:
-            raise ValueError(f"{path} is not a readable safetensors file ({e}); re-download or retrain") from e
-        except RuntimeError as e:
-            raise ValueError(f"{path} does not fit ExpressionCNN: {str(e).splitlines()[0]}") from e
-        self.model.eval()
+        self.meta = checked_sidecar(path, {"labels": list(LABELS), "alignment": ALIGNMENT}, "expression",
+                                    "python -m realtime.expression train --data <fer2013_48>")
+        self.model = load_weights(ExpressionCNN(), path)
 
     @torch.inference_mode()
     def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .errors import SourceError
+from .errors import SourceError, one_line
 from .feature_spec import FeatureSpec
 from .text import encode_words, tokenize, transcript_times
 from .window import Stream
@@ -237,7 +237,6 @@ def _init_worker(kind: str, threads: int) -> None:
 def _audio_stream(path: str, required: bool = True) -> Stream:
     """Voice features on media time; a video without (decodable) sound gives none unless ``required``."""
     from .audio_source import SAMPLE_RATE, FileAudioSource
-    from .errors import SourceError
     from .voice import VOICE_FEATURE_DIM, voice_features
 
     try:
@@ -311,9 +310,8 @@ def _streams(item: Item) -> dict[str, Stream]:
 
 
 def _failure(item: Item, error: BaseException) -> dict:
-    reason = " ".join(str(error).split()) or type(error).__name__
     return {"source": item.source, "shard": None, "item": None, "status": "failed", "n_steps": {},
-            **item.labels, "error": reason}
+            **item.labels, "error": one_line(error)}
 
 
 def _process(unit: Unit, out: Path) -> list[dict]:

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from .clock import now
-from .errors import SourceError
+from .errors import SourceError, one_line
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 _POLL_S = 0.1  # longest a blocked wait goes without checking for stop
@@ -96,10 +96,6 @@ class FrameQueue:
             return self._closed
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
-
-
 def _opened(capture: cv2.VideoCapture, hint: str) -> cv2.VideoCapture:
     """The capture, or SourceError(hint) when it did not open."""
     if not capture.isOpened():
@@ -115,7 +111,7 @@ def _opened_file(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path))
     except av.FFmpegError as e:
-        raise SourceError(f"cannot read video file {path} ({_one_line(e)}): "
+        raise SourceError(f"cannot read video file {path} ({one_line(e)}): "
                           "check it is a video that ffmpeg can decode") from e
     if not container.streams.video:
         container.close()
@@ -211,7 +207,7 @@ class VideoSource:
             else:
                 self._run_capture()
         except Exception as e:  # a source failing mid-stream ends it; the caller reads .error
-            self.error = SourceError(f"{self.kind} source {self.source} failed: {_one_line(e)}")
+            self.error = SourceError(f"{self.kind} source {self.source} failed: {one_line(e)}")
         finally:
             self._release()
             self.queue.close()

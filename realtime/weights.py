@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
@@ -26,6 +27,8 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """``model`` in eval mode (float32) with the weights at ``path``; a one-line error when they do not fit."""
     try:
         model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+    except SafetensorError as e:
+        raise ValueError(f"{path} is not a readable safetensors file ({e}); re-download or retrain") from e
     except RuntimeError as e:
         raise ValueError(f"{path} does not fit {type(model).__name__}: {str(e).splitlines()[0]}") from e
     return model.eval()
