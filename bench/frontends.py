@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import torch
 
-from bench.machine import cpu_name
+from bench.report import cpu_name, print_table
 from realtime.asr import StreamingASR, korean_test_model_path
 from realtime.audio_source import BLOCK, SAMPLE_RATE, AudioChunk, FileAudioSource
 from realtime.clock import now
@@ -46,15 +46,6 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WIDTH, HEIGHT, FPS = 640, 480, 30
 FACE_SIDE = 288  # a FER face upscaled to this, centred in the frame
 KOREAN = "안녕하세요 오늘 날씨가 정말 좋네요 저는 기분이 아주 좋아요 내일 다시 만나요"
-
-
-def print_table(header: tuple[str, str], rows: list[tuple[str, str, str]]) -> None:
-    """A markdown table of (name, value, note) rows, the first two columns padded."""
-    width = [max(len(r[i]) for r in [(*header, ""), *rows]) for i in range(2)]
-    print(f"| {header[0]:<{width[0]}} | {header[1]:<{width[1]}} | note |")
-    print(f"|{'-' * (width[0] + 2)}|{'-' * (width[1] + 2)}|------|")
-    for name, value, note in rows:
-        print(f"| {name:<{width[0]}} | {value:<{width[1]}} | {note} |")
 
 
 # ---------------------------------------------------------------- inputs

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.machine import cpu_name
+from bench.report import cpu_name
 from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS
 from dmd_lite.recognizer import INPUTS, OUTPUTS, resolve_checkpoint

@@ -34,8 +34,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from bench.frontends import print_table
-from bench.machine import cpu_name
+from bench.report import cpu_name, print_table
 from realtime.app import App, AppConfig
 from realtime.asr import korean_test_model_path, resolve_vosk_model
 from realtime.errors import SourceError

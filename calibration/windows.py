@@ -33,8 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from dmd_lite.recognizer import INPUTS
+from realtime.engine import window_batch
 from realtime.extract import INDEX, SUFFIXES, extract
 from realtime.feature_spec import FeatureSpec
+from realtime.voice_encoder import TEST_ACTORS, actor_of
 from realtime.window import MODALITIES, Window, WindowAssembler
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +44,6 @@ DEFAULT_EXTRACTION = REPO_ROOT / "runs" / "default" / "extract"
 DEMO_CLIP = REPO_ROOT / "media" / "demo.mp4"
 CLIP_CACHE = REPO_ROOT / "runs" / "extract_cache"
 PARTS = ("heldout", "calibration")
-HELDOUT_ACTORS = frozenset(f"ravdess_{a:02d}" for a in range(21, 25))  # speakers held out of training
 SEED = 0
 
 
@@ -93,7 +94,7 @@ def concat(sets: list[WindowSet], origin: str) -> WindowSet:
 
 
 def from_windows(windows: list[Window], labels: list[int], kind: str, origin: str) -> WindowSet:
-    arrays = {k: np.stack([getattr(w, k) for w in windows]) for k in INPUTS} if windows else {}
+    arrays = window_batch(windows) if windows else {}
     return WindowSet(arrays, np.array(labels, np.int64), np.full(len(windows), kind, dtype=object), origin)
 
 
@@ -120,7 +121,7 @@ def read_saved(paths: list[Path], origin: str) -> WindowSet:
 def _in_part(record: dict, part: str) -> bool:
     split, speaker = record.get("split"), record.get("speaker") or ""
     if speaker.startswith("ravdess_"):
-        return (speaker in HELDOUT_ACTORS) == (part == "heldout")
+        return (actor_of(speaker) in TEST_ACTORS) == (part == "heldout")
     if split is None:
         return True
     return split == ("test" if part == "heldout" else "train")

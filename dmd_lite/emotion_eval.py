@@ -30,7 +30,7 @@ from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks,
 from .emotion_train import ORDER, TripletSampler, predict
 from .gd_unit import EDGE_NAMES
 from .metrics import classification_metrics, save_confusion_png
-from .recognizer import Recognizer, encode_words
+from .recognizer import Recognizer, word_features
 
 FIT_ACTORS = VAL_ACTORS[:-1]  # the voice encoder's validation actors (17-19): fusion is fitted on them
 SELECT_ACTORS = VAL_ACTORS[-1:]  # ... and selected and calibrated on the last (20)
@@ -77,7 +77,7 @@ def pools(text: TextEncoder, voice: VoiceEncoder, extraction: Path, spec: Featur
         cut = int(0.8 * len(words))
         words = words.select(np.sort(order[:cut] if part == "fit" else order[cut:]))
     return {"visual": face, "audio": encode_pool(voice_pool, voice),
-            "text": encode_pool(words, lambda ids, m: encode_words(text, ids, m))}
+            "text": encode_pool(words, lambda ids, m: word_features(text, ids, m))}
 
 
 def single_modality(pool: Pool, stream: str, shapes: dict[str, tuple[int, ...]]) -> Triplets:

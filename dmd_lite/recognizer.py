@@ -43,7 +43,7 @@ INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
 OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")
 
 
-def encode_words(encoder: TextEncoder, ids: Tensor, mask: Tensor) -> Tensor:
+def word_features(encoder: TextEncoder, ids: Tensor, mask: Tensor) -> Tensor:
     """The text encoder's per-slot features, zero at empty slots."""
     return encoder(ids) * mask.unsqueeze(-1).to(torch.float32)
 
@@ -64,7 +64,7 @@ class Recognizer(nn.Module):
 
     def encode(self, audio: Tensor, audio_mask: Tensor, text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
         """The encoders' per-step features: audio (B, T_a, voice.out_dim), text (B, T_l, text dim)."""
-        return self.voice(audio, audio_mask), encode_words(self.text, text, text_mask)
+        return self.voice(audio, audio_mask), word_features(self.text, text, text_mask)
 
     def forward(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from calibration.coverage import coverage
@@ -34,8 +33,8 @@ from realtime.expression import LABELS, WEIGHTS_PATH, ExpressionEncoder, crops_t
 from .layout import ARTIFACTS, EXPRESSION, MODEL_FILE, RECOGNIZER
 from .manifest import MANIFEST, sha256, write_manifest
 from .onnx_engine import make_session
-from .onnx_export import EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, ExpressionGraph, export_expression, \
-    export_recognizer, io_shapes
+from .onnx_export import EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, export_expression, export_recognizer, \
+    io_shapes
 from .parity import CNN_MIN_AGREEMENT, Parity, ParityError, compare, probabilities
 from .quantize import QUANTIZED_OPS, RECOGNIZER_OPS, convert_fp16, quantize_int8
 
@@ -104,9 +103,8 @@ def expression_artifact(directory: Path, precision: str, crops: int, work: Path,
     progress.set_description(f"expression: {precision}")
     quantization = _lower(fp32, target, precision,
                           lambda: {name: crops_to_tensor(face_crops("calibration", crops)[0]).numpy()})
-    x = crops_to_tensor(heldout)  # (n, 1, S, S) standardised, as the app feeds the CNN
-    with torch.inference_mode():
-        reference = ExpressionGraph(encoder.model).eval()(x)[1].numpy()
+    reference = encoder(heldout)[1]  # the app's own path: standardised crops, CNN, softmax
+    x = crops_to_tensor(heldout)  # (n, 1, S, S), what the exported graph takes
     progress.set_description("expression: parity")
     candidate = probabilities(session_runner(target, EXPRESSION_OUTPUTS),
                               ({name: x[i:i + BATCH].numpy()} for i in range(0, len(x), BATCH)))

@@ -69,19 +69,18 @@ class OnnxEngine(Engine):
         import onnxruntime as ort
 
         directory = artifact_dir(Path(model))
-        self.manifest = read_manifest(directory)
-        if self.manifest.get("artifact") != "recognizer":
-            raise ValueError(f"{directory} holds a {self.manifest.get('artifact')} export, not the recognizer")
-        super().__init__(FeatureSpec.from_dict(self.manifest["feature_spec"]))
-        self.providers = list(providers) if providers else choose_providers(device, ort.get_available_providers())
-        self.session = make_session(directory / MODEL_FILE, self.providers, threads)
+        manifest = read_manifest(directory)
+        if manifest.get("artifact") != "recognizer":
+            raise ValueError(f"{directory} holds a {manifest.get('artifact')} export, not the recognizer")
+        super().__init__(FeatureSpec.from_dict(manifest["feature_spec"]))
+        providers = list(providers) if providers else choose_providers(device, ort.get_available_providers())
+        self.session = make_session(directory / MODEL_FILE, providers, threads)
         names_in = tuple(i.name for i in self.session.get_inputs())
         names_out = tuple(o.name for o in self.session.get_outputs())
         if set(names_in) != set(INPUTS) or set(names_out) != set(OUTPUTS):
             raise ValueError(f"{directory / MODEL_FILE}: inputs {names_in} / outputs {names_out} are not the "
                              f"recognizer's {INPUTS} / {OUTPUTS}")
         self._dtypes = {i.name: _NUMPY[i.type] for i in self.session.get_inputs()}
-        self.precision = self.manifest.get("precision", "fp32")
         self._expression = directory.parent / EXPRESSION
         self._device, self._threads = device, threads
 
@@ -105,8 +104,8 @@ class OnnxExpressionEncoder:
         import onnxruntime as ort
 
         directory = artifact_dir(Path(model), EXPRESSION)
-        self.manifest = read_manifest(directory)
-        if self.manifest.get("artifact") != EXPRESSION or tuple(self.manifest.get("labels", ())) != LABELS:
+        manifest = read_manifest(directory)
+        if manifest.get("artifact") != EXPRESSION or tuple(manifest.get("labels", ())) != LABELS:
             raise ValueError(f"{directory} is not an expression-CNN export with labels {LABELS}")
         providers = choose_providers(device, ort.get_available_providers())
         self.session = make_session(directory / MODEL_FILE, providers, threads)

@@ -250,7 +250,7 @@ class App:
         if c.mic is not None:
             return MicrophoneSource(c.mic)  # asked for by name: a failure is the user's to fix
         try:
-            if not _is_live(c.video):
+            if not self.live:
                 return FileAudioSource(c.video, pace=c.realtime)
             return MicrophoneSource(None)
         except SourceError as e:
@@ -630,7 +630,7 @@ class App:
                 "probabilities": named(inference.probabilities, labels),
                 "smoothed": named(decision.probabilities, labels),
                 "valence": round(inference.valence, 4), "valence_smoothed": round(decision.valence, 4),
-                "present": {m: m in inference.present for m in MODALITIES},
+                "present": self._present,  # set for this inference; replaced whole, never changed in place
                 "coverage": {m: round(v, 3) for m, v in coverage.items()},
                 "edges_homo": named(inference.edges_homo, EDGE_NAMES),
                 "edges_hetero": named(inference.edges_hetero, EDGE_NAMES),

@@ -32,7 +32,6 @@ class EventLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")
         self._lock = threading.Lock()
-        self.written = 0
 
     def write(self, event: dict) -> None:
         line = json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n"
@@ -41,7 +40,6 @@ class EventLog:
                 return
             self._file.write(line)
             self._file.flush()
-            self.written += 1
 
     def close(self) -> None:
         with self._lock:
@@ -59,7 +57,6 @@ class WindowSaver:
         self._windows: list[Window] = []
         self._lock = threading.Lock()
         self.files = 0
-        self.saved = 0
 
     def add(self, window: Window) -> None:
         with self._lock:
@@ -76,7 +73,6 @@ class WindowSaver:
         np.savez(tmp, **arrays, t_end=np.array([w.t_end for w in self._windows], np.float64))
         os.replace(tmp, path)
         self.files += 1
-        self.saved += len(self._windows)
         self._windows = []
 
     def close(self) -> None:
