@@ -43,6 +43,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -72,6 +73,7 @@ POLL_S = 0.1  # longest any thread waits before looking at the stop flag
 JOIN_S = 1.0  # all threads together must end within this after stop()
 MIC_SILENT_S = 2.0  # a live microphone that delivers nothing this long is treated as gone
 BACKOFF_S = (0.5, 8.0)  # first and longest wait between reconnection attempts
+S = TypeVar("S")  # a source that _reopen opens
 ASR_QUEUE_S = 2.0  # audio the ASR may fall behind before its oldest chunks are dropped
 WORDS_SHOWN = 12
 STATS_KEPT = 100_000  # latency samples kept for the summary (bounded memory on long runs)
@@ -416,20 +418,25 @@ class App:
         why = one_line(self.video.error) if self.video.error else "the stream ended"
         self._set_off("visual", f"{why}; reconnecting")
         self._face = None
+        video = self._reopen(self._open_video)
+        if video is None:
+            return
+        if self._stop.is_set():  # stopped while opening: _finalise has seen the old source only
+            video.stop()
+            return
+        self.video.stop()
+        self.video = video.start()
+        self._set_off("visual", None)
+
+    def _reopen(self, open_source: Callable[[], S]) -> S | None:
+        """``open_source()`` retried with back-off (``BACKOFF_S``) until it opens; None once we stop."""
         delay = BACKOFF_S[0]
         while not self._stop.wait(delay):
             try:
-                video = self._open_video()
+                return open_source()
             except SourceError:
                 delay = min(2 * delay, BACKOFF_S[1])
-                continue
-            if self._stop.is_set():  # stopped while opening: _finalise has seen the old source only
-                video.stop()
-                return
-            self.video.stop()
-            self.video = video.start()
-            self._set_off("visual", None)
-            return
+        return None
 
     # ------------------------------------------------------------------ face
 
@@ -507,16 +514,11 @@ class App:
         """Say the microphone is gone and reopen it with back-off until it opens again or we stop."""
         source.stop()
         self._set_off("audio", f"{why}; reopening")
-        delay = BACKOFF_S[0]
-        while not self._stop.wait(delay):
-            try:
-                source = MicrophoneSource(self.config.mic).start()
-            except SourceError:
-                delay = min(2 * delay, BACKOFF_S[1])
-                continue
-            self._audio_source = source
+        reopened = self._reopen(lambda: MicrophoneSource(self.config.mic).start())
+        if reopened is None:
             return source
-        return source
+        self._audio_source = reopened
+        return reopened
 
     def _to_asr(self, chunk: AudioChunk | None) -> None:
         """Queue audio for the ASR (None: the end): live, dropping its oldest when it is behind; as fast
