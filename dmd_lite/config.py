@@ -27,6 +27,9 @@ class DMDConfig:
     kernel_a: int = 5
     kernel_v: int = 5
     same_padding: bool = False  # pad the convs so every step keeps its time (needed for masks)
+    stride_l: int = 1  # > 1: unpadded conv over patches, one step per `stride` input steps
+    stride_a: int = 1
+    stride_v: int = 1
     # transformers
     d_model: int = 50
     num_heads: int = 10
@@ -47,6 +50,7 @@ class DMDConfig:
     use_masks: bool = False
     keep_unused: bool = True  # build official modules that feed no loss (proj_cosine_*)
     input_heads: bool = False  # lite: a linear head per modality on its pooled input, added to the output
+    text_last_step: bool = False  # the text input head reads the last present word, not the mean (cumulative features)
     # output heads: K-way classification and/or a regression score (sentiment)
     n_classes: int = 0
     regression: bool = True
@@ -77,9 +81,16 @@ class DMDConfig:
     def kernel(self, m: str) -> int:
         return getattr(self, f"kernel_{m}")
 
+    def stride(self, m: str) -> int:
+        return getattr(self, f"stride_{m}")
+
+    def padding(self, m: str) -> int:
+        """Padding of the temporal projection conv (same padding applies to stride 1 only)."""
+        return (self.kernel(m) - 1) // 2 if self.same_padding and self.stride(m) == 1 else 0
+
     def projected_length(self, m: str) -> int:
         """Sequence length after the temporal projection conv."""
-        return self.length(m) if self.same_padding else self.length(m) - self.kernel(m) + 1
+        return (self.length(m) + 2 * self.padding(m) - self.kernel(m)) // self.stride(m) + 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,20 +124,23 @@ PRESETS: dict[str, DMDConfig] = {
     # Sized for a 4 s window at batch 1 within about 5 ms on one CPU core: the 12 transformers
     # (3 common self-attention, 6 crossmodal, 3 memory) have one layer each at d=32, because at
     # these sizes the cost is per layer, not per FLOP (2 layers: about 1.8x the latency);
-    # same-padded k=3 convs keep one step per time stamp so presence masks line up; no causal
-    # mask, because the read-out is a masked mean, not the last step. Inputs are a window's
+    # voice (25 Hz) and face (15 Hz) are projected in patches of 4 and 2 steps (6.25 and 7.5 steps
+    # a second: a third of the attention and feed-forward work), words one step per word; a
+    # projected step is present where any step of its patch is. No causal mask, because the
+    # read-out is a masked mean, not the last step. Inputs are a window's
     # features after the recognizer's frozen encoders (dmd_lite/recognizer.py): words 40
     # (realtime.text_encoder), voice 39 (realtime.voice_encoder), face 127 (realtime.face).
     # The input heads add a late-fusion path (each modality's pooled input -> logits) to the
     # fused output, so the encoders' own class evidence reaches it directly and the crossmodal
-    # path learns what to add.
+    # path learns what to add. The text encoder's features are cumulative over the window's words,
+    # so the last word's sum up the window: the text input head reads that slot.
     "lite": DMDConfig(
         name="lite", dim_l=40, dim_a=39, dim_v=127, len_l=24, len_a=100, len_v=60,
-        kernel_l=1, kernel_a=3, kernel_v=3, same_padding=True,
+        kernel_l=1, kernel_a=4, kernel_v=2, same_padding=True, stride_a=4, stride_v=2,
         d_model=32, num_heads=4, nlevels=1, min_mem_layers=1, causal=False,
         attn_dropout=0.1, attn_dropout_a=0.1, attn_dropout_v=0.1, relu_dropout=0.1, res_dropout=0.1,
         embed_dropout=0.1, output_dropout=0.2, text_dropout=0.1,
-        use_masks=True, keep_unused=False, input_heads=True, n_classes=0, regression=True,
+        use_masks=True, keep_unused=False, input_heads=True, text_last_step=True, n_classes=0, regression=True,
     ),
 }
 

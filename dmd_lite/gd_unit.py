@@ -42,6 +42,8 @@ class GDUnit(nn.Module):
         self.alpha, self.normalize = alpha, normalize
         prior = edge_softmax(torch.tensor([prior_logits], dtype=torch.float) / prior_temperature, normalize)
         self.register_buffer("prior", prior[0], persistent=False)  # (6,)
+        self.register_buffer("teacher", torch.tensor([i for i, _ in EDGES]), persistent=False)  # (6,) per edge
+        self.register_buffer("student", torch.tensor([j for _, j in EDGES]), persistent=False)
 
     def forward(self, logits: Tensor, reprs: Tensor, present: Tensor | None = None) -> Tensor:
         """logits (3, B, n), reprs (3, B, hidden) in [l, v, a] order -> edge weights (B, 6).
@@ -49,11 +51,11 @@ class GDUnit(nn.Module):
         ``present`` (B, 3) bool: an edge touching an absent modality gets weight 0 and the
         others are renormalised (all zero when no edge is left)."""
         z = torch.cat([self.W_logit(logits), self.W_repr(reprs)], dim=-1)  # (3, B, 2g)
-        pairs = torch.stack([torch.cat([z[j], z[i]], dim=-1) for i, j in EDGES])  # (6, B, 4g)
+        pairs = torch.cat([z.index_select(0, self.student), z.index_select(0, self.teacher)], dim=-1)  # (6, B, 4g)
         scores = self.W_edge(pairs).squeeze(-1).transpose(0, 1) * self.alpha  # (B, 6)
         if present is None:
             return edge_softmax(scores, self.normalize)
-        valid = torch.stack([present[:, i] & present[:, j] for i, j in EDGES], dim=1)  # (B, 6)
+        valid = present.index_select(1, self.teacher) & present.index_select(1, self.student)  # (B, 6)
         return edge_softmax(scores.masked_fill(~valid, _MASKED), self.normalize) * valid.to(scores.dtype)
 
     def regulariser(self, edges: Tensor) -> Tensor:

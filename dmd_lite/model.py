@@ -51,10 +51,18 @@ class ResidualHead(nn.Module):
         return bottleneck, residual, self.out(residual)
 
 
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean over time of x (B, T, d) where mask (B, T) is True; zeros where nothing is present."""
-    w = mask.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
-    return (x * w).sum(dim=1) / w.sum(dim=1).clamp(min=1)
+def step_weights(present: Tensor | None, dtype: torch.dtype) -> tuple[Tensor, Tensor] | None:
+    """(B, T) presence -> (B, 1, T) weights: 1 at present steps, and those of their mean (0 when none is)."""
+    if present is None:
+        return None
+    on = present.unsqueeze(1).to(dtype)
+    return on, on / on.sum(dim=-1, keepdim=True).clamp(min=1)
+
+
+def last_present(x: Tensor, present: Tensor) -> Tensor:
+    """(B, T, e) -> (B, e): the last present step of left-aligned steps (step 0 where none is)."""
+    last = (present.sum(dim=1) - 1).clamp(min=0)  # (B,)
+    return x.gather(1, last.view(-1, 1, 1).expand(-1, 1, x.shape[2])).squeeze(1)
 
 
 def other_modalities(m: str) -> tuple[str, str]:
@@ -76,9 +84,8 @@ class DMD(nn.Module):
         def pooled_dim(m: str) -> int:  # flattened (L' * d) officially, masked mean (d) with masks
             return d if cfg.use_masks else d * cfg.projected_length(m)
 
-        pad = {m: (cfg.kernel(m) - 1) // 2 if cfg.same_padding else 0 for m in MODALITIES}
-        self.project = nn.ModuleDict(
-            {m: nn.Conv1d(cfg.dim(m), d, cfg.kernel(m), padding=pad[m], bias=False) for m in MODALITIES})
+        self.project = nn.ModuleDict({m: nn.Conv1d(cfg.dim(m), d, cfg.kernel(m), cfg.stride(m), cfg.padding(m), bias=False)
+                                      for m in MODALITIES})
         self.private = nn.ModuleDict({m: nn.Conv1d(d, d, 1, bias=False) for m in MODALITIES})
         self.shared = nn.Conv1d(d, d, 1, bias=False)
         self.decoder = nn.ModuleDict({m: nn.Conv1d(2 * d, d, 1, bias=False) for m in MODALITIES})
@@ -102,6 +109,13 @@ class DMD(nn.Module):
         self.gd_homo = GDUnit(n_out, d, cfg.gd_size_homo, cfg.gd_prior_homo, **gd)
         self.gd_hetero = GDUnit(n_out, 2 * d, cfg.gd_size_hetero, cfg.gd_prior_hetero, **gd)
 
+    def projected_mask(self, present: Tensor | None, m: str) -> Tensor | None:
+        """(B, L') presence of the projected steps: a strided step is present where any input step under it is."""
+        if present is None or self.cfg.stride(m) == 1:
+            return present
+        pooled = F.max_pool1d(present.unsqueeze(1).to(torch.float32), self.cfg.kernel(m), self.cfg.stride(m))
+        return pooled.squeeze(1) > 0
+
     def forward(self, text: Tensor, audio: Tensor, vision: Tensor, mask_l: Tensor | None = None,
                 mask_a: Tensor | None = None, mask_v: Tensor | None = None,
                 return_aux: bool = False) -> DMDOutput:
@@ -111,33 +125,36 @@ class DMD(nn.Module):
         present when omitted). Official argument order: text, audio, vision."""
         cfg = self.cfg
         x = {"l": F.dropout(text, cfg.text_dropout, self.training), "a": audio, "v": vision}
-        mask: dict[str, Tensor | None] = {"l": mask_l, "a": mask_a, "v": mask_v}
+        steps: dict[str, Tensor | None] = {"l": mask_l, "a": mask_a, "v": mask_v}  # input steps present
         if cfg.use_masks:
-            mask = {m: torch.ones(x[m].shape[:2], dtype=torch.bool, device=x[m].device) if mask[m] is None
-                    else mask[m] for m in MODALITIES}
-        elif any(v is not None for v in mask.values()):
+            steps = {m: torch.ones(x[m].shape[:2], dtype=torch.bool, device=x[m].device) if steps[m] is None
+                     else steps[m] for m in MODALITIES}
+        elif any(v is not None for v in steps.values()):
             raise ValueError(f"preset {cfg.name!r} takes no masks (use_masks=False); use the lite preset")
+        mask = {m: self.projected_mask(steps[m], m) for m in MODALITIES}  # projected steps present
+        w_in = {m: step_weights(steps[m], x[m].dtype) for m in MODALITIES}  # made once: used many times
+        w = {m: step_weights(mask[m], x[m].dtype) for m in MODALITIES}
 
-        def keep(t: Tensor, m: str) -> Tensor:  # zero the absent steps of (B, d, T)
-            return t if mask[m] is None else t * mask[m].unsqueeze(1).to(t.dtype)
+        def keep(t: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:  # zero the absent steps of (B, d, T)
+            return t if weights is None else t * weights[0]
 
-        def read_out(h: Tensor, m: str) -> Tensor:  # (B, T, e) -> (B, e)
-            return h[:, -1] if mask[m] is None else masked_mean(h, mask[m])
+        def read_out(h: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:  # (B, T, e) -> (B, e)
+            return h[:, -1] if weights is None else torch.bmm(weights[1], h).squeeze(1)  # masked mean
 
         def pool(c: Tensor, m: str, time_major: bool) -> Tensor:  # (B, d, L') -> (B, pooled_dim)
-            if mask[m] is not None:
-                return masked_mean(c.transpose(1, 2), mask[m])
+            if w[m] is not None:
+                return read_out(c.transpose(1, 2), w[m])
             return (c.transpose(1, 2) if time_major else c).reshape(c.shape[0], -1)
 
         aux: dict[str, Tensor] = {}
         origin, s, c, s_t, homo_logit, homo_repr, common = {}, {}, {}, {}, {}, {}, {}
         for m in MODALITIES:
-            origin[m] = keep(self.project[m](keep(x[m].transpose(1, 2), m)), m)  # (B, d, L')
+            origin[m] = keep(self.project[m](keep(x[m].transpose(1, 2), w_in[m])), w[m])  # (B, d, L')
             s[m] = self.private[m](origin[m])  # (B, d, L')
             c[m] = self.shared(origin[m])  # (B, d, L')
             s_t[m] = s[m].transpose(1, 2)  # (B, L', d)
             homo_repr[m], _, homo_logit[m] = self.homo_head[m](pool(c[m], m, time_major=True))
-            common[m] = read_out(self.self_attn_common[m](c[m].transpose(1, 2), q_mask=mask[m]), m)  # (B, d)
+            common[m] = read_out(self.self_attn_common[m](c[m].transpose(1, 2), q_mask=mask[m]), w[m])  # (B, d)
         c_fusion = torch.cat([common[m] for m in MODALITIES], dim=-1)  # (B, 3d)
 
         last_h, hetero_logit, hetero_repr = {}, {}, {}
@@ -145,15 +162,17 @@ class DMD(nn.Module):
             crossed = [self.cross[f"{m}_with_{o}"](s_t[m], s_t[o], q_mask=mask[m], kv_mask=mask[o])
                        for o in other_modalities(m)]
             h = self.memory[m](torch.cat(crossed, dim=-1), q_mask=mask[m])  # (B, L', 2d)
-            last_h[m] = read_out(h, m)  # (B, 2d)
+            last_h[m] = read_out(h, w[m])  # (B, 2d)
             _, hetero_repr[m], hetero_logit[m] = self.hetero_head[m](last_h[m])
 
         gated = [torch.sigmoid(self.gate[m](last_h[m])) for m in MODALITIES]
         fused = torch.cat([*gated, torch.sigmoid(self.gate["c"](c_fusion))], dim=-1)  # (B, 9d)
         logits = self.fusion_head(fused)[2]
         if cfg.input_heads:
-            logits = logits + sum(self.input_head[m](read_out(x[m], m) if mask[m] is not None else x[m].mean(1))
-                                  for m in MODALITIES)
+            pooled = {m: x[m].mean(1) if w_in[m] is None else read_out(x[m], w_in[m]) for m in MODALITIES}
+            if cfg.text_last_step and steps["l"] is not None:
+                pooled["l"] = last_present(x["l"], steps["l"])
+            logits = logits + sum(self.input_head[m](pooled[m]) for m in MODALITIES)
 
         present = None if mask["l"] is None else torch.stack([mask[m].any(dim=1) for m in MODALITIES], dim=1)
         stack = lambda t: torch.stack([t[m] for m in MODALITIES])  # noqa: E731  (3, B, ...) in l, v, a order
@@ -163,8 +182,8 @@ class DMD(nn.Module):
         if return_aux:
             for m in MODALITIES:
                 recon = self.decoder[m](torch.cat([s[m], c[m]], dim=1))  # (B, d, L')
-                aux |= {f"origin_{m}": origin[m], f"s_{m}": s[m], f"c_{m}": c[m], f"recon_{m}": keep(recon, m),
-                        f"s_{m}_r": keep(self.private[m](recon), m),
+                aux |= {f"origin_{m}": origin[m], f"s_{m}": s[m], f"c_{m}": c[m], f"recon_{m}": keep(recon, w[m]),
+                        f"s_{m}_r": keep(self.private[m](recon), w[m]),
                         f"c_{m}_sim": self.align_c[m](pool(c[m], m, time_major=False)),
                         f"logits_{m}_homo": homo_logit[m], f"repr_{m}_homo": homo_repr[m],
                         f"logits_{m}_hetero": hetero_logit[m], f"repr_{m}_hetero": hetero_repr[m],

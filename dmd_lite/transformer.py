@@ -10,18 +10,27 @@ Two behaviours beyond the official code, both off unless a key mask is passed:
   goes on: a crossmodal transformer whose source modality is absent passes its target through.
 - without a key mask, the official rule applies: a step whose input channel 0 is exactly 0
   counts as padding for the positions (it gets a zero position vector).
+
+At batch 1 on a CPU the model is bound by per-operator overhead, not arithmetic, so inference
+skips dropout outright and builds each attention mask once per transformer call.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 _MASKED = -1e9  # finite "minus infinity": keeps exported graphs free of inf arithmetic
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """``F.dropout``, with no operator at all at inference."""
+    return F.dropout(x, p, True) if training and p > 0 else x
 
 
 @functools.lru_cache(maxsize=32)
@@ -41,14 +50,18 @@ def sinusoidal_table(n_positions: int, dim: int, device: torch.device | None = N
     return table.to(device, dtype)
 
 
-def positions(x_in: Tensor, key_mask: Tensor | None) -> Tensor:
-    """(B, T, d) position vectors for an unscaled input (B, T, d)."""
-    B, T, d = x_in.shape
-    table = sinusoidal_table(T + 1, d, x_in.device, x_in.dtype)[1:]  # (T, d), positions 1..T
-    pos = table.unsqueeze(0).expand(B, T, d)
+@functools.lru_cache(maxsize=32)
+def step_positions(n_steps: int, dim: int, device: torch.device | None, dtype: torch.dtype) -> Tensor:
+    """(n_steps, dim) position vectors of steps 1..n_steps (cached, read-only)."""
+    return sinusoidal_table(n_steps + 1, dim, device, dtype)[1:]
+
+
+def embed(x_in: Tensor, scale: float, key_mask: Tensor | None) -> Tensor:
+    """scale * x_in + positions, for (..., T, d); broadcast over the leading dimensions."""
+    pos = step_positions(x_in.shape[-2], x_in.shape[-1], x_in.device, x_in.dtype)
     if key_mask is None:  # official: exact zero in channel 0 marks padding
-        pos = pos * (x_in[:, :, :1] != 0).to(x_in.dtype)
-    return pos
+        pos = pos * (x_in[..., :1] != 0).to(x_in.dtype)
+    return torch.add(pos, x_in, alpha=scale)
 
 
 def future_mask(t_q: int, t_k: int, device: torch.device) -> Tensor:
@@ -57,13 +70,32 @@ def future_mask(t_q: int, t_k: int, device: torch.device) -> Tensor:
     return torch.triu(ones, diagonal=1 + abs(t_k - t_q))
 
 
+class AttentionMask(NamedTuple):
+    """What attention needs to know about blocked keys, made once per transformer call."""
+
+    bias: Tensor  # (B or 1, 1, Tq or 1, Tk): 0 where allowed, -1e9 where blocked
+    keep: Tensor  # (B or 1, Tq or 1, 1): 0 for a query that sees no key, else 1
+
+
+def attention_mask(t_q: int, t_k: int, kv_mask: Tensor | None, causal: bool,
+                   device: torch.device, dtype: torch.dtype) -> AttentionMask | None:
+    """The mask of keys ``kv_mask`` (B, Tk) (True = present) and the future, or None if nothing is blocked."""
+    block = future_mask(t_q, t_k, device).unsqueeze(0) if causal else None  # (1, Tq, Tk)
+    if kv_mask is not None:
+        pad = ~kv_mask.unsqueeze(1)  # (B, 1, Tk)
+        block = pad if block is None else block | pad
+    if block is None:
+        return None
+    return AttentionMask(block.unsqueeze(1).to(dtype) * _MASKED, (~block.all(dim=-1, keepdim=True)).to(dtype))
+
+
 class MultiheadAttention(nn.Module):
     """Multi-head attention with one packed (3d, d) q/k/v projection (official layout)."""
 
     def __init__(self, d: int, heads: int, dropout: float):
         super().__init__()
         assert d % heads == 0, f"d_model {d} is not divisible by {heads} heads"
-        self.heads, self.head_dim, self.dropout = heads, d // heads, dropout
+        self.heads, self.dropout = heads, dropout
         self.in_proj_weight = nn.Parameter(torch.empty(3 * d, d))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * d))
         self.out_proj = nn.Linear(d, d)
@@ -71,12 +103,11 @@ class MultiheadAttention(nn.Module):
         nn.init.xavier_uniform_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, block: Tensor | None) -> Tensor:
-        """q (B, Tq, d), k and v (B, Tk, d); block (B or 1, Tq, Tk) bool, True = not allowed.
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask | None) -> Tensor:
+        """q (B, Tq, d), k and v (B, Tk, d) -> (B, Tq, d).
 
         The same tensor passed twice (self-attention, or keys = values) is projected in one product."""
-        B, Tq, d = q.shape
-        Tk = k.shape[1]
+        (B, Tq, d), Tk = q.shape, k.shape[1]
         if q is k and k is v:
             q, k, v = F.linear(q, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
         elif k is v:
@@ -85,14 +116,12 @@ class MultiheadAttention(nn.Module):
         else:
             w, b = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
             q, k, v = F.linear(q, w[0], b[0]), F.linear(k, w[1], b[1]), F.linear(v, w[2], b[2])
-        q = q.view(B, Tq, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tq, hd)
-        k = k.view(B, Tk, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tk, hd)
-        v = v.view(B, Tk, self.heads, self.head_dim).transpose(1, 2)  # (B, h, Tk, hd)
-        bias = None if block is None else block.unsqueeze(1).to(q.dtype) * _MASKED  # (B or 1, 1, Tq, Tk)
-        out = F.scaled_dot_product_attention(q, k, v, bias, self.dropout if self.training else 0.0)
-        out = out.transpose(1, 2).reshape(B, Tq, d)  # (B, Tq, d)
-        if block is not None:  # a query that sees no key attends to nothing
-            out = out * (~block.all(dim=-1, keepdim=True)).to(out.dtype)
+        split = lambda x, t: x.view(B, t, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731  (B, h, T, d/h)
+        out = F.scaled_dot_product_attention(split(q, Tq), split(k, Tk), split(v, Tk),
+                                             None if mask is None else mask.bias, self.dropout if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(B, Tq, d)
+        if mask is not None:  # a query that sees no key attends to nothing
+            out = out * mask.keep
         return self.out_proj(out)
 
 
@@ -106,7 +135,7 @@ class EncoderLayer(nn.Module):
         self.layer_norms = nn.ModuleList([nn.LayerNorm(d), nn.LayerNorm(d)])
         self.relu_dropout, self.res_dropout = relu_dropout, res_dropout
 
-    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor] | None, block: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor] | None, mask: AttentionMask | None) -> Tensor:
         ln = self.layer_norms[0]
         h = ln(x)
         if kv is None:
@@ -115,9 +144,9 @@ class EncoderLayer(nn.Module):
             k = v = ln(kv[0])
         else:
             k, v = ln(kv[0]), ln(kv[1])
-        x = x + F.dropout(self.self_attn(h, k, v, block), self.res_dropout, self.training)
-        h = F.dropout(F.relu(self.fc1(self.layer_norms[1](x))), self.relu_dropout, self.training)
-        return x + F.dropout(self.fc2(h), self.res_dropout, self.training)
+        x = x + dropout(self.self_attn(h, k, v, mask), self.res_dropout, self.training)
+        h = dropout(F.relu(self.fc1(self.layer_norms[1](x))), self.relu_dropout, self.training)
+        return x + dropout(self.fc2(h), self.res_dropout, self.training)
 
 
 class TransformerEncoder(nn.Module):
@@ -133,8 +162,7 @@ class TransformerEncoder(nn.Module):
         self.layer_norm = nn.LayerNorm(d)
 
     def _embed(self, x_in: Tensor, mask: Tensor | None) -> Tensor:
-        x = self.scale * x_in + positions(x_in, mask)
-        return F.dropout(x, self.embed_dropout, self.training)
+        return dropout(embed(x_in, self.scale, mask), self.embed_dropout, self.training)
 
     def forward(self, x: Tensor, kv: Tensor | None = None, q_mask: Tensor | None = None,
                 kv_mask: Tensor | None = None) -> Tensor:
@@ -143,12 +171,7 @@ class TransformerEncoder(nn.Module):
         Masks (B, T) bool, True = present. Returns (B, Tq, d)."""
         if kv is None:
             kv, kv_mask = x, q_mask
-        block = None
-        if self.causal:
-            block = future_mask(x.shape[1], kv.shape[1], x.device).unsqueeze(0)  # (1, Tq, Tk)
-        if kv_mask is not None:
-            pad = ~kv_mask.unsqueeze(1)  # (B, 1, Tk)
-            block = pad if block is None else block | pad
+        mask = attention_mask(x.shape[1], kv.shape[1], kv_mask, self.causal, x.device, x.dtype)
         h = self._embed(x, q_mask)
         if kv is x:
             kv_pair = None
@@ -158,5 +181,5 @@ class TransformerEncoder(nn.Module):
             embedded = self._embed(kv, kv_mask)
             kv_pair = (embedded, embedded)
         for layer in self.layers:
-            h = layer(h, kv_pair, block)
+            h = layer(h, kv_pair, mask)
         return self.layer_norm(h)
