@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.baselines_text [--data ../shared/data/text]
 
 Fitted on MELD train, scored on MELD test, twice: on the raw utterances (punctuation included, the
-usual text-classification baseline) and on the words ``realtime.text.tokenize`` keeps (lower case,
-no punctuation: what the encoder gets from the ASR). The gap between the two is what "?" and "!"
+usual text-classification baseline) and on the words ``realtime.text.tokenize`` keeps without marks
+(lower case, no punctuation: what the encoder gets from the ASR). The gap between the two is what "?" and "!"
 are worth. The last line is a JSON summary.
 """
 
@@ -32,7 +32,7 @@ def meld_texts(data: Path, split: str, tokenized: bool) -> tuple[list[str], list
     ``meld/<split>_sent_emo.csv#i``) and their label indices."""
     with (data / "meld" / f"{split}_sent_emo.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    texts = [" ".join(tokenize(r["Utterance"])) if tokenized else r["Utterance"] for r in rows]
+    texts = [" ".join(tokenize(r["Utterance"], marks=False)) if tokenized else r["Utterance"] for r in rows]
     return texts, [LABELS.index(MELD_EMOTIONS[r["Emotion"]]) for r in rows]
 
 

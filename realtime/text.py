@@ -5,6 +5,12 @@ Each word becomes up to ``PIECES_PER_WORD`` bucket ids: the whole word, then its
 into ``TEXT_BUCKETS`` buckets; id 0 is padding. The model owns an embedding table over the buckets
 and averages a word's pieces (EmbeddingBag-style, ignoring 0).
 
+A word may carry a mark, "?" or "!": the last one in the punctuation right after it ("really?!" ->
+"really!"). ``tokenize`` appends it to the word ("really!"), and the mark is one more piece (the
+mark itself) after the word's own; a word that would fill all ``PIECES_PER_WORD`` slots gives up a
+middle 3-gram for it, so a marked word's pieces are its unmarked pieces, at most one 3-gram fewer,
+plus the mark. Unmarked words, as the ASR gives them, get exactly the ids they always had.
+
 Why this and not a pretrained tokenizer or sentence encoder:
 - robust to ASR errors: a misrecognised word ("happpy", "dont" for "don't") still shares most of
   its 3-grams with the right one, so it lands near it instead of on an unknown-word token;
@@ -31,8 +37,10 @@ NGRAM = 3
 PAD_ID = 0
 WORDS_PER_SECOND = 2.5  # conversational speaking rate, to time transcripts that carry no timing
 
+MARKS = "?!"  # punctuation a word may carry
+
 _APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`\u00b4]")
-_WORD = re.compile(r"[^\W_]+")
+_WORD = re.compile(r"([^\W_]+)([^\w\s]*)")  # a word, then the punctuation right after it
 
 
 class TimedWord(Protocol):
@@ -43,11 +51,28 @@ class TimedWord(Protocol):
     end: float
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased words without punctuation; apostrophes are dropped ("Don't" -> "dont") so
-    transcripts with and without them (MELD vs MOSI vs the ASR) agree."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return _WORD.findall(_APOSTROPHES.sub("", text))
+def tokenize(text: str, marks: bool = True) -> list[str]:
+    """Lower-cased words, each with its mark appended when ``marks`` ("Really?!" -> "really!"), other
+    punctuation dropped; apostrophes are dropped ("Don't" -> "dont") so transcripts with and without
+    them (MELD vs MOSI vs the ASR) agree."""
+    text = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).lower())
+    tokens = []
+    for word, punct in _WORD.findall(text):
+        found = [c for c in punct if c in MARKS] if marks else []
+        tokens.append(word + "".join(found[-1:]))
+    return tokens
+
+
+def split_mark(token: str) -> tuple[str, str]:
+    """A token -> (word, mark): "it?" -> ("it", "?"), "it" -> ("it", "")."""
+    if token and token[-1] in MARKS:
+        return token[:-1], token[-1]
+    return token, ""
+
+
+def strip_marks(tokens: Iterable[str]) -> list[str]:
+    """The tokens without their marks (what a transcript without punctuation gives)."""
+    return [split_mark(t)[0] for t in tokens]
 
 
 def _bucket(piece: str) -> int:
@@ -55,12 +80,17 @@ def _bucket(piece: str) -> int:
     return 1 + zlib.crc32(piece.encode("utf-8")) % (TEXT_BUCKETS - 1)
 
 
-def word_pieces(word: str) -> list[str]:
-    """The word with boundary markers, then its 3-grams, at most ``PIECES_PER_WORD`` in all.
+MARK_IDS = tuple(_bucket(m) for m in MARKS)  # the mark pieces' ids, in MARKS order
+
+
+def word_pieces(token: str) -> list[str]:
+    """The word with boundary markers, then its 3-grams, then its mark if any, at most
+    ``PIECES_PER_WORD`` in all.
 
     A word with more 3-grams than fit keeps evenly spaced ones, always the first and the last
-    (prefix and suffix carry the stem and the inflection).
+    (prefix and suffix carry the stem and the inflection); a mark takes the place of the middle one.
     """
+    word, mark = split_mark(token)
     if not word:
         return []
     marked = f"<{word}>"
@@ -70,19 +100,24 @@ def word_pieces(word: str) -> list[str]:
     if len(grams) > room:
         keep = np.linspace(0, len(grams) - 1, room).round().astype(int)
         grams = [grams[i] for i in keep]
-    return [marked, *grams]
+    pieces = [marked, *grams]
+    if mark:
+        if len(pieces) == PIECES_PER_WORD:
+            del pieces[PIECES_PER_WORD // 2]
+        pieces.append(mark)
+    return pieces
 
 
-def encode_word(word: str) -> np.ndarray:
-    """(PIECES_PER_WORD,) int64 bucket ids of one (already tokenized) word, 0-padded."""
+def encode_word(token: str) -> np.ndarray:
+    """(PIECES_PER_WORD,) int64 bucket ids of one token (a word of ``tokenize``, maybe marked), 0-padded."""
     ids = np.full(PIECES_PER_WORD, PAD_ID, dtype=np.int64)
-    pieces = word_pieces(word)
+    pieces = word_pieces(token)
     ids[: len(pieces)] = [_bucket(p) for p in pieces]
     return ids
 
 
 def encode_words(words: Iterable[str]) -> np.ndarray:
-    """(n, PIECES_PER_WORD) int64 ids, one row per word."""
+    """(n, PIECES_PER_WORD) int64 ids, one row per token."""
     rows = [encode_word(w) for w in words]
     return np.stack(rows) if rows else np.zeros((0, PIECES_PER_WORD), dtype=np.int64)
 
@@ -102,11 +137,12 @@ def encode_timed_words(words: Sequence[TimedWord]) -> tuple[np.ndarray, np.ndarr
 
     A word's time is its centre, where its sound sits in the audio track. An ASR word that
     tokenizes into several (rare) gives each the same time; one that tokenizes into none is dropped.
+    ASR words carry no mark.
     """
     times: list[float] = []
     tokens: list[str] = []
     for w in words:
-        for tok in tokenize(w.text):
+        for tok in tokenize(w.text, marks=False):
             times.append(0.5 * (w.start + w.end))
             tokens.append(tok)
     return np.asarray(times, dtype=np.float64), encode_words(tokens)

@@ -8,10 +8,11 @@ window and an offline transcript give the same numbers)::
     [ EMBED_DIM bag embedding ; 7 emotion log-probabilities (LABELS order) ; 1 valence in [-1, 1] ]
 
 What it is: a TF-IDF-style linear model (it beat every embedding model tried, see below).
-- Bag: every piece of every word (the word, weight ``WORD_SCALE``; its 3-grams, ``GRAM_SCALE``)
-  plus a hashed bigram of each word with the one before it (``BIGRAM_SCALE``), each times its
-  inverse document frequency, summed up to slot t and divided by the root of the summed squared
-  weights (the L2 norm of the bag when no piece repeats, and a running sum, so it streams).
+- Bag: every piece of every word (the word, weight ``WORD_SCALE``; its 3-grams, ``GRAM_SCALE``; its
+  "?" or "!" mark if any, ``MARK_SCALE`` x ``GRAM_SCALE``, folded into the idf) plus a hashed bigram
+  of each word with the one before it (``BIGRAM_SCALE``), each times its inverse document frequency,
+  summed up to slot t and divided by the root of the summed squared weights (the L2 norm of the
+  bag when no piece repeats, and a running sum, so it streams).
 - Heads: one table row per feature (pieces, then ``BIGRAM_BUCKETS`` bigrams) with 7 emotion logits
   and 3 sentiment logits; valence = P(positive) - P(negative). Trained full-batch with L-BFGS and
   an L2 penalty, emotion classes weighted by (mean count / count) ** ``class_weight_power``.
@@ -20,26 +21,35 @@ What it is: a TF-IDF-style linear model (it beat every embedding model tried, se
   numbers; the class and valence outputs do not depend on it.
 Only gathers, sums, a running sum (CumSum), softmax and integer arithmetic: ONNX-exportable.
 
+Marks: a transcript with punctuation (typed text, a punctuating ASR, MELD) gives words their "?"
+or "!" (``realtime.text``); the live Vosk words carry none. Training drops each utterance's marks
+with probability ``mark_dropout`` so that the model works both ways; without marks, the question
+and exclamation cue is in the voice's prosody, which the fused model sees.
+
 Data: MELD train for emotion and sentiment, CMU-MOSI train + valid for valence (MOSI scores / 3
 as soft negative/neutral/positive targets, so their expectation is the score). Model selection
 uses MELD dev only; MELD test is touched by ``evaluate``.
 
-Results (float16 weights, 3.0 MiB): MELD dev accuracy 0.496, weighted F1 0.480, macro F1 0.381,
-valence MAE 0.563; MELD test 0.500 / 0.490 / 0.340, valence MAE 0.513 (predicting 0 gives 0.576
-and 0.519). The same TF-IDF word 1-2-gram + char 2-5-gram logistic regression on the same words
-(``bench/baselines_text.py``) gets 0.538 / 0.474 / 0.290 on MELD test.
+Results (float16 weights, 3.0 MiB), MELD dev with the marks of its raw text: accuracy 0.562,
+weighted F1 0.551, macro F1 0.429, valence MAE 0.548; with every mark stripped (the live case):
+0.501 / 0.472 / 0.372, valence MAE 0.563. MELD test (``evaluate``): 0.561 / 0.555 / 0.383,
+valence MAE 0.498 with marks; 0.518 / 0.492 / 0.335, 0.512 without (predicting 0 gives MAE 0.576
+and 0.519). The previous version, words only, got 0.496 / 0.480 / 0.381 / 0.563 on dev and
+0.500 / 0.490 / 0.340 / 0.513 on MELD test. A TF-IDF + logistic
+regression gets 0.449 weighted F1 on MELD dev words and 0.544 with "?" and "!" as tokens; the word
+1-2-gram + char 2-5-gram one of ``bench/baselines_text.py`` gets 0.474 on MELD test words and 0.554
+on the raw text.
 
-What mattered, on MELD dev weighted F1 (+-1.5 points is noise on 1,109 utterances): class
-weighting (power 0.75 vs none: +7, macro F1 +13) and word bigrams in the bag (+2.3). No better or
-worse, so left out: EmoryNLP as extra emotion data (-0.5, macro -2); the previous utterance's last
-4 or 8 words in the bag (-3.4, -5); word 3-grams; length features; Naive-Bayes feature weighting
-(-4); a low-rank (16-64) head or a piece-embedding MLP alone (-4 to -6) or averaged with the
-linear head (no gain).
-
-Words only, as the ASR gives them, so there is no punctuation: MELD's "?" and "!" are worth about
-9 points of weighted F1 to a bag-of-words model (TF-IDF + logistic regression on MELD dev: 0.449
-on tokenized words, 0.544 with question and exclamation marks as tokens; on MELD test with the
-raw text it gets 0.554). Live, that cue is in the voice's prosody, which the fused model sees.
+What mattered, on MELD dev weighted F1 (+-1.5 points is noise on 1,109 utterances): the marks
+(+7 with them; with no mark dropout +6 with them but -3.6 without, so dropout 0.5, which costs
+about 1 point without marks; 0.3 to 0.7 trade one case for the other), their weight (``MARK_SCALE``
+2 vs 1: +1.2 with marks over three seeds, no change without), class weighting (power 0.75 vs none:
++7, macro F1 +13; with marks 0.5 and 1.0 give -2 and -4) and word bigrams in the bag (+2.3).
+No better or worse, so left out: marks in the word bigrams (-0.6 to -1.7 with marks, -1.2 to -2
+without); EmoryNLP as extra emotion data (-0.5, macro -2); the previous utterance's last 4 or 8
+words in the bag (-3.4, -5); word 3-grams; length features; Naive-Bayes feature weighting (-4); a
+low-rank (16-64) head or a piece-embedding MLP alone (-4 to -6) or averaged with the linear head
+(no gain).
 
 Trained on research corpora (MELD, from TV dialogue; CMU-MOSI, research-only): the weights are
 for non-commercial research use.
@@ -72,7 +82,7 @@ from torch import nn
 from dmd_lite.metrics import classification_metrics, save_confusion_png
 
 from .feature_spec import LABELS
-from .text import PIECES_PER_WORD, TEXT_BUCKETS, encode_words, tokenize
+from .text import MARK_IDS, MARKS, PIECES_PER_WORD, TEXT_BUCKETS, encode_words, strip_marks, tokenize
 from .weights import checked_sidecar, load_weights
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +97,7 @@ BIGRAM_MULT = 40_503  # Knuth's 16-bit golden-ratio multiplier: > TEXT_BUCKETS, 
 # is one-to-one, and odd but not 1 modulo BIGRAM_BUCKETS, so the bucket depends on the word order
 N_FEATURES = TEXT_BUCKETS + BIGRAM_BUCKETS  # rows of the head table: pieces, then bigrams
 WORD_SCALE, GRAM_SCALE, BIGRAM_SCALE = 2.0, 1.0, 2.0  # weight of a whole word, a 3-gram, a bigram
+MARK_SCALE = 2.0  # weight of a "?" or "!" piece relative to a 3-gram, folded into its idf
 NORM_EPS = 1e-6  # an empty bag has norm 0: its features are the biases alone
 
 MELD_EMOTIONS = {"neutral": "neutral", "joy": "happy", "sadness": "sad", "anger": "angry",
@@ -103,7 +114,7 @@ MOSI_SCALE = 3.0  # MOSI scores lie in [-3, 3]
 class TextSet:
     """Utterances with whichever labels their corpus has."""
 
-    words: list[list[str]]  # tokenized utterances
+    words: list[list[str]]  # tokenized utterances, words with their marks
     emotion: np.ndarray  # (n,) int64 index into LABELS, -1 where the corpus has none
     valence: np.ndarray  # (n,) float32 in [-1, 1], NaN where the corpus has none
 
@@ -113,6 +124,11 @@ class TextSet:
     def __add__(self, other: TextSet) -> TextSet:
         return TextSet(self.words + other.words, np.concatenate([self.emotion, other.emotion]),
                        np.concatenate([self.valence, other.valence]))
+
+    def drop_marks(self, p: float, seed: int = 0) -> TextSet:
+        """The same set with each utterance's marks removed with probability ``p`` (1: all of them)."""
+        drop = np.random.default_rng(seed).random(len(self)) < p
+        return TextSet([strip_marks(u) if d else u for u, d in zip(self.words, drop)], self.emotion, self.valence)
 
 
 def _read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
@@ -233,8 +249,8 @@ def _meta_contract() -> dict:
     """What the weights were made for; loading refuses anything else."""
     return {"labels": list(LABELS), "sentiments": list(SENTIMENTS), "text_feature_dim": TEXT_FEATURE_DIM,
             "embed_dim": EMBED_DIM, "text_buckets": TEXT_BUCKETS, "pieces_per_word": PIECES_PER_WORD,
-            "bigram_buckets": BIGRAM_BUCKETS, "bigram_mult": BIGRAM_MULT,
-            "scales": {"word": WORD_SCALE, "gram": GRAM_SCALE, "bigram": BIGRAM_SCALE}}
+            "bigram_buckets": BIGRAM_BUCKETS, "bigram_mult": BIGRAM_MULT, "marks": MARKS,
+            "scales": {"word": WORD_SCALE, "gram": GRAM_SCALE, "bigram": BIGRAM_SCALE, "mark": MARK_SCALE}}
 
 
 def load_text_encoder(path: Path | str = WEIGHTS_PATH) -> TextEncoder:
@@ -269,11 +285,12 @@ def _sparse_bags(model: TextEncoder, utterances: Sequence[Sequence[str]], chunk:
 
 def fit_idf(model: TextEncoder, utterances: Sequence[Sequence[str]]) -> None:
     """Set ``model.idf`` to log((1 + n) / (1 + df)) + 1 of the training utterances (scikit-learn's
-    smooth idf); padding keeps 0."""
+    smooth idf), times ``MARK_SCALE`` for the mark pieces; padding keeps 0."""
     model.idf.fill_(1.0)
     present = _sparse_bags(model, utterances).indices()[1]  # one entry per (utterance, feature)
     df = torch.bincount(present, minlength=N_FEATURES).float()
     model.idf.copy_(torch.log((1 + len(utterances)) / (1 + df)) + 1)
+    model.idf[list(MARK_IDS)] *= MARK_SCALE
     model.idf[0] = 0.0
 
 
@@ -408,9 +425,11 @@ def _columns_below(x: torch.Tensor, n_cols: int) -> torch.Tensor:
 
 
 def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_weight: float,
-          mosi_weight: float, rounds: int, iters: int, epochs: int, lr: float, dropout: float, seed: int) -> dict:
-    """Fit idf, heads and embedding on MELD train (+ MOSI valence, + EmoryNLP if weighted); select on
-    MELD dev; write float16 weights and a JSON sidecar."""
+          mosi_weight: float, mark_dropout: float, rounds: int, iters: int, epochs: int, lr: float,
+          dropout: float, seed: int) -> dict:
+    """Fit idf, heads and embedding on MELD train (+ MOSI valence, + EmoryNLP if weighted), each
+    utterance's marks dropped with probability ``mark_dropout``; select on MELD dev; write float16
+    weights and a JSON sidecar with dev scores with and without marks."""
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     parts = [(meld_split(data, "train"), 1.0),
@@ -419,7 +438,7 @@ def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_wei
         parts += [(read_emorynlp(data / "emorynlp" / f"emorynlp_{s}_final.csv"), emorynlp_weight)
                   for s in ("train", "dev", "test")]
     parts = [(p, w) for p, w in parts if w > 0]
-    train_set = reduce(operator.add, (p for p, _ in parts))
+    train_set = reduce(operator.add, (p for p, _ in parts)).drop_marks(mark_dropout, seed)
     corpus_weight = np.concatenate([np.full(len(p), w, np.float32) for p, w in parts])
     dev = meld_split(data, "dev")
     sizes = ", ".join(f"{len(p)} x {w}" for p, w in parts)
@@ -435,15 +454,17 @@ def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_wei
     with torch.no_grad():  # ship float16: score what is shipped
         for t in model.state_dict().values():
             t.copy_(t.half().float())
-    dev_m = dev_scores(model, dev)
-    print("MELD dev (float16 weights): " + "  ".join(f"{k} {v:.4f}" for k, v in dev_m.items()), flush=True)
+    dev_m, bare_m = dev_scores(model, dev), dev_scores(model, dev.drop_marks(1.0))
+    for name, m in (("MELD dev (float16 weights)", dev_m), ("  without marks", bare_m)):
+        print(f"{name}: " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
     meta = {**_meta_contract(),
-            "metrics": {"meld_dev": dev_m, "embedding_probe_dev_weighted_f1": probe},
+            "metrics": {"meld_dev": dev_m, "meld_dev_without_marks": bare_m, "embedding_probe_dev_weighted_f1": probe},
             "training": {"data": "MELD train (emotion, sentiment), CMU-MOSI train+valid (valence)"
                                  + (", EmoryNLP all splits (emotion)" if emorynlp_weight > 0 else "")
                                  + "; research corpora, non-commercial research use only",
                          "seed": seed, "class_weight_power": power, "weight_decay": weight_decay,
-                         "emorynlp_weight": emorynlp_weight, "mosi_weight": mosi_weight, "lbfgs_rounds": rounds,
+                         "emorynlp_weight": emorynlp_weight, "mosi_weight": mosi_weight,
+                         "mark_dropout": mark_dropout, "lbfgs_rounds": rounds,
                          "lbfgs_iters_per_round": iters, "embedding_epochs": epochs, "embedding_lr": lr,
                          "embedding_dropout": dropout, "seconds": round(time.perf_counter() - t0, 1), "log": log}}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -454,21 +475,29 @@ def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_wei
 
 
 def evaluate(data: Path, weights: Path, png: Path) -> dict[str, float]:
-    """MELD test scores of the shipped weights; saves the confusion matrix; last line is JSON."""
+    """MELD test scores of the shipped weights, with the marks of the raw text and without any (as
+    live); saves the confusion matrix of the first; last line is JSON."""
     model = load_text_encoder(weights)
     test = meld_split(data, "test")
-    with torch.inference_mode():
-        pred = model.predict(encode_batch(test.words))
-    m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
-    result = {"split": "meld_test", "n": len(test), "accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"],
-              "macro_f1": m["macro_f1"], "valence_mae": float(np.mean(np.abs(pred.valence.numpy() - test.valence)))}
+
+    def scores(words: Sequence[Sequence[str]]) -> tuple[dict, dict[str, float]]:
+        with torch.inference_mode():
+            pred = model.predict(encode_batch(words))
+        m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
+        return m, {"accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"],
+                   "valence_mae": float(np.mean(np.abs(pred.valence.numpy() - test.valence)))}
+
+    m, with_marks = scores(test.words)
+    result = {"split": "meld_test", "n": len(test), **with_marks,
+              "without_marks": scores([strip_marks(w) for w in test.words])[1]}
     print("rows true, columns predicted: " + " ".join(f"{lab[:5]:>6}" for lab in LABELS))
     for lab, row in zip(LABELS, m["confusion"]):
         print(f"{lab:>10} " + " ".join(f"{v:6d}" for v in row))
     title = f"MELD test (text): acc {m['accuracy']:.3f}, wF1 {m['weighted_f1']:.3f}, mF1 {m['macro_f1']:.3f}"
     save_confusion_png(m["confusion"], LABELS, png, title)
     print(f"confusion matrix saved to {png}")
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+    rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
+    print(json.dumps({k: rounded(v) if isinstance(v, dict) else v for k, v in rounded(result).items()}))
     return result
 
 
@@ -484,6 +513,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--weight-decay", type=float, default=5e-5, help="L2 penalty on the head table")
     t.add_argument("--emorynlp-weight", type=float, default=0.0, help="sample weight of EmoryNLP rows (0 = unused)")
     t.add_argument("--mosi-weight", type=float, default=1.0, help="sample weight of MOSI valence rows")
+    t.add_argument("--mark-dropout", type=float, default=0.5, help="chance to drop an utterance's ? and ! marks")
     t.add_argument("--rounds", type=int, default=4, help="L-BFGS rounds, dev metrics after each")
     t.add_argument("--iters", type=int, default=40, help="L-BFGS iterations per round")
     t.add_argument("--epochs", type=int, default=6, help="embedding epochs")
@@ -497,7 +527,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)  # small sparse problems: one thread is as fast and leaves the others free
     if a.cmd == "train":
         train(a.data, a.out, a.class_weight_power, a.weight_decay, a.emorynlp_weight, a.mosi_weight,
-              a.rounds, a.iters, a.epochs, a.lr, a.dropout, a.seed)
+              a.mark_dropout, a.rounds, a.iters, a.epochs, a.lr, a.dropout, a.seed)
     else:
         evaluate(a.data, a.weights, a.png)
 

@@ -135,7 +135,7 @@ def test_transcript_csvs_by_schema(tmp_path):
     items = load_shard(out / "shards" / joy["shard"])
     assert [r["n_steps"]["text"] for r, _ in items] == [6, 0, 1]
     ts, ids = items[0][1]["text"]
-    np.testing.assert_array_equal(ids, encode_text("oh thats so monica isnt it"))
+    np.testing.assert_array_equal(ids, encode_text("oh thats so monica isnt it!"))  # the word keeps its mark
     np.testing.assert_allclose(ts, transcript_times(6))
     w = WindowAssembler(FeatureSpec()).from_streams(float(ts[-1]), {"text": (ts, ids)})
     np.testing.assert_array_equal(w.text[:6], ids)
