@@ -154,7 +154,7 @@ def read_extraction(directory: Path, spec: FeatureSpec, part: str, limit: int | 
 
     spec_file = directory / SPEC
     if spec_file.is_file():
-        FeatureSpec.from_dict(json.loads(spec_file.read_text())).check_compatible(spec)
+        FeatureSpec.from_dict(json.loads(spec_file.read_text())).check_compatible(spec, windows=False)
     index = [json.loads(line) for line in (directory / INDEX).read_text().splitlines() if line.strip()]
     chosen = [r for r in index if r["status"] != "failed" and _in_part(r, part)]
     if limit is not None and len(chosen) > limit:

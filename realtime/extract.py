@@ -394,7 +394,7 @@ def _check_spec(out: Path) -> None:
     """Write the spec the features follow; refuse a DIR extracted under a different one."""
     spec, path = FeatureSpec(), out / SPEC
     if path.is_file():
-        FeatureSpec.from_dict(json.loads(path.read_text())).check_compatible(spec)
+        FeatureSpec.from_dict(json.loads(path.read_text())).check_compatible(spec, windows=False)
     else:
         path.write_text(json.dumps(spec.to_dict(), indent=1))
 

@@ -20,6 +20,7 @@ LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised
 STREAMS = ("visual", "audio")  # the modalities sampled at a fixed rate (text is a list of words)
 _DERIVED = ("visual_steps", "audio_steps")  # written by to_dict for readers, checked by from_dict
 _NOT_CONTRACT = ("hop_s",)  # how often windows are taken, not what one contains
+_WINDOWING = ("max_words", "window_s", "text_window_s")  # what a window holds, not what a feature is
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ class FeatureSpec:
     audio_dim: int = 65  # voice.VOICE_FEATURE_DIM: log-mel energies + voice activity
     text_buckets: int = TEXT_BUCKETS  # hashed subword vocabulary, id 0 = padding
     pieces_per_word: int = PIECES_PER_WORD
-    max_words: int = 24  # words per window; about 10 at a conversational rate over 4 s
-    window_s: float = 4.0  # a window is the last window_s seconds
+    max_words: int = 24  # words per window at most
+    window_s: float = 4.0  # a window is the last window_s seconds of face and voice
+    text_window_s: float = 10.0  # and the words of the last text_window_s seconds (about 25 at 2.5 words/s)
     hop_s: float = 0.5  # a new window every hop_s seconds
     labels: tuple[str, ...] = LABELS
     visual_norm: NormStats | None = None  # applied by the WindowAssembler to present steps
@@ -67,8 +69,8 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         if self.version > SPEC_VERSION:
             raise ValueError(f"FeatureSpec version {self.version} is newer than this code's {SPEC_VERSION}")
-        if not (self.window_s > 0 and self.hop_s > 0):
-            raise ValueError("FeatureSpec: window_s and hop_s must be > 0")
+        if not (self.window_s > 0 and self.text_window_s > 0 and self.hop_s > 0):
+            raise ValueError("FeatureSpec: window_s, text_window_s and hop_s must be > 0")
         for m in STREAMS:
             steps = self.window_s * self.rate_hz(m)
             if self.rate_hz(m) <= 0 or not math.isclose(steps, round(steps), abs_tol=1e-6):
@@ -107,6 +109,7 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, d: dict) -> FeatureSpec:
         d = dict(d)
+        d.setdefault("text_window_s", d.get("window_s", cls.window_s))  # written before words had their own window
         derived = {k: d.pop(k) for k in _DERIVED if k in d}
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
@@ -122,13 +125,15 @@ class FeatureSpec:
                 raise ValueError(f"FeatureSpec: {k} is {v} in the dict but its rate and window give {getattr(spec, k)}")
         return spec
 
-    def check_compatible(self, other: FeatureSpec) -> None:
+    def check_compatible(self, other: FeatureSpec, windows: bool = True) -> None:
         """Raise ValueError naming the first field where windows built under ``other`` would not
         mean what they mean under this spec. ``hop_s`` may differ; normalisation statistics are
-        compared only when both specs carry them (a runtime spec usually takes the checkpoint's)."""
+        compared only when both specs carry them (a runtime spec usually takes the checkpoint's).
+        ``windows=False`` compares the features only (extracted streams, before any windowing)."""
+        skip = _NOT_CONTRACT if windows else _NOT_CONTRACT + _WINDOWING
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name in _NOT_CONTRACT or (f.name.endswith("_norm") and (a is None or b is None)):
+            if f.name in skip or (f.name.endswith("_norm") and (a is None or b is None)):
                 continue
             same = (np.allclose(a.mean, b.mean) and np.allclose(a.std, b.std)) if isinstance(a, NormStats) else a == b
             if not same:

@@ -12,7 +12,8 @@ value lets a sample fill a neighbouring empty step, absorbing jitter). Windows a
 A step without a sample has mask False and zero features. Present steps are standardised with
 the spec's statistics when it carries them.
 
-Text: the most recent ``max_words`` words whose time lies in (t_end - window_s, t_end], oldest
+Text: the most recent ``max_words`` words whose time lies in (t_end - text_window_s, t_end] (words
+keep their meaning longer than a face or a voice keeps its expression), oldest
 first and left-aligned (slot 0 is the oldest word, padding at the end), so a sentence's first
 word sits at position 0 whether it came from a transcript (training) or the live ASR.
 """
@@ -60,14 +61,19 @@ class WindowAssembler:
 
     def make_tracks(self) -> dict[str, Track]:
         """Empty tracks sized for this spec: each keeps ``_TRACK_SPAN`` windows of samples."""
-        s, horizon = self.spec, _TRACK_SPAN * self.spec.window_s
+        s, horizon = self.spec, _TRACK_SPAN * self._span
         tracks = {m: Track((s.dim(m),), round(_TRACK_SPAN * s.steps(m)), np.float32, horizon) for m in STREAMS}
         tracks["text"] = Track((s.pieces_per_word,), round(_TRACK_SPAN * s.max_words), np.int64, horizon)
         return tracks
 
+    @property
+    def _span(self) -> float:
+        """Seconds a window looks back, over all streams."""
+        return max(self.spec.window_s, self.spec.text_window_s)
+
     def from_tracks(self, t_end: float, tracks: Mapping[str, Track]) -> Window:
         """The live window ending at ``t_end``; a modality without a track is absent."""
-        t_start = t_end - self.spec.window_s - self.tolerance_steps / min(map(self.spec.rate_hz, STREAMS))
+        t_start = t_end - self._span - self.tolerance_steps / min(map(self.spec.rate_hz, STREAMS))
         return self.from_streams(t_end, {m: tr.slice(t_start, t_end) for m, tr in tracks.items()})
 
     def from_streams(self, t_end: float, streams: Mapping[str, Stream]) -> Window:
@@ -110,7 +116,7 @@ class WindowAssembler:
         if stream is None:
             return ids, mask
         ts, words = stream
-        a = int(np.searchsorted(ts, t_end - s.window_s, side="right"))
+        a = int(np.searchsorted(ts, t_end - s.text_window_s, side="right"))
         b = int(np.searchsorted(ts, t_end, side="right"))
         recent = words[max(a, b - s.max_words):b]  # (k, P), oldest first
         ids[: len(recent)], mask[: len(recent)] = recent, True

@@ -16,7 +16,7 @@ from dmd_lite.checkpoint import load_checkpoint, save_checkpoint
 from dmd_lite.config import MODALITIES, DMDConfig, preset
 from dmd_lite.convert import convert_state_dict, verify
 from dmd_lite.gd_unit import EDGE_NAMES, GDUnit
-from dmd_lite.model import DMD
+from dmd_lite.model import DMD, last_present
 from dmd_lite.objective import CORRECTED, OFFICIAL, dmd_loss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,6 +167,20 @@ def test_padding_never_leaks_into_the_output():
         clean, dirty = model(*x, **masks), model(*noisy, **masks)
     torch.testing.assert_close(clean.logits, dirty.logits)
     torch.testing.assert_close(clean.edges_hetero, dirty.edges_hetero)
+
+
+def test_a_strided_step_is_present_where_any_step_of_its_patch_is():
+    model = DMD(lite())
+    assert (model.cfg.stride("a"), model.cfg.projected_length("a")) == (4, 25)
+    present = torch.zeros(2, model.cfg.length("a"), dtype=torch.bool)
+    present[0, 5] = True  # patch 1 of sample 0; sample 1 has nothing
+    assert model.projected_mask(present, "a").nonzero().tolist() == [[0, 1]]
+
+
+def test_last_present_reads_the_last_word_of_a_left_aligned_window():
+    x = torch.arange(2 * 5 * 3, dtype=torch.float).view(2, 5, 3)
+    present = torch.tensor([[True, True, True, False, False], [False] * 5])
+    torch.testing.assert_close(last_present(x, present), torch.stack([x[0, 2], x[1, 0]]))
 
 
 def test_each_modality_alone_reaches_the_prediction():

@@ -30,6 +30,14 @@ def test_mismatch_names_the_first_differing_field():
         FeatureSpec().check_compatible(FeatureSpec(labels=("neutral", "happy")))
 
 
+def test_a_spec_written_before_the_text_window_reads_as_one_window():
+    old = {k: v for k, v in FeatureSpec(window_s=2.0).to_dict().items() if k != "text_window_s"}
+    assert FeatureSpec.from_dict(old).text_window_s == 2.0
+    with pytest.raises(ValueError, match="text_window_s"):
+        FeatureSpec().check_compatible(FeatureSpec(text_window_s=4.0))
+    FeatureSpec().check_compatible(FeatureSpec(text_window_s=4.0, window_s=2.0), windows=False)  # features alike
+
+
 def test_hop_and_one_sided_statistics_are_not_a_mismatch():
     stats = NormStats.fit(np.ones((4, 65)))
     FeatureSpec().check_compatible(FeatureSpec(hop_s=0.25, audio_norm=stats))

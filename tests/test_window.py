@@ -84,7 +84,7 @@ def test_live_tracks_with_late_and_out_of_order_data_match_the_offline_window():
 
 
 def test_words_are_the_most_recent_left_aligned_oldest_first():
-    spec = FeatureSpec(max_words=4)
+    spec = FeatureSpec(max_words=4, text_window_s=4.0)
     words = [f"w{i}" for i in range(8)]
     ts, ids = np.arange(8, dtype=float) + 3.0, encode_words(words)  # w0 at 3 s ... w7 at 10 s
     asm = WindowAssembler(spec)
@@ -97,8 +97,23 @@ def test_words_are_the_most_recent_left_aligned_oldest_first():
     np.testing.assert_array_equal(w.text_mask, [True, True, False, False])
     np.testing.assert_array_equal(w.text[:2], encode_words(words[:2]))
     assert not w.text[2:].any()
-    w = WindowAssembler(FeatureSpec(max_words=2)).from_streams(9.0, {"text": (ts, ids)})
+    w = WindowAssembler(FeatureSpec(max_words=2, text_window_s=4.0)).from_streams(9.0, {"text": (ts, ids)})
     np.testing.assert_array_equal(w.text, encode_words(words[5:7]))  # too many: the newest two
+
+
+def test_words_stay_for_the_text_window_live_and_offline():
+    spec = FeatureSpec()  # face and voice: the last 4 s; words: the last 10 s
+    words = [f"w{i}" for i in range(5)]
+    ts, ids = np.array([1.0, 2.5, 3.0, 7.5, 11.5]), encode_words(words)
+    asm = WindowAssembler(spec)
+    offline = asm.from_streams(12.0, {"text": (ts, ids)})  # (2, 12]: w1..w4, w0 is older than 10 s
+    np.testing.assert_array_equal(offline.text[:4], encode_words(words[1:]))
+    assert offline.text_mask.tolist() == [True] * 4 + [False] * (spec.max_words - 4)
+    tracks = asm.make_tracks()
+    for t, row in zip(ts, ids):
+        tracks["text"].push(t, row)
+    live = asm.from_tracks(12.0, tracks)
+    np.testing.assert_array_equal(live.text, offline.text)
 
 
 def test_statistics_standardise_present_steps_only():
