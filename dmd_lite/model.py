@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .config import MODALITIES, DMDConfig
 from .gd_unit import GDUnit
-from .transformer import TransformerEncoder
+from .transformer import TransformerEncoder, attention_mask, dropout
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ResidualHead(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, dim) -> (bottleneck after ReLU (B, hidden), residual sum (B, dim), logit (B, n_out))."""
         bottleneck = F.relu(self.proj1(x))
-        residual = self.proj2(F.dropout(bottleneck, self.dropout, self.training)) + x
+        residual = self.proj2(dropout(bottleneck, self.dropout, self.training)) + x
         return bottleneck, residual, self.out(residual)
 
 
@@ -124,7 +124,7 @@ class DMD(nn.Module):
         Masks (B, len_m) bool, True where the step is present; only with ``use_masks`` (all
         present when omitted). Official argument order: text, audio, vision."""
         cfg = self.cfg
-        x = {"l": F.dropout(text, cfg.text_dropout, self.training), "a": audio, "v": vision}
+        x = {"l": dropout(text, cfg.text_dropout, self.training), "a": audio, "v": vision}
         steps: dict[str, Tensor | None] = {"l": mask_l, "a": mask_a, "v": mask_v}  # input steps present
         if cfg.use_masks:
             steps = {m: torch.ones(x[m].shape[:2], dtype=torch.bool, device=x[m].device) if steps[m] is None
@@ -134,6 +134,8 @@ class DMD(nn.Module):
         mask = {m: self.projected_mask(steps[m], m) for m in MODALITIES}  # projected steps present
         w_in = {m: step_weights(steps[m], x[m].dtype) for m in MODALITIES}  # made once: used many times
         w = {m: step_weights(mask[m], x[m].dtype) for m in MODALITIES}
+        keys = {m: mask[m] if mask[m] is None or cfg.causal else  # attending to m: one mask for 4 transformers
+                attention_mask(1, mask[m].shape[1], mask[m], False, x[m].device, x[m].dtype) for m in MODALITIES}
 
         def keep(t: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:  # zero the absent steps of (B, d, T)
             return t if weights is None else t * weights[0]
@@ -154,14 +156,15 @@ class DMD(nn.Module):
             c[m] = self.shared(origin[m])  # (B, d, L')
             s_t[m] = s[m].transpose(1, 2)  # (B, L', d)
             homo_repr[m], _, homo_logit[m] = self.homo_head[m](pool(c[m], m, time_major=True))
-            common[m] = read_out(self.self_attn_common[m](c[m].transpose(1, 2), q_mask=mask[m]), w[m])  # (B, d)
+            common[m] = read_out(self.self_attn_common[m](c[m].transpose(1, 2), q_mask=mask[m], kv_mask=keys[m]),
+                                 w[m])  # (B, d)
         c_fusion = torch.cat([common[m] for m in MODALITIES], dim=-1)  # (B, 3d)
 
         last_h, hetero_logit, hetero_repr = {}, {}, {}
         for m in MODALITIES:
-            crossed = [self.cross[f"{m}_with_{o}"](s_t[m], s_t[o], q_mask=mask[m], kv_mask=mask[o])
+            crossed = [self.cross[f"{m}_with_{o}"](s_t[m], s_t[o], q_mask=mask[m], kv_mask=keys[o])
                        for o in other_modalities(m)]
-            h = self.memory[m](torch.cat(crossed, dim=-1), q_mask=mask[m])  # (B, L', 2d)
+            h = self.memory[m](torch.cat(crossed, dim=-1), q_mask=mask[m], kv_mask=keys[m])  # (B, L', 2d)
             last_h[m] = read_out(h, w[m])  # (B, 2d)
             _, hetero_repr[m], hetero_logit[m] = self.hetero_head[m](last_h[m])
 

@@ -165,13 +165,17 @@ class TransformerEncoder(nn.Module):
         return dropout(embed(x_in, self.scale, mask), self.embed_dropout, self.training)
 
     def forward(self, x: Tensor, kv: Tensor | None = None, q_mask: Tensor | None = None,
-                kv_mask: Tensor | None = None) -> Tensor:
+                kv_mask: Tensor | AttentionMask | None = None) -> Tensor:
         """x (B, Tq, d) queries; kv (B, Tk, d) keys = values, or None for self-attention.
 
-        Masks (B, T) bool, True = present. Returns (B, Tq, d)."""
+        Masks (B, T) bool, True = present; ``kv_mask`` may instead be the keys' ``attention_mask``,
+        made once for all the (non-causal) transformers that attend to one modality. Returns (B, Tq, d)."""
         if kv is None:
-            kv, kv_mask = x, q_mask
-        mask = attention_mask(x.shape[1], kv.shape[1], kv_mask, self.causal, x.device, x.dtype)
+            kv, kv_mask = x, q_mask if kv_mask is None else kv_mask
+        if isinstance(kv_mask, AttentionMask):
+            mask = kv_mask
+        else:
+            mask = attention_mask(x.shape[1], kv.shape[1], kv_mask, self.causal, x.device, x.dtype)
         h = self._embed(x, q_mask)
         if kv is x:
             kv_pair = None
