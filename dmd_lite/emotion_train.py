@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
 from .emotion_data import Jitter, Pool, Triplets, draw_triplets, index_by_label
+from .metrics import classification_metrics
 from .model import DMD, DMDOutput
 from .objective import QUIRKS, dmd_loss
 from .plots import plot_curves
@@ -131,18 +132,21 @@ def train_on_triplets(model: DMD, train: TripletSampler, valid: dict[str, Triple
             opt.step()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v.item()
-        accuracy = {name: float((predict(model, batch, device).logits[:, :n_classes].argmax(1).numpy()
-                                 == batch.labels).mean()) for name, batch in valid.items()}
+        scores = {name: classification_metrics(predict(model, batch, device).logits[:, :n_classes].argmax(1),
+                                               batch.labels, n_classes) for name, batch in valid.items()}
+        accuracy = {name: s["accuracy"] for name, s in scores.items()}
         score = float(np.mean(list(accuracy.values())))
         sched.step(score)
         row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "valid_loss": 1 - score,
                **{f"train_{k}": v / cfg.steps_per_epoch for k, v in sums.items()},
-               **{f"valid_acc_{k}": v for k, v in accuracy.items()}}
+               **{f"valid_acc_{k}": v for k, v in accuracy.items()},
+               **{f"valid_{f}_{k}": s[f] for k, s in scores.items() for f in ("weighted_f1", "macro_f1")}}
         history.append(row)
         with (out / "metrics.jsonl").open("a") as f:
             f.write(json.dumps(row) + "\n")
-        print(f"epoch {epoch}: objective {row['train_total']:.3f}  valid "
-              + "  ".join(f"{k} {v:.3f}" for k, v in accuracy.items()), flush=True)
+        print(f"epoch {epoch}: objective {row['train_total']:.3f}  valid accuracy / weighted F1 / macro F1 "
+              + "  ".join(f"{k} {s['accuracy']:.3f}/{s['weighted_f1']:.3f}/{s['macro_f1']:.3f}"
+                          for k, s in scores.items()), flush=True)
         if score > best + 1e-6:
             best, best_row, since = score, row, 0
             save_checkpoint(model, out / "best", **meta, train=asdict(cfg), epoch=epoch, valid=accuracy)
