@@ -2,7 +2,7 @@
 official `paper` presets and the masked `lite` preset.
 
 Flow per modality m in (l, v, a), shapes for B samples:
-    x_m (B, T, dim_m) -> project_m (bias-free Conv1d) -> origin_m (B, d, L')
+    x_m (B, T, dim_m) -> project_m (bias-free Conv1d; in patches where stride_m > 1) -> origin_m (B, d, L')
     origin_m -> private_m -> s_m (exclusive)      origin_m -> shared -> c_m (common, one encoder)
     c_m -> homo_head_m -> (repr, logit) -> HomoGD                      [training + edge weights]
     c_m -> self_attn_common_m -> read-out -> c_fusion (B, 3d)
@@ -134,7 +134,8 @@ class DMD(nn.Module):
         mask = {m: self.projected_mask(steps[m], m) for m in MODALITIES}  # projected steps present
         w_in = {m: step_weights(steps[m], x[m].dtype) for m in MODALITIES}  # made once: used many times
         w = {m: step_weights(mask[m], x[m].dtype) for m in MODALITIES}
-        keys = {m: mask[m] if mask[m] is None or cfg.causal else  # attending to m: one mask for 4 transformers
+        # the keys of the four transformers that attend to m share one attention mask (made here unless causal)
+        keys = {m: mask[m] if mask[m] is None or cfg.causal else
                 attention_mask(1, mask[m].shape[1], mask[m], False, x[m].device, x[m].dtype) for m in MODALITIES}
 
         def keep(t: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:  # zero the absent steps of (B, d, T)
@@ -142,6 +143,11 @@ class DMD(nn.Module):
 
         def read_out(h: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:  # (B, T, e) -> (B, e)
             return h[:, -1] if weights is None else torch.bmm(weights[1], h).squeeze(1)  # masked mean
+
+        def input_summary(m: str) -> Tensor:  # (B, T, dim_m) -> (B, dim_m) for the input head
+            if w_in[m] is None:
+                return x[m].mean(1)
+            return last_present(x[m], steps[m]) if m == "l" and cfg.text_last_step else read_out(x[m], w_in[m])
 
         def pool(c: Tensor, m: str, time_major: bool) -> Tensor:  # (B, d, L') -> (B, pooled_dim)
             if w[m] is not None:
@@ -172,10 +178,7 @@ class DMD(nn.Module):
         fused = torch.cat([*gated, torch.sigmoid(self.gate["c"](c_fusion))], dim=-1)  # (B, 9d)
         logits = self.fusion_head(fused)[2]
         if cfg.input_heads:
-            pooled = {m: x[m].mean(1) if w_in[m] is None else read_out(x[m], w_in[m]) for m in MODALITIES}
-            if cfg.text_last_step and steps["l"] is not None:
-                pooled["l"] = last_present(x["l"], steps["l"])
-            logits = logits + sum(self.input_head[m](pooled[m]) for m in MODALITIES)
+            logits = logits + sum(self.input_head[m](input_summary(m)) for m in MODALITIES)
 
         present = None if mask["l"] is None else torch.stack([mask[m].any(dim=1) for m in MODALITIES], dim=1)
         stack = lambda t: torch.stack([t[m] for m in MODALITIES])  # noqa: E731  (3, B, ...) in l, v, a order
