@@ -12,7 +12,7 @@ Two behaviours beyond the official code, both off unless a key mask is passed:
   counts as padding for the positions (it gets a zero position vector).
 
 At batch 1 on a CPU the model is bound by per-operator overhead, not arithmetic, so inference
-skips dropout outright and builds each attention mask once per transformer call.
+skips dropout outright and takes a prepared ``AttentionMask`` where the caller shares one.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def future_mask(t_q: int, t_k: int, device: torch.device) -> Tensor:
 
 
 class AttentionMask(NamedTuple):
-    """What attention needs to know about blocked keys, made once per transformer call."""
+    """What attention needs to know about blocked keys: made once per call, or once for all the
+    non-causal transformers that attend to one modality (``DMD.forward``)."""
 
     bias: Tensor  # (B or 1, 1, Tq or 1, Tk): 0 where allowed, -1e9 where blocked
     keep: Tensor  # (B or 1, Tq or 1, 1): 0 for a query that sees no key, else 1
