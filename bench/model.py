@@ -70,7 +70,7 @@ def time_interleaved(calls: dict[str, Callable[[], object]], repeat: int, warmup
 class TracedTorchEngine(Engine):
     """The eager engine's recognizer traced and frozen with TorchScript, one graph per batch size.
 
-    At batch 1 the eager model is bound by Python's per-operator dispatch (about 1,000 operators
+    At batch 1 the eager model is bound by Python's per-operator dispatch (about 630 operators
     per window); a traced graph runs the same operators without it. TorchScript is deprecated in
     PyTorch 2.11, so this is a measurement, not an app back-end: the app's fast CPU path is
     onnxruntime (``--backend onnx``)."""

@@ -24,9 +24,8 @@ from realtime.text_encoder import meld_split
 from realtime.window import WindowAssembler
 
 
-def words_only(checkpoint: str, utterances: list[list[str]], labels: np.ndarray, valence: np.ndarray) -> dict[str, float]:
+def words_only(model: Recognizer, utterances: list[list[str]], labels: np.ndarray, valence: np.ndarray) -> dict[str, float]:
     """Accuracy, weighted and macro F1 and valence MAE of words-only windows, one per utterance."""
-    model, _ = load_recognizer(checkpoint)
     spec, assembler = model.spec, WindowAssembler(model.spec)
     windows = []
     for words in utterances:
@@ -50,10 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoint", default="default", help="recognizer checkpoint (default: the shipped model)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with meld/")
     a = ap.parse_args(argv)
-    test = meld_split(a.data, "test")
+    test, (model, _) = meld_split(a.data, "test"), load_recognizer(a.checkpoint)
     summary = {}
     for name, utterances in (("with_marks", test.words), ("without_marks", [strip_marks(u) for u in test.words])):
-        m = summary[name] = {k: round(v, 4) for k, v in words_only(a.checkpoint, utterances, test.emotion,
+        m = summary[name] = {k: round(v, 4) for k, v in words_only(model, utterances, test.emotion,
                                                                    test.valence).items()}
         print(f"MELD test, words only, {name:>13}: accuracy {m['accuracy']:.4f}  weighted-F1 {m['weighted_f1']:.4f}  "
               f"macro-F1 {m['macro_f1']:.4f}  valence MAE {m['valence_mae']:.4f}", flush=True)

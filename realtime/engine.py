@@ -79,7 +79,7 @@ class Engine(ABC):
 class TorchEngine(Engine):
     """The recognizer in PyTorch (eager), on CPU or CUDA.
 
-    On CUDA a batch of one window launches about a thousand small kernels, so by default each batch
+    On CUDA a batch of one window launches hundreds of small kernels, so by default each batch
     size is captured once as a CUDA graph and replayed: one launch per call, the same kernels."""
 
     name = "torch"

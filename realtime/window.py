@@ -61,20 +61,22 @@ class WindowAssembler:
 
     def make_tracks(self) -> dict[str, Track]:
         """Empty tracks sized for this spec: each keeps ``_TRACK_SPAN`` windows of samples."""
-        s, horizon = self.spec, _TRACK_SPAN * self._span
-        tracks = {m: Track((s.dim(m),), round(_TRACK_SPAN * s.steps(m)), np.float32, horizon) for m in STREAMS}
-        tracks["text"] = Track((s.pieces_per_word,), round(_TRACK_SPAN * s.max_words), np.int64, horizon)
+        s = self.spec
+        tracks = {m: Track((s.dim(m),), round(_TRACK_SPAN * s.steps(m)), np.float32, _TRACK_SPAN * self._look_back(m))
+                  for m in STREAMS}
+        tracks["text"] = Track((s.pieces_per_word,), round(_TRACK_SPAN * s.max_words), np.int64,
+                               _TRACK_SPAN * self._look_back("text"))
         return tracks
 
-    @property
-    def _span(self) -> float:
-        """Seconds a window looks back, over all streams."""
-        return max(self.spec.window_s, self.spec.text_window_s)
+    def _look_back(self, m: str) -> float:
+        """Seconds a window of stream ``m`` covers."""
+        return self.spec.text_window_s if m == "text" else self.spec.window_s
 
     def from_tracks(self, t_end: float, tracks: Mapping[str, Track]) -> Window:
         """The live window ending at ``t_end``; a modality without a track is absent."""
-        t_start = t_end - self._span - self.tolerance_steps / min(map(self.spec.rate_hz, STREAMS))
-        return self.from_streams(t_end, {m: tr.slice(t_start, t_end) for m, tr in tracks.items()})
+        slack = self.tolerance_steps / min(map(self.spec.rate_hz, STREAMS))
+        return self.from_streams(t_end, {m: tr.slice(t_end - self._look_back(m) - slack, t_end)
+                                         for m, tr in tracks.items()})
 
     def from_streams(self, t_end: float, streams: Mapping[str, Stream]) -> Window:
         """The window ending at ``t_end`` from whole recorded streams (any that are missing are absent)."""
