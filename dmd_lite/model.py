@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .config import MODALITIES, DMDConfig
 from .gd_unit import GDUnit
-from .transformer import TransformerEncoder, attention_mask, dropout
+from .transformer import AttentionMask, TransformerEncoder, TransformerStack, attention_mask, dropout
 
 
 @dataclass
@@ -57,6 +57,11 @@ def step_weights(present: Tensor | None, dtype: torch.dtype) -> tuple[Tensor, Te
         return None
     on = present.unsqueeze(1).to(dtype)
     return on, on / on.sum(dim=-1, keepdim=True).clamp(min=1)
+
+
+def read_out(h: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:
+    """(B, T, e) -> (B, e): the mean over present steps (``step_weights``), or the last step without masks."""
+    return h[:, -1] if weights is None else torch.bmm(weights[1], h).squeeze(1)
 
 
 def last_present(x: Tensor, present: Tensor) -> Tensor:
@@ -105,9 +110,30 @@ class DMD(nn.Module):
         self.fusion_head = ResidualHead(9 * d, 9 * d, n_out, cfg.output_dropout)
         if cfg.input_heads:  # late fusion of the inputs beside the crossmodal path
             self.input_head = nn.ModuleDict({m: nn.Linear(cfg.dim(m), n_out) for m in MODALITIES})
+        # lite (masked, non-causal): at inference each kind's transformers run as one stack (same outputs, fewer operators)
+        stackable = cfg.use_masks and not cfg.causal
+        self.stacks = tuple(TransformerStack(list(group.values())) for group in
+                            (self.self_attn_common, self.cross, self.memory)) if stackable else None
+        self.register_load_state_dict_post_hook(lambda module, _: module.forget_stacked())
+        cross = [(MODALITIES.index(m), MODALITIES.index(o)) for m in MODALITIES for o in other_modalities(m)]
+        self.register_buffer("cross_targets", torch.tensor([m for m, _ in cross]), persistent=False)
+        self.register_buffer("cross_sources", torch.tensor([o for _, o in cross]), persistent=False)
         gd = dict(prior_temperature=cfg.gd_prior_temperature, alpha=cfg.gd_alpha, normalize=cfg.gd_normalize)
         self.gd_homo = GDUnit(n_out, d, cfg.gd_size_homo, cfg.gd_prior_homo, **gd)
         self.gd_hetero = GDUnit(n_out, 2 * d, cfg.gd_size_hetero, cfg.gd_prior_hetero, **gd)
+
+    def forget_stacked(self) -> None:
+        """The stacks re-read the weights on their next inference call."""
+        for stack in self.stacks or ():
+            stack.forget()
+
+    def train(self, mode: bool = True) -> DMD:
+        self.forget_stacked()  # weights change while training
+        return super().train(mode)
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202  (to, half, cuda, ...: new weight tensors)
+        self.forget_stacked()
+        return super()._apply(fn, recurse)
 
     def projected_mask(self, present: Tensor | None, m: str) -> Tensor | None:
         """(B, L') presence of the projected steps: a strided step is present where any input step under it is."""
@@ -115,6 +141,42 @@ class DMD(nn.Module):
             return present
         pooled = F.max_pool1d(present.unsqueeze(1).to(torch.float32), self.cfg.kernel(m), self.cfg.stride(m))
         return pooled.squeeze(1) > 0
+
+    def attend(self, c_t: dict[str, Tensor], s_t: dict[str, Tensor], mask: dict[str, Tensor | None],
+               w: dict[str, tuple[Tensor, Tensor] | None]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The twelve transformers, one call each: common (B, L', d) and specific (B, L', d) steps per
+        modality -> the read-outs of the common self-attention (B, d) and of the memory (B, 2d)."""
+        cfg, common, last_h = self.cfg, {}, {}
+        # the keys of the four transformers that attend to m share one attention mask (made here unless causal)
+        keys = {m: mask[m] if mask[m] is None or cfg.causal else
+                attention_mask(1, mask[m].shape[1], mask[m], False, s_t[m].device, s_t[m].dtype) for m in MODALITIES}
+        for m in MODALITIES:
+            common[m] = read_out(self.self_attn_common[m](c_t[m], q_mask=mask[m], kv_mask=keys[m]), w[m])
+        for m in MODALITIES:
+            crossed = [self.cross[f"{m}_with_{o}"](s_t[m], s_t[o], q_mask=mask[m], kv_mask=keys[o])
+                       for o in other_modalities(m)]
+            h = self.memory[m](torch.cat(crossed, dim=-1), q_mask=mask[m], kv_mask=keys[m])  # (B, L', 2d)
+            last_h[m] = read_out(h, w[m])
+        return common, last_h
+
+    def attend_stacked(self, c_t: dict[str, Tensor], s_t: dict[str, Tensor],
+                       mask: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """``attend`` at inference with the ``stacks``: the modalities' steps zero-padded to the longest
+        and stacked, three calls instead of twelve."""
+        n = max(t.shape[1] for t in s_t.values())
+        pad = lambda t: torch.stack([F.pad(t[m], (0, 0, 0, n - t[m].shape[1])) for m in MODALITIES])  # noqa: E731
+        present = torch.stack([F.pad(mask[m], (0, n - mask[m].shape[1])) for m in MODALITIES])  # (3, B, n)
+        keys = attention_mask(1, n, present.flatten(0, 1), False, present.device, s_t["l"].dtype)  # per (modality, sample)
+        sources = AttentionMask(*(t.unflatten(0, (len(MODALITIES), -1)).index_select(0, self.cross_sources).flatten(0, 1)
+                                  for t in keys))
+        common_stack, cross_stack, memory_stack = self.stacks
+        s = pad(s_t)  # (3, B, n, d)
+        crossed = cross_stack(s.index_select(0, self.cross_targets), s.index_select(0, self.cross_sources), sources)
+        h = memory_stack(crossed.unflatten(0, (3, 2)).permute(0, 2, 3, 1, 4).flatten(3), None, keys)  # (3, B, n, 2d)
+        on = present.unsqueeze(2).to(s.dtype)  # (3, B, 1, n)
+        weights = on / on.sum(dim=-1, keepdim=True).clamp(min=1)  # masked means, as ``step_weights``
+        mean = lambda t: dict(zip(MODALITIES, torch.matmul(weights, t).squeeze(2)))  # noqa: E731
+        return mean(common_stack(pad(c_t), None, keys)), mean(h)
 
     def forward(self, text: Tensor, audio: Tensor, vision: Tensor, mask_l: Tensor | None = None,
                 mask_a: Tensor | None = None, mask_v: Tensor | None = None,
@@ -134,15 +196,9 @@ class DMD(nn.Module):
         mask = {m: self.projected_mask(steps[m], m) for m in MODALITIES}  # projected steps present
         w_in = {m: step_weights(steps[m], x[m].dtype) for m in MODALITIES}  # made once: used many times
         w = {m: step_weights(mask[m], x[m].dtype) for m in MODALITIES}
-        # the keys of the four transformers that attend to m share one attention mask (made here unless causal)
-        keys = {m: mask[m] if mask[m] is None or cfg.causal else
-                attention_mask(1, mask[m].shape[1], mask[m], False, x[m].device, x[m].dtype) for m in MODALITIES}
 
         def keep(t: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:  # zero the absent steps of (B, d, T)
             return t if weights is None else t * weights[0]
-
-        def read_out(h: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:  # (B, T, e) -> (B, e)
-            return h[:, -1] if weights is None else torch.bmm(weights[1], h).squeeze(1)  # masked mean
 
         def input_summary(m: str) -> Tensor:  # (B, T, dim_m) -> (B, dim_m) for the input head
             if w_in[m] is None:
@@ -155,23 +211,22 @@ class DMD(nn.Module):
             return (c.transpose(1, 2) if time_major else c).reshape(c.shape[0], -1)
 
         aux: dict[str, Tensor] = {}
-        origin, s, c, s_t, homo_logit, homo_repr, common = {}, {}, {}, {}, {}, {}, {}
+        origin, s, c, s_t, homo_logit, homo_repr = {}, {}, {}, {}, {}, {}
         for m in MODALITIES:
             origin[m] = keep(self.project[m](keep(x[m].transpose(1, 2), w_in[m])), w[m])  # (B, d, L')
             s[m] = self.private[m](origin[m])  # (B, d, L')
             c[m] = self.shared(origin[m])  # (B, d, L')
             s_t[m] = s[m].transpose(1, 2)  # (B, L', d)
             homo_repr[m], _, homo_logit[m] = self.homo_head[m](pool(c[m], m, time_major=True))
-            common[m] = read_out(self.self_attn_common[m](c[m].transpose(1, 2), q_mask=mask[m], kv_mask=keys[m]),
-                                 w[m])  # (B, d)
+        c_t = {m: c[m].transpose(1, 2) for m in MODALITIES}
+        if self.stacks is not None and not self.training:
+            common, last_h = self.attend_stacked(c_t, s_t, mask)
+        else:
+            common, last_h = self.attend(c_t, s_t, mask, w)
         c_fusion = torch.cat([common[m] for m in MODALITIES], dim=-1)  # (B, 3d)
 
-        last_h, hetero_logit, hetero_repr = {}, {}, {}
+        hetero_logit, hetero_repr = {}, {}
         for m in MODALITIES:
-            crossed = [self.cross[f"{m}_with_{o}"](s_t[m], s_t[o], q_mask=mask[m], kv_mask=keys[o])
-                       for o in other_modalities(m)]
-            h = self.memory[m](torch.cat(crossed, dim=-1), q_mask=mask[m], kv_mask=keys[m])  # (B, L', 2d)
-            last_h[m] = read_out(h, w[m])  # (B, 2d)
             _, hetero_repr[m], hetero_logit[m] = self.hetero_head[m](last_h[m])
 
         gated = [torch.sigmoid(self.gate[m](last_h[m])) for m in MODALITIES]

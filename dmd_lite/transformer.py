@@ -12,13 +12,15 @@ Two behaviours beyond the official code, both off unless a key mask is passed:
   counts as padding for the positions (it gets a zero position vector).
 
 At batch 1 on a CPU the model is bound by per-operator overhead, not arithmetic, so inference
-skips dropout outright and takes a prepared ``AttentionMask`` where the caller shares one.
+skips dropout outright, takes a prepared ``AttentionMask`` where the caller shares one, and runs
+transformers of one shape side by side as a ``TransformerStack``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -56,10 +58,13 @@ def step_positions(n_steps: int, dim: int, device: torch.device | None, dtype: t
     return sinusoidal_table(n_steps + 1, dim, device, dtype)[1:]
 
 
-def embed(x_in: Tensor, scale: float, key_mask: Tensor | None) -> Tensor:
-    """scale * x_in + positions, for (..., T, d); broadcast over the leading dimensions."""
+def embed(x_in: Tensor, scale: float, masked: bool) -> Tensor:
+    """scale * x_in + positions, for (..., T, d); broadcast over the leading dimensions.
+
+    ``masked``: padding is known from a mask; otherwise (official) a step whose channel 0 is exactly
+    0 is padding and gets no position."""
     pos = step_positions(x_in.shape[-2], x_in.shape[-1], x_in.device, x_in.dtype)
-    if key_mask is None:  # official: exact zero in channel 0 marks padding
+    if not masked:
         pos = pos * (x_in[..., :1] != 0).to(x_in.dtype)
     return torch.add(pos, x_in, alpha=scale)
 
@@ -163,7 +168,7 @@ class TransformerEncoder(nn.Module):
         self.layer_norm = nn.LayerNorm(d)
 
     def _embed(self, x_in: Tensor, mask: Tensor | None) -> Tensor:
-        return dropout(embed(x_in, self.scale, mask), self.embed_dropout, self.training)
+        return dropout(embed(x_in, self.scale, mask is not None), self.embed_dropout, self.training)
 
     def forward(self, x: Tensor, kv: Tensor | None = None, q_mask: Tensor | None = None,
                 kv_mask: Tensor | AttentionMask | None = None) -> Tensor:
@@ -188,3 +193,86 @@ class TransformerEncoder(nn.Module):
         for layer in self.layers:
             h = layer(h, kv_pair, mask)
         return self.layer_norm(h)
+
+
+def _layer_norm(x: Tensor, weight: Tensor, bias: Tensor, norm: nn.LayerNorm) -> Tensor:
+    """``norm`` (one member's LayerNorm: shape and eps) with per-member affine parameters (broadcast from the front)."""
+    return torch.addcmul(bias, F.layer_norm(x, norm.normalized_shape, eps=norm.eps), weight)
+
+
+class TransformerStack:
+    """n non-causal transformers of one shape run at once, for inference.
+
+    Their weights are stacked along a new leading dimension (once, then reused while the weights
+    stay the same) and every product is a batched one, so n transformers cost the operators of
+    one: at batch 1 on a CPU a transformer is about 20 operators whatever its size. Same outputs
+    as calling each member (up to float rounding; ``tests/test_dmd_model.py`` checks it). No
+    dropout and no gradients to the members' weights through the cache: training calls the members.
+
+    The members stay owned (and saved) by whoever made them; this holds references only, and the
+    owner calls ``forget`` when their weights may change (``DMD`` does on ``train``/``eval``,
+    ``to``/``half`` and ``load_state_dict``)."""
+
+    def __init__(self, members: Sequence[TransformerEncoder]) -> None:
+        first = members[0]
+        self.members = tuple(members)
+        self.heads = first.layers[0].self_attn.heads
+        self.scale, self.norm = first.scale, first.layer_norm
+        self._cache: list[Tensor] | None = None
+
+    def _weights(self) -> list[Tensor]:
+        """Per layer: LN1 weight, bias; packed in-projection, bias; out-projection, bias; LN2 weight,
+        bias; fc1, bias; fc2, bias; then the final LN's. Matrices (n, in, out); biases (n, 1, out) and
+        LN parameters (n, 1, 1, d), so they broadcast over (n, B*T, out) and (n, B, T, d)."""
+        def stack(get, kind: str) -> Tensor:
+            t = torch.stack([get(m) for m in self.members])  # (n, out, in) or (n, d)
+            return {"matrix": lambda: t.transpose(1, 2), "bias": lambda: t.unsqueeze(1), "norm": lambda: t[:, None, None]}[kind]()
+        out = []
+        for i in range(len(self.members[0].layers)):
+            layer = lambda m: m.layers[i]  # noqa: E731
+            out += [stack(lambda m: layer(m).layer_norms[0].weight, "norm"), stack(lambda m: layer(m).layer_norms[0].bias, "norm"),
+                    stack(lambda m: layer(m).self_attn.in_proj_weight, "matrix"), stack(lambda m: layer(m).self_attn.in_proj_bias, "bias"),
+                    stack(lambda m: layer(m).self_attn.out_proj.weight, "matrix"), stack(lambda m: layer(m).self_attn.out_proj.bias, "bias"),
+                    stack(lambda m: layer(m).layer_norms[1].weight, "norm"), stack(lambda m: layer(m).layer_norms[1].bias, "norm"),
+                    stack(lambda m: layer(m).fc1.weight, "matrix"), stack(lambda m: layer(m).fc1.bias, "bias"),
+                    stack(lambda m: layer(m).fc2.weight, "matrix"), stack(lambda m: layer(m).fc2.bias, "bias")]
+        return out + [stack(lambda m: m.layer_norm.weight, "norm"), stack(lambda m: m.layer_norm.bias, "norm")]
+
+    def weights(self) -> list[Tensor]:
+        """The stacked weights: made once for inference and kept until ``forget``; made anew on every
+        call where autograd is on (so gradients reach the members) or while compiling."""
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self._weights()
+        if self._cache is None:
+            self._cache = self._weights()
+        return self._cache
+
+    def forget(self) -> None:
+        """Drop the stacked weights; the owner calls this whenever the members' weights may change."""
+        self._cache = None
+
+    def __call__(self, x: Tensor, kv: Tensor | None, mask: AttentionMask) -> Tensor:
+        """x (n, B, Tq, d) queries of each member; kv (n, B, Tk, d) keys = values, or None for self-attention;
+        ``mask`` the keys' ``attention_mask`` with the n members' batches flattened: bias (n*B, 1, 1, Tk),
+        keep (n*B, 1, 1). Returns (n, B, Tq, d)."""
+        n, _, Tq, d = x.shape  # (the batch size is left to -1: exported graphs keep it dynamic)
+        Tk, dh = Tq if kv is None else kv.shape[2], d // self.heads
+        heads = lambda t, T, k: t.view(-1, T, k, self.heads, dh).permute(2, 0, 3, 1, 4)  # noqa: E731  (k, n*B, h, T, dh)
+        product = lambda t, w, b: torch.baddbmm(b, t.reshape(n, -1, t.shape[-1]), w)  # noqa: E731  (n, B*T, out)
+        weights = self.weights()
+        h = embed(x, self.scale, masked=True)
+        source = None if kv is None else embed(kv, self.scale, masked=True)
+        for i in range(0, len(weights) - 2, 12):
+            ln1_w, ln1_b, w_in, b_in, w_out, b_out, ln2_w, ln2_b, w1, b1, w2, b2 = weights[i:i + 12]
+            q = _layer_norm(h, ln1_w, ln1_b, self.norm)
+            if source is None:
+                q, k, v = heads(product(q, w_in, b_in), Tq, 3).unbind(0)
+            else:
+                k = _layer_norm(source, ln1_w, ln1_b, self.norm)
+                q = heads(product(q, w_in[..., :d], b_in[..., :d]), Tq, 1)[0]
+                k, v = heads(product(k, w_in[..., d:], b_in[..., d:]), Tk, 2).unbind(0)
+            out = F.scaled_dot_product_attention(q, k, v, mask.bias).transpose(1, 2).reshape(-1, Tq, d)
+            h = h + product(out * mask.keep, w_out, b_out).view(n, -1, Tq, d)  # a query that sees no key: zero
+            ff = F.relu(product(_layer_norm(h, ln2_w, ln2_b, self.norm), w1, b1))
+            h = h + product(ff, w2, b2).view(n, -1, Tq, d)
+        return _layer_norm(h, weights[-2], weights[-1], self.norm)

@@ -169,6 +169,39 @@ def test_padding_never_leaks_into_the_output():
     torch.testing.assert_close(clean.edges_hetero, dirty.edges_hetero)
 
 
+def test_stacked_inference_matches_one_transformer_at_a_time():
+    model = DMD(lite(n_classes=7, nlevels=2, min_mem_layers=2)).eval()  # two layers: the stack loops over them
+    cfg, B = model.cfg, 4
+    x = inputs(cfg, B)
+    g = torch.Generator().manual_seed(2)
+    masks = {f"mask_{m}": torch.rand(B, cfg.length(m), generator=g) > 0.3 for m in MODALITIES}
+    masks["mask_v"][0] = False  # one window without a face, one without a voice
+    masks["mask_a"][1] = False
+    stacks = model.stacks
+    with torch.no_grad():
+        stacked = model(*x, **masks)
+        model.stacks = None  # one call per transformer, as in training
+        single = model(*x, **masks)
+    model.stacks = stacks
+    for a, b in zip((stacked.logits, stacked.edges_homo, stacked.edges_hetero),
+                    (single.logits, single.edges_homo, single.edges_hetero)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_the_stacks_reread_weights_that_change():
+    model = DMD(lite(n_classes=7)).eval()
+    x = inputs(model.cfg, 1)
+    with torch.no_grad():
+        before = model(*x).logits
+        trained = {k: v + 0.01 * torch.randn_like(v) for k, v in model.state_dict().items()}
+        model.load_state_dict(trained)
+        after_load = model(*x).logits
+        model.stacks = None
+        expected = model(*x).logits
+    assert not torch.allclose(before, after_load)
+    torch.testing.assert_close(after_load, expected, atol=1e-5, rtol=1e-5)
+
+
 def test_a_strided_step_is_present_where_any_step_of_its_patch_is():
     model = DMD(lite())
     assert (model.cfg.stride("a"), model.cfg.projected_length("a")) == (4, 25)
