@@ -172,7 +172,7 @@ class DMD(nn.Module):
         common_stack, cross_stack, memory_stack = self.stacks
         s = pad(s_t)  # (3, B, n, d)
         crossed = cross_stack(s.index_select(0, self.cross_targets), s.index_select(0, self.cross_sources), sources)
-        h = memory_stack(crossed.unflatten(0, (3, 2)).permute(0, 2, 3, 1, 4).flatten(3), None, keys)  # (3, B, n, 2d)
+        h = memory_stack(crossed.unflatten(0, (len(MODALITIES), 2)).permute(0, 2, 3, 1, 4).flatten(3), None, keys)  # (3, B, n, 2d)
         on = present.unsqueeze(2).to(s.dtype)  # (3, B, 1, n)
         weights = on / on.sum(dim=-1, keepdim=True).clamp(min=1)  # masked means, as ``step_weights``
         mean = lambda t: dict(zip(MODALITIES, torch.matmul(weights, t).squeeze(2)))  # noqa: E731

@@ -200,6 +200,15 @@ def _layer_norm(x: Tensor, weight: Tensor, bias: Tensor, norm: nn.LayerNorm) -> 
     return torch.addcmul(bias, F.layer_norm(x, norm.normalized_shape, eps=norm.eps), weight)
 
 
+STACKED_LAYER = (  # an EncoderLayer's parameters in the order ``TransformerStack`` reads them, and their kind
+    ("layer_norms.0.weight", "norm"), ("layer_norms.0.bias", "norm"),
+    ("self_attn.in_proj_weight", "matrix"), ("self_attn.in_proj_bias", "bias"),
+    ("self_attn.out_proj.weight", "matrix"), ("self_attn.out_proj.bias", "bias"),
+    ("layer_norms.1.weight", "norm"), ("layer_norms.1.bias", "norm"),
+    ("fc1.weight", "matrix"), ("fc1.bias", "bias"), ("fc2.weight", "matrix"), ("fc2.bias", "bias"),
+)
+
+
 class TransformerStack:
     """n non-causal transformers of one shape run at once, for inference.
 
@@ -221,22 +230,15 @@ class TransformerStack:
         self._cache: list[Tensor] | None = None
 
     def _weights(self) -> list[Tensor]:
-        """Per layer: LN1 weight, bias; packed in-projection, bias; out-projection, bias; LN2 weight,
-        bias; fc1, bias; fc2, bias; then the final LN's. Matrices (n, in, out); biases (n, 1, out) and
-        LN parameters (n, 1, 1, d), so they broadcast over (n, B*T, out) and (n, B, T, d)."""
-        def stack(get, kind: str) -> Tensor:
-            t = torch.stack([get(m) for m in self.members])  # (n, out, in) or (n, d)
-            return {"matrix": lambda: t.transpose(1, 2), "bias": lambda: t.unsqueeze(1), "norm": lambda: t[:, None, None]}[kind]()
-        out = []
-        for i in range(len(self.members[0].layers)):
-            layer = lambda m: m.layers[i]  # noqa: E731
-            out += [stack(lambda m: layer(m).layer_norms[0].weight, "norm"), stack(lambda m: layer(m).layer_norms[0].bias, "norm"),
-                    stack(lambda m: layer(m).self_attn.in_proj_weight, "matrix"), stack(lambda m: layer(m).self_attn.in_proj_bias, "bias"),
-                    stack(lambda m: layer(m).self_attn.out_proj.weight, "matrix"), stack(lambda m: layer(m).self_attn.out_proj.bias, "bias"),
-                    stack(lambda m: layer(m).layer_norms[1].weight, "norm"), stack(lambda m: layer(m).layer_norms[1].bias, "norm"),
-                    stack(lambda m: layer(m).fc1.weight, "matrix"), stack(lambda m: layer(m).fc1.bias, "bias"),
-                    stack(lambda m: layer(m).fc2.weight, "matrix"), stack(lambda m: layer(m).fc2.bias, "bias")]
-        return out + [stack(lambda m: m.layer_norm.weight, "norm"), stack(lambda m: m.layer_norm.bias, "norm")]
+        """``STACKED_LAYER`` of every layer, then the final LayerNorm's weight and bias, each stacked over
+        the members: matrices (n, in, out), biases (n, 1, out) and LayerNorm parameters (n, 1, 1, d),
+        so they broadcast over (n, B*T, out) and (n, B, T, d)."""
+        def stack(name: str, kind: str) -> Tensor:
+            t = torch.stack([m.get_parameter(name) for m in self.members])  # (n, out, in) or (n, out)
+            return t.transpose(1, 2) if kind == "matrix" else t.unsqueeze(1) if kind == "bias" else t[:, None, None]
+        layers = range(len(self.members[0].layers))
+        return ([stack(f"layers.{i}.{name}", kind) for i in layers for name, kind in STACKED_LAYER]
+                + [stack("layer_norm.weight", "norm"), stack("layer_norm.bias", "norm")])
 
     def weights(self) -> list[Tensor]:
         """The stacked weights: made once for inference and kept until ``forget``; made anew on every
@@ -262,8 +264,9 @@ class TransformerStack:
         weights = self.weights()
         h = embed(x, self.scale, masked=True)
         source = None if kv is None else embed(kv, self.scale, masked=True)
-        for i in range(0, len(weights) - 2, 12):
-            ln1_w, ln1_b, w_in, b_in, w_out, b_out, ln2_w, ln2_b, w1, b1, w2, b2 = weights[i:i + 12]
+        per_layer = len(STACKED_LAYER)
+        for i in range(0, len(weights) - 2, per_layer):
+            ln1_w, ln1_b, w_in, b_in, w_out, b_out, ln2_w, ln2_b, w1, b1, w2, b2 = weights[i:i + per_layer]
             q = _layer_norm(h, ln1_w, ln1_b, self.norm)
             if source is None:
                 q, k, v = heads(product(q, w_in, b_in), Tq, 3).unbind(0)
