@@ -123,7 +123,8 @@ class DMD(nn.Module):
         self.gd_hetero = GDUnit(n_out, 2 * d, cfg.gd_size_hetero, cfg.gd_prior_hetero, **gd)
 
     def forget_stacked(self) -> None:
-        """The stacks re-read the weights on their next inference call."""
+        """The stacks re-read the weights on their next inference call. Called on ``train``/``eval``,
+        ``to``/``half`` and ``load_state_dict``; call it yourself after changing weights in place in eval mode."""
         for stack in self.stacks or ():
             stack.forget()
 
