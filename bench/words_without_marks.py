@@ -18,7 +18,7 @@ import torch
 
 from bench.baselines_text import DEFAULT_DATA
 from dmd_lite.metrics import classification_metrics
-from dmd_lite.recognizer import load_recognizer
+from dmd_lite.recognizer import Recognizer, load_recognizer
 from realtime.text import encode_words, strip_marks, transcript_times
 from realtime.text_encoder import meld_split
 from realtime.window import WindowAssembler

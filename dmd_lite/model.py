@@ -168,15 +168,18 @@ class DMD(nn.Module):
         pad = lambda t: torch.stack([F.pad(t[m], (0, 0, 0, n - t[m].shape[1])) for m in MODALITIES])  # noqa: E731
         present = torch.stack([F.pad(mask[m], (0, n - mask[m].shape[1])) for m in MODALITIES])  # (3, B, n)
         keys = attention_mask(1, n, present.flatten(0, 1), False, present.device, s_t["l"].dtype)  # per (modality, sample)
-        sources = AttentionMask(*(t.unflatten(0, (len(MODALITIES), -1)).index_select(0, self.cross_sources).flatten(0, 1)
-                                  for t in keys))
+        sources = AttentionMask(*(t.unflatten(0, (len(MODALITIES), -1)).index_select(0, self.cross_sources)
+                                  .flatten(0, 1) for t in keys))
         common_stack, cross_stack, memory_stack = self.stacks
         s = pad(s_t)  # (3, B, n, d)
         crossed = cross_stack(s.index_select(0, self.cross_targets), s.index_select(0, self.cross_sources), sources)
-        h = memory_stack(crossed.unflatten(0, (len(MODALITIES), 2)).permute(0, 2, 3, 1, 4).flatten(3), None, keys)  # (3, B, n, 2d)
-        on = present.unsqueeze(2).to(s.dtype)  # (3, B, 1, n)
-        weights = on / on.sum(dim=-1, keepdim=True).clamp(min=1)  # masked means, as ``step_weights``
-        mean = lambda t: dict(zip(MODALITIES, torch.matmul(weights, t).squeeze(2)))  # noqa: E731
+        paired = crossed.unflatten(0, (len(MODALITIES), 2)).permute(0, 2, 3, 1, 4).flatten(3)  # (3, B, n, 2d)
+        h = memory_stack(paired, None, keys)  # (3, B, n, 2d)
+        weights = step_weights(present.flatten(0, 1), s.dtype)  # per (modality, sample)
+
+        def mean(t: Tensor) -> dict[str, Tensor]:  # (3, B, n, e) -> each modality's masked mean (B, e)
+            return dict(zip(MODALITIES, read_out(t.flatten(0, 1), weights).unflatten(0, (len(MODALITIES), -1))))
+
         return mean(common_stack(pad(c_t), None, keys)), mean(h)
 
     def forward(self, text: Tensor, audio: Tensor, vision: Tensor, mask_l: Tensor | None = None,
