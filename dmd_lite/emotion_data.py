@@ -14,8 +14,8 @@ from the same ``WindowAssembler`` the live app uses:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +40,6 @@ class Pool:
 
     def select(self, keep: np.ndarray) -> Pool:
         return Pool(self.x[keep], self.mask[keep], self.labels[keep], self.valence[keep], self.groups[keep])
-
-    @staticmethod
-    def concat(pools: Sequence[Pool]) -> Pool:
-        """One pool of all members of ``pools``, in order."""
-        return Pool(*(np.concatenate([getattr(p, f.name) for p in pools]) for f in fields(Pool)))
 
 
 def records(extraction: Path, accept: Callable[[dict], bool]) -> Iterator[tuple[dict, dict[str, Stream]]]:

@@ -14,7 +14,7 @@ edge touching an absent modality weighs 0, so single-modality sets show zeros).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,35 +55,12 @@ def encode_pool(pool: Pool, encoder: Callable[[torch.Tensor, torch.Tensor], torc
     return replace(pool, x=np.concatenate(outs).astype(np.float32))
 
 
-def meld_words(extraction: Path, spec: FeatureSpec, split: str, rows: np.ndarray | None = None) -> Pool:
-    """A window ending at the last word of every MELD utterance of ``split`` (train/val/test), or of
-    those whose CSV row is true in ``rows`` (one bool per row)."""
-    def accept(r: dict) -> bool:
-        return (r.get("corpus") == "meld" and r.get("split") == split and r["status"] == "ok"
-                and (rows is None or bool(rows[int(r["source"].rsplit("#", 1)[1])])))
-    return sequence_pool(extraction / "text", "text", accept, spec, every_hop=False)
-
-
-def encode_words(pool: Pool, text: TextEncoder) -> Pool:
-    """A words pool with the text encoder's per-slot features in place of the ids."""
-    return encode_pool(pool, lambda ids, m: word_features(text, ids, m))
-
-
-def out_of_fold_words(encoders: Sequence[TextEncoder], fold: np.ndarray, extraction: Path, spec: FeatureSpec) -> Pool:
-    """MELD train windows, fold i's encoded by ``encoders[i]``, which never saw them
-    (``realtime.text_encoder.out_of_fold``)."""
-    return Pool.concat([encode_words(meld_words(extraction, spec, "train", fold == i), e) for i, e in enumerate(encoders)])
-
-
-def pools(text: TextEncoder, voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str,
-          fit_words: Pool | None = None) -> dict[str, Pool]:
-    """Encoded pools of one part: ``fit`` and ``select``, data the encoders never saw in training
-    (FER2013 val 80 / 20 %, RAVDESS actors 17-19 / 20, words: ``fit_words``, the out-of-fold MELD
-    train, / MELD dev), or ``test``."""
-    if part == "fit" and fit_words is None:
-        raise ValueError("the fit part's words are MELD train encoded out of fold: pass fit_words=out_of_fold_words(...)")
+def pools(text: TextEncoder, voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str) -> dict[str, Pool]:
+    """Encoded pools of one part: ``fit`` and ``select`` (the encoders' validation data, never
+    seen in their training) or ``test``."""
+    face_split, meld_split = {"fit": ("val", "val"), "select": ("val", "val"), "test": ("test", "test")}[part]
     actors = {"fit": FIT_ACTORS, "select": SELECT_ACTORS, "test": TEST_ACTORS}[part]
-    face = face_pool(extraction / "fer2013", "test" if part == "test" else "val", spec)
+    face = face_pool(extraction / "fer2013", face_split, spec)
     if part != "test":  # FER2013 val is split 80/20 into fit and select, by a fixed permutation
         order = np.random.default_rng(0).permutation(len(face))
         cut = int(0.8 * len(face))
@@ -91,9 +68,16 @@ def pools(text: TextEncoder, voice: VoiceEncoder, extraction: Path, spec: Featur
     if spec.visual_norm is not None:
         face = replace(face, x=spec.visual_norm.apply(face.x))
     voice_pool = sequence_pool(extraction / "ravdess", "audio", lambda r: r["status"] == "ok" and actor_of(r["speaker"]) in actors,
-                               spec, every_hop=part == "fit")
-    words = fit_words if part == "fit" else encode_words(meld_words(extraction, spec, "val" if part == "select" else "test"), text)
-    return {"visual": face, "audio": encode_pool(voice_pool, voice), "text": words}
+                          spec, every_hop=part == "fit")
+    words = sequence_pool(extraction / "text", "text",
+                          lambda r: r.get("corpus") == "meld" and r.get("split") == meld_split and r["status"] == "ok",
+                          spec, every_hop=False)
+    if part != "test":  # MELD dev is split 80/20 by a fixed permutation as well
+        order = np.random.default_rng(1).permutation(len(words))
+        cut = int(0.8 * len(words))
+        words = words.select(np.sort(order[:cut] if part == "fit" else order[cut:]))
+    return {"visual": face, "audio": encode_pool(voice_pool, voice),
+            "text": encode_pool(words, lambda ids, m: word_features(text, ids, m))}
 
 
 def single_modality(pool: Pool, stream: str, shapes: dict[str, tuple[int, ...]]) -> Triplets:

@@ -38,7 +38,6 @@ class TripletTraining:
     early_stop: int = 6
     p_all: float = 0.4  # probability that a sample has all three modalities
     p_single: float = 0.4  # ... exactly one (the rest: exactly two)
-    words_alone_power: float = 0.5  # lone words' labels drawn in proportion to count ** this (1 = natural)
     seed: int = 1234
     quirks: str = "corrected"
 
@@ -53,22 +52,15 @@ def draw_presence(n: int, p_all: float, p_single: float, rng: np.random.Generato
     return present
 
 
-def draw_labels(present: np.ndarray, pools: dict[str, Pool], n_labels: int, rng: np.random.Generator,
-                words_alone_power: float = 1.0) -> np.ndarray:
+def draw_labels(present: np.ndarray, pools: dict[str, Pool], n_labels: int, rng: np.random.Generator) -> np.ndarray:
     """A label per row: uniform where two or three modalities are present (they are paired by
     label), and as the modality's own corpus has them where it is alone (natural frequencies, so a
-    lone modality learns its corpus's prior: mostly neutral words, mostly happy faces). Lone words'
-    labels are drawn in proportion to their counts ** ``words_alone_power``: below 1 the prior is
-    flatter, trading a little accuracy for the rarer emotions, as the text encoder's class weights do."""
+    lone modality learns its corpus's prior: mostly neutral words, mostly happy faces)."""
     labels = rng.integers(0, n_labels, len(present))
     alone = present.sum(1) == 1
     for k, m in enumerate(ORDER):
         rows = np.flatnonzero(alone & present[:, k])
-        if m == "text" and words_alone_power != 1.0:
-            p = np.bincount(pools[m].labels, minlength=n_labels).astype(np.float64) ** words_alone_power
-            labels[rows] = rng.choice(n_labels, len(rows), p=p / p.sum())
-        else:
-            labels[rows] = pools[m].labels[rng.integers(0, len(pools[m]), len(rows))]
+        labels[rows] = pools[m].labels[rng.integers(0, len(pools[m]), len(rows))]
     return labels
 
 
@@ -131,7 +123,7 @@ def train_on_triplets(model: DMD, train: TripletSampler, valid: dict[str, Triple
         sums: dict[str, float] = {}
         for _ in tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch}", leave=False, disable=None):
             present = draw_presence(cfg.batch_size, cfg.p_all, cfg.p_single, rng)
-            labels = draw_labels(present, train.pools, train.n_labels, rng, cfg.words_alone_power)
+            labels = draw_labels(present, train.pools, train.n_labels, rng)
             inputs, masks, target = to_tensors(train.draw(labels, present, rng, Jitter()), device)
             losses = dmd_loss(model, model(*inputs, **masks, return_aux=True), target, objective)
             opt.zero_grad(set_to_none=True)

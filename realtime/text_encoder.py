@@ -68,7 +68,7 @@ import json
 import operator
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 from typing import NamedTuple
@@ -124,10 +124,6 @@ class TextSet:
     def __add__(self, other: TextSet) -> TextSet:
         return TextSet(self.words + other.words, np.concatenate([self.emotion, other.emotion]),
                        np.concatenate([self.valence, other.valence]))
-
-    def select(self, keep: np.ndarray) -> TextSet:
-        """The rows where ``keep`` (n,) is true."""
-        return TextSet([w for w, k in zip(self.words, keep) if k], self.emotion[keep], self.valence[keep])
 
     def drop_marks(self, p: float, seed: int = 0) -> TextSet:
         """The same set with each utterance's marks removed with probability ``p`` (1: all of them)."""
@@ -428,97 +424,49 @@ def _columns_below(x: torch.Tensor, n_cols: int) -> torch.Tensor:
     return _coo(idx[:, keep], val[keep], (x.shape[0], n_cols))
 
 
-@dataclass(frozen=True)
-class TextTraining:
-    """How an encoder is fitted; the defaults made the shipped one."""
-
-    class_weight_power: float = 0.75  # 0 = unweighted, 1 = balanced
-    weight_decay: float = 5e-5  # L2 penalty on the head table
-    emorynlp_weight: float = 0.0  # sample weight of EmoryNLP rows (0 = unused)
-    mosi_weight: float = 1.0  # sample weight of MOSI valence rows
-    mark_dropout: float = 0.5  # chance to drop an utterance's ? and ! marks
-    rounds: int = 4  # L-BFGS rounds, dev metrics after each
-    iters: int = 40  # L-BFGS iterations per round
-    epochs: int = 6  # embedding epochs
-    lr: float = 3e-3  # embedding learning rate
-    dropout: float = 0.5  # embedding dropout
-    seed: int = 0
-
-
-def training_parts(data: Path, cfg: TextTraining, meld_train: TextSet | None = None) -> list[tuple[TextSet, float]]:
-    """(utterances, sample weight) of every corpus the encoder learns from: MELD train (or the
-    given part of it), MOSI train + valid, EmoryNLP if weighted."""
-    parts = [(meld_train or meld_split(data, "train"), 1.0),
-             (read_mosi(data / "mosi" / "label.csv", ("train", "valid")), cfg.mosi_weight)]
-    if cfg.emorynlp_weight > 0:
-        parts += [(read_emorynlp(data / "emorynlp" / f"emorynlp_{s}_final.csv"), cfg.emorynlp_weight)
+def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_weight: float,
+          mosi_weight: float, mark_dropout: float, rounds: int, iters: int, epochs: int, lr: float,
+          dropout: float, seed: int) -> dict:
+    """Fit idf, heads and embedding on MELD train (+ MOSI valence, + EmoryNLP if weighted), each
+    utterance's marks dropped with probability ``mark_dropout``; select on MELD dev; write float16
+    weights and a JSON sidecar with dev scores with and without marks."""
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    parts = [(meld_split(data, "train"), 1.0),
+             (read_mosi(data / "mosi" / "label.csv", ("train", "valid")), mosi_weight)]
+    if emorynlp_weight > 0:
+        parts += [(read_emorynlp(data / "emorynlp" / f"emorynlp_{s}_final.csv"), emorynlp_weight)
                   for s in ("train", "dev", "test")]
-    return [(p, w) for p, w in parts if w > 0]
-
-
-def fit_encoder(parts: Sequence[tuple[TextSet, float]], dev: TextSet, cfg: TextTraining,
-                log: list) -> tuple[TextEncoder, float]:
-    """An encoder fitted on ``parts`` (idf, heads, embedding; each utterance's marks dropped with
-    probability ``cfg.mark_dropout``), selected on ``dev``, its weights rounded to float16 as shipped.
-    Returns it and the embedding probe's best dev weighted F1."""
-    torch.manual_seed(cfg.seed)
-    train_set = reduce(operator.add, (p for p, _ in parts)).drop_marks(cfg.mark_dropout, cfg.seed)
+    parts = [(p, w) for p, w in parts if w > 0]
+    train_set = reduce(operator.add, (p for p, _ in parts)).drop_marks(mark_dropout, seed)
     corpus_weight = np.concatenate([np.full(len(p), w, np.float32) for p, w in parts])
-    print(f"training rows: {len(train_set)} ({', '.join(f'{len(p)} x {w}' for p, w in parts)}); dev {len(dev)}",
-          flush=True)
+    dev = meld_split(data, "dev")
+    sizes = ", ".join(f"{len(p)} x {w}" for p, w in parts)
+    print(f"training rows: {len(train_set)} ({sizes}); dev {len(dev)}", flush=True)
+
     model = TextEncoder()
     with torch.no_grad():
         fit_idf(model, train_set.words)
-        batch = make_batch(model, train_set, cfg.class_weight_power, corpus_weight)
-    fit_heads(model, batch, dev, cfg.weight_decay, cfg.rounds, cfg.iters, log)
-    probe = fit_embedding(model, batch, dev, cfg.epochs, cfg.lr, cfg.dropout, cfg.seed, log)
+        batch = make_batch(model, train_set, power, corpus_weight)
+    log: list[dict] = []
+    fit_heads(model, batch, dev, weight_decay, rounds, iters, log)
+    probe = fit_embedding(model, batch, dev, epochs, lr, dropout, seed, log)
     with torch.no_grad():  # ship float16: score what is shipped
         for t in model.state_dict().values():
             t.copy_(t.half().float())
-    return model.eval(), probe
-
-
-def meld_train_folds(data: Path, k: int) -> np.ndarray:
-    """(n,) fold in [0, k) of each MELD train row, by dialogue (Dialogue_ID mod k), so that the
-    utterances of one scene share a fold."""
-    path = data / "meld" / "train_sent_emo.csv"
-    return np.array([int(r["Dialogue_ID"]) % k for r in _read_rows(path, ("Dialogue_ID",))])
-
-
-def out_of_fold(data: Path, cfg: TextTraining = TextTraining(), k: int = 5) -> tuple[list[TextEncoder], np.ndarray]:
-    """k encoders fitted as the shipped one, encoder i without MELD train's fold i, and each MELD
-    train row's fold: fold i's utterances encoded by encoder i are words it never saw, as live words
-    are, so the fusion can learn from all of MELD train how far the encoder is to be trusted."""
-    meld, fold = meld_split(data, "train"), meld_train_folds(data, k)
-    dev = meld_split(data, "dev")
-    encoders = []
-    for i in range(k):
-        print(f"text encoder without MELD train fold {i + 1}/{k}", flush=True)
-        encoders.append(fit_encoder(training_parts(data, cfg, meld.select(fold != i)), dev, cfg, [])[0])
-    return encoders, fold
-
-
-def train(data: Path, out: Path, cfg: TextTraining) -> dict:
-    """Fit the encoder on MELD train (+ MOSI valence, + EmoryNLP if weighted), select on MELD dev;
-    write float16 weights and a JSON sidecar with dev scores with and without marks."""
-    t0 = time.perf_counter()
-    parts = training_parts(data, cfg)
-    dev = meld_split(data, "dev")
-    log: list[dict] = []
-    model, probe = fit_encoder(parts, dev, cfg, log)
     dev_m, bare_m = dev_scores(model, dev), dev_scores(model, dev.drop_marks(1.0))
     for name, m in (("MELD dev (float16 weights)", dev_m), ("  without marks", bare_m)):
         print(f"{name}: " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
     meta = {**_meta_contract(),
             "metrics": {"meld_dev": dev_m, "meld_dev_without_marks": bare_m, "embedding_probe_dev_weighted_f1": probe},
             "training": {"data": "MELD train (emotion, sentiment), CMU-MOSI train+valid (valence)"
-                                 + (", EmoryNLP all splits (emotion)" if cfg.emorynlp_weight > 0 else "")
+                                 + (", EmoryNLP all splits (emotion)" if emorynlp_weight > 0 else "")
                                  + "; research corpora, non-commercial research use only",
-                         "seed": cfg.seed, "class_weight_power": cfg.class_weight_power,
-                         "weight_decay": cfg.weight_decay, "emorynlp_weight": cfg.emorynlp_weight,
-                         "mosi_weight": cfg.mosi_weight, "mark_dropout": cfg.mark_dropout, "lbfgs_rounds": cfg.rounds,
-                         "lbfgs_iters_per_round": cfg.iters, "embedding_epochs": cfg.epochs, "embedding_lr": cfg.lr,
-                         "embedding_dropout": cfg.dropout, "seconds": round(time.perf_counter() - t0, 1), "log": log}}
+                         "seed": seed, "class_weight_power": power, "weight_decay": weight_decay,
+                         "emorynlp_weight": emorynlp_weight, "mosi_weight": mosi_weight,
+                         "mark_dropout": mark_dropout, "lbfgs_rounds": rounds,
+                         "lbfgs_iters_per_round": iters, "embedding_epochs": epochs, "embedding_lr": lr,
+                         "embedding_dropout": dropout, "seconds": round(time.perf_counter() - t0, 1), "log": log}}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, out)
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
@@ -561,17 +509,25 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--data", type=Path, required=True, help="folder with meld/, emorynlp/ and mosi/")
     t = sub.choices["train"]
     t.add_argument("--out", type=Path, default=WEIGHTS_PATH)
-    defaults = TextTraining()
-    for f in fields(TextTraining):
-        t.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
-                       default=getattr(defaults, f.name), help=f"default: {getattr(defaults, f.name)}")
+    t.add_argument("--class-weight-power", type=float, default=0.75, help="0 = unweighted, 1 = balanced")
+    t.add_argument("--weight-decay", type=float, default=5e-5, help="L2 penalty on the head table")
+    t.add_argument("--emorynlp-weight", type=float, default=0.0, help="sample weight of EmoryNLP rows (0 = unused)")
+    t.add_argument("--mosi-weight", type=float, default=1.0, help="sample weight of MOSI valence rows")
+    t.add_argument("--mark-dropout", type=float, default=0.5, help="chance to drop an utterance's ? and ! marks")
+    t.add_argument("--rounds", type=int, default=4, help="L-BFGS rounds, dev metrics after each")
+    t.add_argument("--iters", type=int, default=40, help="L-BFGS iterations per round")
+    t.add_argument("--epochs", type=int, default=6, help="embedding epochs")
+    t.add_argument("--lr", type=float, default=3e-3, help="embedding learning rate")
+    t.add_argument("--dropout", type=float, default=0.5, help="embedding dropout")
+    t.add_argument("--seed", type=int, default=0)
     e = sub.choices["evaluate"]
     e.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
     e.add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "text_encoder" / "confusion.png")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)  # small sparse problems: one thread is as fast and leaves the others free
     if a.cmd == "train":
-        train(a.data, a.out, TextTraining(**{f.name: getattr(a, f.name) for f in fields(TextTraining)}))
+        train(a.data, a.out, a.class_weight_power, a.weight_decay, a.emorynlp_weight, a.mosi_weight,
+              a.mark_dropout, a.rounds, a.iters, a.epochs, a.lr, a.dropout, a.seed)
     else:
         evaluate(a.data, a.weights, a.png)
 

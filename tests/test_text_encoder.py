@@ -8,9 +8,9 @@ import torch
 
 from realtime.feature_spec import LABELS
 from realtime.text import PIECES_PER_WORD, encode_words, tokenize
-from realtime.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PATH, TextEncoder, TextSet, _sparse_bags,
-                                   encode_batch, load_text_encoder, meld_split, meld_train_folds, read_emorynlp, read_meld,
-                                   read_mosi, word_bigrams)
+from realtime.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PATH, TextEncoder, _sparse_bags,
+                                   encode_batch, load_text_encoder, meld_split, read_emorynlp, read_meld, read_mosi,
+                                   word_bigrams)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
 needs_data = pytest.mark.skipif(not (DATA / "meld").is_dir(), reason=f"MELD text data not found at {DATA} "
@@ -146,24 +146,3 @@ def test_meld_test_scores(encoder):
     m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
     assert m["weighted_f1"] >= MIN_TEST_WEIGHTED_F1 and m["macro_f1"] >= MIN_TEST_MACRO_F1, m
     assert np.mean(np.abs(pred.valence.numpy() - test.valence)) < np.mean(np.abs(test.valence))  # beats "always 0"
-
-
-@needs_data
-def test_meld_train_folds_keep_each_dialogue_whole():
-    import csv
-
-    fold = meld_train_folds(DATA, 5)
-    with (DATA / "meld" / "train_sent_emo.csv").open(encoding="utf-8", newline="") as f:
-        dialogue = np.array([int(r["Dialogue_ID"]) for r in csv.DictReader(f)])
-    assert len(fold) == len(meld_split(DATA, "train")) == len(dialogue)
-    for d in np.unique(dialogue):
-        assert len(set(fold[dialogue == d])) == 1, f"dialogue {d} is split across folds"
-    shares = np.bincount(fold, minlength=5) / len(fold)
-    assert shares.min() > 0.15 and shares.max() < 0.25
-
-
-def test_a_text_set_keeps_the_rows_selected():
-    words = [["a"], ["b"], ["c"]]
-    s = TextSet(words, np.array([0, 1, 2]), np.array([0.0, np.nan, 1.0], np.float32))
-    part = s.select(np.array([True, False, True]))
-    assert part.words == [["a"], ["c"]] and part.emotion.tolist() == [0, 2] and part.valence.tolist() == [0.0, 1.0]

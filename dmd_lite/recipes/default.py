@@ -5,14 +5,11 @@
 1. ``realtime.extract`` runs the live front-ends over FER2013, RAVDESS and the transcripts into
    ``runs/default/extract`` (resumable: a rerun skips what is done).
 2. The frozen encoders (``models/text_encoder``, ``models/voice_encoder``, and the expression CNN
-   inside the face features) encode the voice and word windows once. MELD train's words are
-   encoded out of fold: five text encoders, fitted as the shipped one but each without a fifth of
-   MELD train's dialogues, encode the fifth they did not see.
-3. DMD-lite is trained on label-paired triplets (``emotion_train``) drawn from data the encoders
-   never saw in training (FER2013 val 80 %, RAVDESS actors 17-19, MELD train out of fold), so it
-   learns how far each encoder is to be trusted on people it has not seen; the checkpoint is
-   selected, and the softmax temperature fitted, on FER2013 val's other 20 %, RAVDESS actor 20
-   and MELD dev.
+   inside the face features) encode the voice and word windows once.
+3. DMD-lite is trained on label-paired triplets (``emotion_train``) drawn from the encoders'
+   *validation* data (FER2013 val, RAVDESS actors 17-19, MELD dev, 80 %), so it learns how far
+   each encoder is to be trusted on people it has not seen; the checkpoint is selected, and the
+   softmax temperature fitted, on the rest (the other 20 %, RAVDESS actor 20).
 4. ``emotion_eval`` scores it on the held-out sets; the report (JSON, confusion matrices, curves)
    goes to ``runs/default/report`` and the artifact to ``--out``.
 Seed and configuration are recorded in the artifact's config.json.
@@ -31,14 +28,13 @@ import torch
 from safetensors.torch import load_file
 
 from realtime.feature_spec import LABELS, FeatureSpec, NormStats
-from realtime.text_encoder import EMBED_DIM, TEXT_FEATURE_DIM, load_text_encoder, out_of_fold
+from realtime.text_encoder import load_text_encoder
 from realtime.voice_encoder import load_voice_encoder
 
 from ..checkpoint import WEIGHTS
 from ..config import preset
 from ..emotion_data import face_pool
-from ..emotion_eval import (extract_all, held_out_sets, out_of_fold_words, pools, score_held_out, shapes_of,
-                           single_modality)
+from ..emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, single_modality
 from ..emotion_train import ORDER, TripletSampler, TripletTraining, predict, train_on_triplets
 from ..model import DMD
 from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer
@@ -51,18 +47,6 @@ def dmd_config(voice_dim: int, text_dim: int):
     """The lite preset sized for the encoders' features, 7 emotions + valence."""
     return replace(preset("lite"), name="default", dim_l=text_dim, dim_a=voice_dim,
                    n_classes=len(LABELS), labels=LABELS, regression=True)
-
-
-def start_from_the_words(dmd: DMD) -> None:
-    """Start the words' input head as the text encoder's own answer (its emotion log-probabilities
-    as the logits, its valence as the valence), so that training begins where the encoder is."""
-    n = len(LABELS)
-    head = dmd.input_head["l"]
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.zero_()
-        head.weight[:n, EMBED_DIM:EMBED_DIM + n] = torch.eye(n)
-        head.weight[n, TEXT_FEATURE_DIM - 1] = 1.0
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -82,17 +66,14 @@ def selection_sets(select: dict, spec: FeatureSpec) -> dict:
 
 def run(data: Path, out: Path, cfg: TripletTraining, workers: int) -> dict:
     started = time.time()
+    torch.manual_seed(cfg.seed)
     extraction = RUN / "extract"
     extract_all(data, extraction, workers)
     text, voice = load_text_encoder(), load_voice_encoder()
     stats = NormStats.fit(face_pool(extraction / "fer2013", "train", FeatureSpec()).x)
     spec = FeatureSpec(visual_norm=stats)
-    fit_words = out_of_fold_words(*out_of_fold(data / "text"), extraction, spec)
-    fit = pools(text, voice, extraction, spec, "fit", fit_words)
-    select = pools(text, voice, extraction, spec, "select")
-    torch.manual_seed(cfg.seed)  # after the fold encoders, which seed their own fits
+    fit, select = (pools(text, voice, extraction, spec, part) for part in ("fit", "select"))
     model = Recognizer(DMD(dmd_config(fit["audio"].x.shape[2], fit["text"].x.shape[2])), text, voice, spec)
-    start_from_the_words(model.dmd)
     print(json.dumps({"pool_sizes": {part: {m: len(p[m]) for m in ORDER} for part, p in
                                      (("fit", fit), ("select", select))}}), flush=True)
     valid = selection_sets(select, spec)
@@ -108,8 +89,8 @@ def run(data: Path, out: Path, cfg: TripletTraining, workers: int) -> dict:
     results = score_held_out(model, test, report)
     save_recognizer(model, out, recipe="dmd_lite.recipes.default", train=asdict(cfg), best_epoch=best.get("epoch"),
                     selection=best, temperature=float(model.temperature), held_out=results,
-                    data={"fit": "FER2013 val 80%, RAVDESS actors 17-19, MELD train encoded out of fold (5 folds)",
-                          "select": "FER2013 val 20%, RAVDESS actor 20, MELD dev"},
+                    data={"fit": "FER2013 val 80%, RAVDESS actors 17-19, MELD dev 80%",
+                          "select": "FER2013 val 20%, RAVDESS actor 20, MELD dev 20%"},
                     minutes=round((time.time() - started) / 60, 1))
     shutil.copy(RUN / "train" / "curves.png", report / "curves.png")
     (report / "held_out.json").write_text(json.dumps(results, indent=2))
