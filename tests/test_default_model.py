@@ -13,11 +13,11 @@ import torch
 from calibration.windows import read_windows
 from dmd_lite.metrics import classification_metrics
 from dmd_lite.recognizer import DEFAULT_CHECKPOINT
-from realtime.text_encoder import MELD_EMOTIONS
 from realtime.audio_source import FileAudioSource
 from realtime.engine import TorchEngine, window_batch
 from realtime.face import FaceFrontEnd
 from realtime.text import encode_text, transcript_times
+from realtime.text_encoder import MELD_EMOTIONS
 from realtime.voice import voice_features
 from realtime.window import WindowAssembler
 
