@@ -1,7 +1,6 @@
 """The shipped recognizer (models/default): the artifact, any subset of modalities, and real
 held-out faces, voices and words through the live front-ends."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from dmd_lite.recognizer import DEFAULT_CHECKPOINT
 from realtime.audio_source import FileAudioSource
 from realtime.engine import TorchEngine, window_batch
 from realtime.face import FaceFrontEnd
-from realtime.text import encode_text, transcript_times
-from realtime.text_encoder import MELD_EMOTIONS
+from realtime.text import encode_text, encode_words, transcript_times
+from realtime.text_encoder import meld_split
 from realtime.voice import voice_features
 from realtime.window import WindowAssembler
 
@@ -101,16 +100,15 @@ def test_real_held_out_voices(engine):
 @needs_data
 def test_real_held_out_words(engine):
     assembler = WindowAssembler(engine.spec)
-    with (DATA / "text" / "meld" / "test_sent_emo.csv").open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))[:N_UTTERANCES]
+    test = meld_split(DATA / "text", "test")  # words with MELD's "?" and "!", as evaluated
     windows = []
-    for row in rows:
-        ids = encode_text(row["Utterance"])  # with MELD's "?" and "!", as evaluated
-        times = transcript_times(len(ids))
-        windows.append(assembler.from_streams(float(times[-1]), {"text": (times, ids)}))  # ends at the last word
+    for words in test.words[:N_UTTERANCES]:
+        times = transcript_times(len(words))
+        ends = float(times[-1])  # the window ends at the last word
+        windows.append(assembler.from_streams(ends, {"text": (times, encode_words(words))}))
     predicted = engine.run(window_batch(windows))["probabilities"].argmax(1)
-    labels = [engine.labels.index(MELD_EMOTIONS[r["Emotion"]]) for r in rows]
-    neutral = np.full(len(rows), engine.labels.index("neutral"))
+    labels = test.emotion[:N_UTTERANCES]
+    neutral = np.full(len(labels), engine.labels.index("neutral"))
     always_neutral = classification_metrics(neutral, labels, len(engine.labels))
     words = classification_metrics(predicted, labels, len(engine.labels))
     assert words["weighted_f1"] >= always_neutral["weighted_f1"] + 0.15, (words, always_neutral)  # 0.53 vs 0.30
