@@ -118,6 +118,8 @@ def train_on_triplets(model: DMD, train: TripletSampler, valid: dict[str, Triple
     n_classes = model.cfg.n_classes
     history, best, best_row, since = [], -1.0, {}, 0
     out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "metrics.jsonl"
+    log_path.write_text("")  # this run's epochs only
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         sums: dict[str, float] = {}
@@ -142,7 +144,7 @@ def train_on_triplets(model: DMD, train: TripletSampler, valid: dict[str, Triple
                **{f"valid_acc_{k}": v for k, v in accuracy.items()},
                **{f"valid_{f}_{k}": s[f] for k, s in scores.items() for f in ("weighted_f1", "macro_f1")}}
         history.append(row)
-        with (out / "metrics.jsonl").open("a") as f:
+        with log_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(f"epoch {epoch}: objective {row['train_total']:.3f}  valid accuracy / weighted F1 / macro F1 "
               + "  ".join(f"{k} {s['accuracy']:.3f}/{s['weighted_f1']:.3f}/{s['macro_f1']:.3f}"

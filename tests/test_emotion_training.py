@@ -1,10 +1,17 @@
-"""How the default model's training draws its samples (``dmd_lite.emotion_train``, ``emotion_data``)."""
+"""How the default model's training draws its samples and logs its epochs (``dmd_lite.emotion_train``)."""
+
+import json
 
 import numpy as np
 import pytest
+import torch
 
+from dmd_lite.config import preset
 from dmd_lite.emotion_data import Pool
-from dmd_lite.emotion_train import ORDER, draw_labels
+from dmd_lite.emotion_train import ORDER, TripletSampler, TripletTraining, draw_labels, train_on_triplets
+from dmd_lite.model import DMD
+from dmd_lite.recipes.default import dmd_config
+from realtime.feature_spec import LABELS, FeatureSpec
 
 
 def _pool(labels: list[int]) -> Pool:
@@ -36,3 +43,30 @@ def test_a_lone_modality_draws_its_own_corpus_prior(pools):
 def test_paired_samples_draw_uniform_labels(pools):
     shares = _shares(draw_labels(np.ones((30_000, 3), bool), pools, 3, np.random.default_rng(1)))
     np.testing.assert_allclose(shares, np.full(3, 1 / 3), atol=0.01)
+
+
+def _random_pools(n: int, spec: FeatureSpec, voice_dim: int, text_dim: int,
+                  rng: np.random.Generator) -> dict[str, Pool]:
+    """n windows per modality with every label present; features are noise (this checks bookkeeping)."""
+    labels = np.arange(n) % len(LABELS)
+    valence = rng.uniform(-1, 1, n).astype(np.float32)
+    shapes = {"visual": (n, spec.visual_dim), "audio": (n, spec.audio_steps, voice_dim),
+              "text": (n, spec.max_words, text_dim)}
+    masks = {"visual": np.ones((n, 1), bool), "audio": np.ones((n, spec.audio_steps), bool),
+             "text": np.ones((n, spec.max_words), bool)}
+    return {m: Pool(rng.standard_normal(shapes[m]).astype(np.float32), masks[m], labels, valence,
+                    np.array(["g"] * n)) for m in ORDER}
+
+
+def test_each_run_logs_only_its_own_epochs(tmp_path):
+    spec, lite = FeatureSpec(), preset("lite")
+    pools = _random_pools(21, spec, lite.dim_a, lite.dim_l, np.random.default_rng(0))
+    sampler = TripletSampler(pools, len(LABELS), spec.visual_steps)
+    valid = {"fused": sampler.fixed_set(14, (True, True, True), 0, jitter=None)}
+    cfg = TripletTraining(steps_per_epoch=2, epochs=2, batch_size=8)
+    for _ in range(2):  # a second run into the same folder replaces the first one's log
+        train_on_triplets(DMD(dmd_config(lite.dim_a, lite.dim_l)), sampler, valid, cfg, tmp_path,
+                          torch.device("cpu"), {})
+        epochs = [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+        assert epochs == [1, 2]
+    assert (tmp_path / "best").is_dir() and (tmp_path / "curves.png").is_file()
