@@ -49,7 +49,8 @@ No better or worse, so left out: marks in the word bigrams (-0.6 to -1.7 with ma
 without); EmoryNLP as extra emotion data (-0.5, macro -2); the previous utterance's last 4 or 8
 words in the bag (-3.4, -5); word 3-grams; length features; Naive-Bayes feature weighting (-4); a
 low-rank (16-64) head or a piece-embedding MLP alone (-4 to -6) or averaged with the linear head
-(no gain); a pretrained MiniLM's input embeddings as a static vector per word bucket (+0.3 to +1.2).
+(no gain); a pretrained MiniLM's input embeddings as a static vector per word bucket (+0.3 to +1.2);
+four times the hash buckets (2**17: -2.5).
 
 Trained on research corpora (MELD, from TV dialogue; CMU-MOSI, research-only): the weights are
 for non-commercial research use.
