@@ -19,7 +19,7 @@ import torch
 from bench.baselines_text import DEFAULT_DATA
 from dmd_lite.metrics import classification_metrics
 from dmd_lite.recognizer import Recognizer, load_recognizer
-from realtime.text import encode_words, strip_marks, transcript_times
+from realtime.text import strip_marks, transcript_stream
 from realtime.text_encoder import meld_split
 from realtime.window import WindowAssembler
 
@@ -29,9 +29,8 @@ def words_only(model: Recognizer, utterances: list[list[str]], labels: np.ndarra
     spec, assembler = model.spec, WindowAssembler(model.spec)
     windows = []
     for words in utterances:
-        times = transcript_times(len(words))
-        windows.append(assembler.from_streams(float(times[-1]) if len(words) else 0.0,
-                                              {"text": (times, encode_words(words))}))
+        times, ids = transcript_stream(words)
+        windows.append(assembler.from_streams(float(times[-1]) if len(words) else 0.0, {"text": (times, ids)}))
     n = len(windows)
     absent = lambda steps, dim: (torch.zeros(n, steps, dim), torch.zeros(n, steps, dtype=torch.bool))  # noqa: E731
     text = torch.from_numpy(np.stack([w.text for w in windows]))

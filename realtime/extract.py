@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from .errors import SourceError, one_line
 from .feature_spec import FeatureSpec
-from .text import encode_words, tokenize, transcript_times
+from .text import tokenize, transcript_stream
 from .window import Stream
 
 KINDS = ("video", "audio", "image", "text")
@@ -294,8 +294,7 @@ def _image_stream(path: str) -> Stream:
 
 
 def _text_stream(text: str) -> Stream:
-    words = tokenize(text)
-    return transcript_times(len(words)), encode_words(words)
+    return transcript_stream(tokenize(text))
 
 
 def _streams(item: Item) -> dict[str, Stream]:

@@ -132,6 +132,12 @@ def transcript_times(n_words: int, t0: float = 0.0) -> np.ndarray:
     return t0 + (np.arange(n_words, dtype=np.float64) + 0.5) / WORDS_PER_SECOND
 
 
+def transcript_stream(words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens of a transcript without timing -> (times (n,), ids (n, PIECES_PER_WORD)) for the text
+    track, timed by ``transcript_times`` from 0."""
+    return transcript_times(len(words)), encode_words(words)
+
+
 def encode_timed_words(words: Sequence[TimedWord]) -> tuple[np.ndarray, np.ndarray]:
     """ASR words -> (times (n,) float64, ids (n, PIECES_PER_WORD) int64) for the text track.
 

@@ -15,7 +15,7 @@ from dmd_lite.recognizer import DEFAULT_CHECKPOINT
 from realtime.audio_source import FileAudioSource
 from realtime.engine import TorchEngine, window_batch
 from realtime.face import FaceFrontEnd
-from realtime.text import encode_text, encode_words, transcript_times
+from realtime.text import encode_text, transcript_stream, transcript_times
 from realtime.text_encoder import meld_split
 from realtime.voice import voice_features
 from realtime.window import WindowAssembler
@@ -103,9 +103,8 @@ def test_real_held_out_words(engine):
     test = meld_split(DATA / "text", "test")  # words with MELD's "?" and "!", as evaluated
     windows = []
     for words in test.words[:N_UTTERANCES]:
-        times = transcript_times(len(words))
-        ends = float(times[-1])  # the window ends at the last word
-        windows.append(assembler.from_streams(ends, {"text": (times, encode_words(words))}))
+        times, ids = transcript_stream(words)
+        windows.append(assembler.from_streams(float(times[-1]), {"text": (times, ids)}))  # ends at the last word
     predicted = engine.run(window_batch(windows))["probabilities"].argmax(1)
     labels = test.emotion[:N_UTTERANCES]
     neutral = np.full(len(labels), engine.labels.index("neutral"))
