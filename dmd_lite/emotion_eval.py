@@ -124,8 +124,9 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
     """The metrics of one set (see the module docstring); saves its confusion matrix as ``png``."""
     out = predict(model.dmd, batch, torch.device("cpu"))
     k = len(labels)
-    probs, valence = (t.numpy() for t in model.decide(out.logits))
-    uncalibrated = model.decide(out.logits, temperature=False)[0].numpy()
+    windows = [torch.from_numpy(getattr(batch, name)) for name in ("text", "visual_mask", "audio_mask", "text_mask")]
+    probs, valence = (t.numpy() for t in model.decide(out.logits, *windows))
+    uncalibrated = model.decide(out.logits, *windows, temperature=False)[0].numpy()
     pred = probs.argmax(1)
     keep = batch.labels >= 0
     m = classification_metrics(pred[keep], batch.labels[keep], k)

@@ -14,8 +14,15 @@ Inputs, batch first (shapes from the ``FeatureSpec``; masks True where a step is
 Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,) in [-1, 1],
 ``edges_homo`` and ``edges_hetero`` (B, 6) GD-Unit edge weights in ``gd_unit.EDGE_NAMES`` order.
 
+Words alone: a window with words and no face or voice is answered by the text encoder itself (its
+emotion log-probabilities at the last word, at their own temperature, and its valence), not by
+DMD. The fusion reads those same features, so alone it can at best match them, and it learned
+lone words from the 887 utterances of its fit set where the encoder learned from 9,989. On the
+selection set (MELD dev 20 %, 222 utterances) the encoder's answer has macro F1 0.382 against DMD's
+0.360 and weighted F1 0.532 against 0.538; valence MAE 0.513 against 0.536.
+
 A checkpoint is a directory (``models/default`` is the shipped one): ``model.safetensors`` holds
-the DMD weights (``dmd.``), the encoders' (``text.``, ``voice.``) and the temperature; ``config.json``
+the DMD weights (``dmd.``), the encoders' (``text.``, ``voice.``) and the two temperatures; ``config.json``
 the DMD config, the FeatureSpec (with its normalisation), the voice encoder's config and whatever
 the recipe recorded (seed, data, metrics).
 """
@@ -31,12 +38,12 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from realtime.feature_spec import FeatureSpec
-from realtime.text_encoder import TextEncoder
+from realtime.text_encoder import TextEncoder, own_answer
 from realtime.voice_encoder import VoiceConfig, VoiceEncoder
 
 from .checkpoint import CONFIG, WEIGHTS, read_config
 from .config import DMDConfig
-from .model import DMD
+from .model import DMD, last_present
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "default"
 INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
@@ -54,7 +61,8 @@ class Recognizer(nn.Module):
     def __init__(self, dmd: DMD, text: TextEncoder, voice: VoiceEncoder, spec: FeatureSpec) -> None:
         super().__init__()
         self.dmd, self.text, self.voice, self.spec = dmd, text, voice, spec
-        self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("temperature", torch.ones(()))  # of DMD's logits
+        self.register_buffer("text_temperature", torch.ones(()))  # of the text encoder's, for words alone
         for p in (*text.parameters(), *voice.parameters()):
             p.requires_grad_(False)
 
@@ -70,14 +78,20 @@ class Recognizer(nn.Module):
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         encoded_audio, words = self.encode(audio, audio_mask, text, text_mask)
         out = self.dmd(words, encoded_audio, visual, text_mask, audio_mask, visual_mask)
-        return *self.decide(out.logits), out.edges_homo, out.edges_hetero
+        return *self.decide(out.logits, words, visual_mask, audio_mask, text_mask), out.edges_homo, out.edges_hetero
 
-    def decide(self, logits: Tensor, temperature: bool = True) -> tuple[Tensor, Tensor]:
-        """DMD's output (B, K + 1) -> probabilities (B, K) (softmax at the checkpoint's temperature,
-        or at 1) and valence (B,) in [-1, 1]."""
+    def decide(self, logits: Tensor, words: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor,
+               temperature: bool = True) -> tuple[Tensor, Tensor]:
+        """DMD's output (B, K + 1) and the window's word features (B, T, D) -> probabilities (B, K)
+        (softmax at the checkpoint's temperatures, or at 1) and valence (B,) in [-1, 1]; words alone
+        get the text encoder's answer (module docstring)."""
         k = len(self.labels)
-        scale = self.temperature if temperature else 1.0
-        return (logits[:, :k] / scale).softmax(-1), logits[:, k].clamp(-1.0, 1.0)
+        fused_scale, text_scale = (self.temperature, self.text_temperature) if temperature else (1.0, 1.0)
+        text_log_probs, text_valence = own_answer(last_present(words, text_mask))  # (B, K), (B,)
+        lone_words = text_mask.any(1) & ~audio_mask.any(1) & ~visual_mask.any(1)  # (B,)
+        probs = torch.where(lone_words.unsqueeze(1), (text_log_probs / text_scale).softmax(-1),
+                            (logits[:, :k] / fused_scale).softmax(-1))
+        return probs, torch.where(lone_words, text_valence, logits[:, k].clamp(-1.0, 1.0))
 
 
 def save_recognizer(model: Recognizer, directory: str | Path, **extra: object) -> Path:

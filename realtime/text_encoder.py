@@ -242,8 +242,14 @@ class TextEncoder(nn.Module):
 
     def predict(self, ids: torch.Tensor) -> TextPrediction:
         """Utterance level: the last slot of each row (ids (B, T, P), the utterance right-aligned)."""
-        last = self.forward(ids)[:, -1]  # (B, TEXT_FEATURE_DIM)
-        return TextPrediction(last[:, EMBED_DIM:EMBED_DIM + len(LABELS)].exp(), last[:, -1])
+        log_probs, valence = own_answer(self.forward(ids)[:, -1])
+        return TextPrediction(log_probs.exp(), valence)
+
+
+def own_answer(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's answer inside its features: (..., TEXT_FEATURE_DIM) -> emotion log-probabilities
+    (..., len(LABELS)) and valence (...)."""
+    return features[..., EMBED_DIM:EMBED_DIM + len(LABELS)], features[..., -1]
 
 
 def _meta_contract() -> dict:

@@ -113,6 +113,22 @@ def test_real_held_out_words(engine):
     assert words["weighted_f1"] >= always_neutral["weighted_f1"] + 0.15, (words, always_neutral)  # 0.53 vs 0.30
 
 
+def test_words_alone_get_the_text_encoders_answer(engine):
+    assembler = WindowAssembler(engine.spec)
+    ids = encode_text("why would you do that to me?!")
+    words = (transcript_times(len(ids), 0.5), ids)
+    audio = (np.arange(100) / 25.0, np.random.default_rng(0).standard_normal((100, engine.spec.audio_dim)).astype(np.float32))
+    model = engine.model
+    with torch.inference_mode():
+        own = model.text.predict(torch.from_numpy(ids)[None])
+    expected = (own.probs.log() / model.text_temperature).softmax(-1)[0].numpy()
+    alone = engine.infer(assembler.from_streams(4.0, {"text": words}))
+    assert alone.probabilities == pytest.approx(expected, abs=1e-5)
+    assert alone.valence == pytest.approx(float(own.valence[0]), abs=1e-5)
+    with_voice = engine.infer(assembler.from_streams(4.0, {"text": words, "audio": audio}))
+    assert np.abs(with_voice.probabilities - expected).max() > 1e-3  # DMD answers when there is more than words
+
+
 def test_words_carry_valence(engine):
     assembler = WindowAssembler(engine.spec)
 

@@ -9,7 +9,8 @@
 3. DMD-lite is trained on label-paired triplets (``emotion_train``) drawn from the encoders'
    *validation* data (FER2013 val, RAVDESS actors 17-19, MELD dev, 80 %), so it learns how far
    each encoder is to be trusted on people it has not seen; the checkpoint is selected, and the
-   softmax temperature fitted, on the rest (the other 20 %, RAVDESS actor 20).
+   softmax temperatures (DMD's, and the text encoder's for words alone) fitted, on the rest (the
+   other 20 %, RAVDESS actor 20).
 4. ``emotion_eval`` scores it on the held-out sets; the report (JSON, confusion matrices, curves)
    goes to ``runs/default/report`` and the artifact to ``--out``.
 Seed and configuration are recorded in the artifact's config.json.
@@ -28,7 +29,7 @@ import torch
 from safetensors.torch import load_file
 
 from realtime.feature_spec import LABELS, FeatureSpec, NormStats
-from realtime.text_encoder import load_text_encoder
+from realtime.text_encoder import load_text_encoder, own_answer
 from realtime.voice_encoder import load_voice_encoder
 
 from ..checkpoint import WEIGHTS
@@ -36,7 +37,7 @@ from ..config import preset
 from ..emotion_data import face_pool
 from ..emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, single_modality
 from ..emotion_train import ORDER, TripletSampler, TripletTraining, predict, train_on_triplets
-from ..model import DMD
+from ..model import DMD, last_present
 from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer
 
 RUN = Path("runs/default")
@@ -84,11 +85,15 @@ def run(data: Path, out: Path, cfg: TripletTraining, workers: int) -> dict:
     logits = torch.cat([predict(model.dmd, b, torch.device("cpu")).logits[:, :len(LABELS)] for b in valid.values()])
     targets = torch.cat([torch.from_numpy(b.labels) for b in valid.values()])
     model.temperature.fill_(fit_temperature(logits, targets))
+    words = valid["text"]
+    text_log_probs = own_answer(last_present(torch.from_numpy(words.text), torch.from_numpy(words.text_mask)))[0]
+    model.text_temperature.fill_(fit_temperature(text_log_probs, torch.from_numpy(words.labels)))
     test = held_out_sets(pools(text, voice, extraction, spec, "test"), spec)
     report = RUN / "report"
     results = score_held_out(model, test, report)
     save_recognizer(model, out, recipe="dmd_lite.recipes.default", train=asdict(cfg), best_epoch=best.get("epoch"),
-                    selection=best, temperature=float(model.temperature), held_out=results,
+                    selection=best, temperature=float(model.temperature),
+                    text_temperature=float(model.text_temperature), held_out=results,
                     data={"fit": "FER2013 val 80%, RAVDESS actors 17-19, MELD dev 80%",
                           "select": "FER2013 val 20%, RAVDESS actor 20, MELD dev 20%"},
                     minutes=round((time.time() - started) / 60, 1))
