@@ -78,7 +78,7 @@ def text_probs(extraction: Path, data: Path) -> tuple[np.ndarray, np.ndarray]:
 def test_pool_labels(extraction: Path) -> dict[str, np.ndarray]:
     """The label arrays of ``emotion_eval.pools(..., "test")``; its encoders are bypassed (only
     the labels are read)."""
-    test = pools(lambda ids: ids.float(), lambda x, m: x, extraction, FeatureSpec(), "test")  # type: ignore[arg-type]
+    test = pools(lambda x, m: x, extraction, FeatureSpec(), "test")  # type: ignore[arg-type]
     return {m: p.labels for m, p in test.items()}
 
 

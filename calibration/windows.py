@@ -35,7 +35,7 @@ import numpy as np
 from dmd_lite.recognizer import INPUTS
 from realtime.engine import window_batch
 from realtime.extract import INDEX, SUFFIXES, extract
-from realtime.feature_spec import FeatureSpec
+from realtime.feature_spec import SPEC_VERSION, FeatureSpec
 from realtime.voice_encoder import TEST_ACTORS, actor_of
 from realtime.window import MODALITIES, Window, WindowAssembler
 
@@ -211,7 +211,8 @@ def read_extractions(directories: list[Path], spec: FeatureSpec, part: str, limi
 # ---------------------------------------------------------------- clips
 
 def clip_extraction(source: Path) -> Path:
-    """Extract a clip or a folder of clips once (cached by path, size and modification time)."""
+    """Extract a clip or a folder of clips once (cached by path, size, modification time and the
+    FeatureSpec version)."""
     files = sorted(p for p in ([source] if source.is_file() else source.rglob("*")) if p.is_file())
     kinds = {k for p in files for k in ("video", "audio") if p.suffix.lower() in SUFFIXES[k]}
     if not kinds:
@@ -219,7 +220,7 @@ def clip_extraction(source: Path) -> Path:
                          f"({', '.join(SUFFIXES['audio'])}) clips")
     if len(kinds) > 1:
         raise ValueError(f"{source}: holds both video and audio clips; give one kind per folder")
-    stamp = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    stamp = "|".join([f"spec {SPEC_VERSION}", *(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)])
     out = CLIP_CACHE / f"{source.stem}-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}"
     if not (out / INDEX).is_file():
         extract(kinds.pop(), source, out, workers=1)
@@ -237,7 +238,7 @@ def default_source() -> Path:
 def check_shapes(windows: WindowSet, spec: FeatureSpec) -> WindowSet:
     """``windows`` when their arrays have the spec's window shapes, else ValueError naming the first that differs."""
     want = {"visual": (spec.visual_steps, spec.visual_dim), "audio": (spec.audio_steps, spec.audio_dim),
-            "text": (spec.max_words, spec.pieces_per_word)}
+            "text": (spec.max_words, spec.text_dim)}
     want |= {f"{m}_mask": shape[:1] for m, shape in want.items()}
     for name, shape in want.items():
         if windows.arrays[name].shape[1:] != shape:

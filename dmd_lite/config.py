@@ -128,12 +128,12 @@ PRESETS: dict[str, DMDConfig] = {
     # a second: a third of the attention and feed-forward work), words one step per word; a
     # projected step is present where any step of its patch is. No causal mask, because the
     # read-out is a masked mean, not the last step. Inputs are a window's
-    # features after the recognizer's frozen encoders (dmd_lite/recognizer.py): words 40
-    # (realtime.text_encoder), voice 39 (realtime.voice_encoder), face 127 (realtime.face).
+    # features: words 40 (realtime.text_frontend), voice 39 (the recognizer's frozen
+    # realtime.voice_encoder), face 127 (realtime.face).
     # The input heads add a late-fusion path (each modality's pooled input -> logits) to the
     # fused output, so the encoders' own class evidence reaches it directly and the crossmodal
-    # path learns what to add. The text encoder's features are cumulative over the window's words,
-    # so the last word's sum up the window: the text input head reads that slot.
+    # path learns what to add. The words' features are cumulative over their utterance's words,
+    # so the last word's sum up its utterance: the text input head reads that slot.
     "lite": DMDConfig(
         name="lite", dim_l=40, dim_a=39, dim_v=127, len_l=24, len_a=100, len_v=60,
         kernel_l=1, kernel_a=4, kernel_v=2, same_padding=True, stride_a=4, stride_v=2,

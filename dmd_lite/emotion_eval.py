@@ -23,14 +23,13 @@ import torch
 
 from realtime.extract import extract
 from realtime.feature_spec import FeatureSpec
-from realtime.text_encoder import TextEncoder
 from realtime.voice_encoder import TEST_ACTORS, VAL_ACTORS, VoiceEncoder, actor_of
 
 from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool
 from .emotion_train import ORDER, TripletSampler, predict
 from .gd_unit import EDGE_NAMES
 from .metrics import classification_metrics, save_confusion_png
-from .recognizer import Recognizer, word_features
+from .recognizer import Recognizer
 
 FIT_ACTORS = VAL_ACTORS[:-1]  # the voice encoder's validation actors (17-19): fusion is fitted on them
 SELECT_ACTORS = VAL_ACTORS[-1:]  # ... and selected and calibrated on the last (20)
@@ -55,8 +54,8 @@ def encode_pool(pool: Pool, encoder: Callable[[torch.Tensor, torch.Tensor], torc
     return replace(pool, x=np.concatenate(outs).astype(np.float32))
 
 
-def pools(text: TextEncoder, voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str) -> dict[str, Pool]:
-    """Encoded pools of one part: ``fit`` and ``select`` (the encoders' validation data, never
+def pools(voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str) -> dict[str, Pool]:
+    """Pools of one part, voices encoded: ``fit`` and ``select`` (the encoders' validation data, never
     seen in their training) or ``test``."""
     face_split, meld_split = {"fit": ("val", "val"), "select": ("val", "val"), "test": ("test", "test")}[part]
     actors = {"fit": FIT_ACTORS, "select": SELECT_ACTORS, "test": TEST_ACTORS}[part]
@@ -77,7 +76,7 @@ def pools(text: TextEncoder, voice: VoiceEncoder, extraction: Path, spec: Featur
         cut = int(0.8 * len(words))
         words = words.select(np.sort(order[:cut] if part == "fit" else order[cut:]))
     return {"visual": face, "audio": encode_pool(voice_pool, voice),
-            "text": encode_pool(words, lambda ids, m: word_features(text, ids, m))}
+            "text": words}
 
 
 def single_modality(pool: Pool, stream: str, shapes: dict[str, tuple[int, ...]]) -> Triplets:

@@ -78,7 +78,7 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     """The recognizer on the held-out sets of ``emotion_eval``."""
     model, _ = load_recognizer(args.checkpoint)
     extract_all(args.data, args.extraction, args.workers)
-    test = held_out_sets(pools(model.text, model.voice, args.extraction, model.spec, "test"), model.spec)
+    test = held_out_sets(pools(model.voice, args.extraction, model.spec, "test"), model.spec)
     return score_held_out(model, test, args.report)
 
 

@@ -1,15 +1,16 @@
 """The shipped emotion model: one window of front-end features -> emotion, valence and GD-Unit edges.
 
-The frozen text encoder (``realtime.text_encoder``) and voice encoder (``realtime.voice_encoder``)
-turn the window's word ids and voice features into per-step features; DMD-lite fuses them with
-the visual features (blendshapes, head pose, expression CNN). It is one module so that training
-(which pre-encodes the pools once and trains ``dmd``), the app and the exported graph all run the same code.
+The frozen voice encoder (``realtime.voice_encoder``) turns the window's voice features into
+per-step features; DMD-lite fuses them with the visual features (blendshapes, head pose,
+expression CNN) and the words' (the text front-end's, ``realtime.text_frontend``, made once per
+utterance outside the window). It is one module so that training (which pre-encodes the voice
+pools once and trains ``dmd``), the app and the exported graph all run the same code.
 
 Inputs, batch first (shapes from the ``FeatureSpec``; masks True where a step is present)::
 
     visual (B, 60, 127) float32   visual_mask (B, 60) bool
     audio  (B, 100, 65) float32   audio_mask  (B, 100) bool
-    text   (B, 24, 8)   int64     text_mask   (B, 24) bool
+    text   (B, 24, 40)  float32   text_mask   (B, 24) bool
 
 Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,) in [-1, 1],
 ``edges_homo`` and ``edges_hetero`` (B, 6) GD-Unit edge weights in ``gd_unit.EDGE_NAMES`` order.
@@ -22,7 +23,7 @@ selection set (MELD dev 20 %, 222 utterances) the encoder's answer has macro F1 
 0.360 and weighted F1 0.532 against 0.538; valence MAE 0.513 against 0.536.
 
 A checkpoint is a directory (``models/default`` is the shipped one): ``model.safetensors`` holds
-the DMD weights (``dmd.``), the encoders' (``text.``, ``voice.``) and the two temperatures; ``config.json``
+the DMD weights (``dmd.``), the voice encoder's (``voice.``) and the two temperatures; ``config.json``
 the DMD config, the FeatureSpec (with its normalisation), the voice encoder's config and whatever
 the recipe recorded (seed, data, metrics).
 """
@@ -38,7 +39,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from realtime.feature_spec import FeatureSpec
-from realtime.text_encoder import TextEncoder, own_answer
+from realtime.text_encoder import own_answer
 from realtime.voice_encoder import VoiceConfig, VoiceEncoder
 
 from .checkpoint import CONFIG, WEIGHTS, read_config
@@ -50,34 +51,25 @@ INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
 OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")
 
 
-def word_features(encoder: TextEncoder, ids: Tensor, mask: Tensor) -> Tensor:
-    """The text encoder's per-slot features, zero at empty slots."""
-    return encoder(ids) * mask.unsqueeze(-1).to(torch.float32)
-
-
 class Recognizer(nn.Module):
-    """Frozen encoders + DMD-lite; ``forward`` takes a batch of windows (see the module docstring)."""
+    """Frozen voice encoder + DMD-lite; ``forward`` takes a batch of windows (see the module docstring)."""
 
-    def __init__(self, dmd: DMD, text: TextEncoder, voice: VoiceEncoder, spec: FeatureSpec) -> None:
+    def __init__(self, dmd: DMD, voice: VoiceEncoder, spec: FeatureSpec) -> None:
         super().__init__()
-        self.dmd, self.text, self.voice, self.spec = dmd, text, voice, spec
+        self.dmd, self.voice, self.spec = dmd, voice, spec
         self.register_buffer("temperature", torch.ones(()))  # of DMD's logits
         self.register_buffer("text_temperature", torch.ones(()))  # of the text encoder's, for words alone
-        for p in (*text.parameters(), *voice.parameters()):
+        for p in voice.parameters():
             p.requires_grad_(False)
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.spec.labels
 
-    def encode(self, audio: Tensor, audio_mask: Tensor, text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """The encoders' per-step features: audio (B, T_a, voice.out_dim), text (B, T_l, text dim)."""
-        return self.voice(audio, audio_mask), word_features(self.text, text, text_mask)
-
     def forward(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        encoded_audio, words = self.encode(audio, audio_mask, text, text_mask)
-        out = self.dmd(words, encoded_audio, visual, text_mask, audio_mask, visual_mask)
+        words = text * text_mask.unsqueeze(-1).to(text.dtype)  # (B, T_l, text_dim), zero at empty slots
+        out = self.dmd(words, self.voice(audio, audio_mask), visual, text_mask, audio_mask, visual_mask)
         return *self.decide(out.logits, words, visual_mask, audio_mask, text_mask), out.edges_homo, out.edges_hetero
 
     def decide(self, logits: Tensor, words: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor,
@@ -117,7 +109,7 @@ def load_recognizer(name: str | Path = "default", device: str = "cpu") -> tuple[
     meta = read_config(directory)
     if "feature_spec" not in meta or "voice_encoder" not in meta:
         raise ValueError(f"{directory} is a bare DMD checkpoint, not a recognizer; load it with dmd_lite.checkpoint")
-    model = Recognizer(DMD(DMDConfig.from_dict(meta["model"])), TextEncoder(),
+    model = Recognizer(DMD(DMDConfig.from_dict(meta["model"])),
                        VoiceEncoder(VoiceConfig(**meta["voice_encoder"])), FeatureSpec.from_dict(meta["feature_spec"]))
     missing, unexpected = model.load_state_dict(load_file(directory / WEIGHTS, device=device), strict=False)
     if missing or unexpected:

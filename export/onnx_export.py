@@ -46,8 +46,7 @@ def recognizer_example(model: Recognizer, batch: int = 2) -> tuple[Tensor, ...]:
     present = lambda n: torch.ones(batch, n, dtype=torch.bool)  # noqa: E731
     return (torch.randn(batch, s.visual_steps, s.visual_dim, generator=g), present(s.visual_steps),
             torch.randn(batch, s.audio_steps, s.audio_dim, generator=g), present(s.audio_steps),
-            torch.randint(1, s.text_buckets, (batch, s.max_words, s.pieces_per_word), generator=g),
-            present(s.max_words))
+            torch.randn(batch, s.max_words, s.text_dim, generator=g), present(s.max_words))
 
 
 def _export(model: nn.Module, args: tuple[Tensor, ...], path: Path, inputs: tuple[str, ...],

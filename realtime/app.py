@@ -61,7 +61,7 @@ from .handoff import put_or_drop
 from .overlay import OverlayState, Readout, render
 from .recorder import Recorder
 from .smoothing import Decision, Smoother
-from .text import encode_timed_words
+from .text_frontend import TextFrontEnd
 from .video_source import Frame, FrameQueue, VideoSource
 from .voice import VoiceFrontEnd
 from .window import MODALITIES, Window, WindowAssembler
@@ -530,6 +530,7 @@ class App:
 
     def _load_asr(self) -> None:
         try:
+            self._text_frontend = TextFrontEnd()
             self._asr_loaded = StreamingASR(resolve_vosk_model(self.config.vosk_model))
         except Exception as e:  # the ASR thread reports it
             self._asr_loaded = e
@@ -567,8 +568,8 @@ class App:
                 last_partial = now()
 
     def _add_words(self, words: list) -> None:
-        times, ids = encode_timed_words(words)
-        for t, row in zip(times, ids):
+        times, features = self._text_frontend.timed_words(words)
+        for t, row in zip(times, features):
             self.tracks["text"].push(float(t), row)
         if words:
             self._words.extend(w.text for w in words)

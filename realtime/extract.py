@@ -7,7 +7,8 @@
   audio  flac/wav clips: voice features
   image  face crops (png/jpg, FER2013-style): one face-feature vector each, still-image mode; where
          MediaPipe finds no face (status no_face) the expression CNN still sees the whole picture
-  text   transcript CSVs (MELD, EmoryNLP, CMU-MOSI): per utterance, word ids timed at a speaking rate
+  text   transcript CSVs (MELD, EmoryNLP, CMU-MOSI): per utterance, the text front-end's word features
+         timed at a speaking rate
 
 Output in DIR:
   shards/...npz   one shard per video or clip, per chunk of ``CHUNK`` images of one folder, per chunk
@@ -46,7 +47,7 @@ from tqdm import tqdm
 
 from .errors import SourceError, one_line
 from .feature_spec import FeatureSpec
-from .text import tokenize, transcript_stream
+from .text import tokenize
 from .window import Stream
 
 KINDS = ("video", "audio", "image", "text")
@@ -216,14 +217,16 @@ _worker: dict = {}  # this process's front-ends, made once by _init_worker
 def _init_worker(kind: str, threads: int) -> None:
     """Make this process's front-ends; ``threads``: its share of the cores for torch and OpenCV."""
     _worker["kind"] = kind
-    if kind == "text":
-        return
     import cv2
     import torch
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    if kind == "image":
+    if kind == "text":
+        from .text_frontend import TextFrontEnd
+
+        _worker["text"] = TextFrontEnd()
+    elif kind == "image":
         from .face import PRESENCE, FaceFrontEnd
 
         _worker["face"] = FaceFrontEnd(still_images=True)
@@ -294,7 +297,7 @@ def _image_stream(path: str) -> Stream:
 
 
 def _text_stream(text: str) -> Stream:
-    return transcript_stream(tokenize(text))
+    return _worker["text"].transcript(tokenize(text))
 
 
 def _streams(item: Item) -> dict[str, Stream]:

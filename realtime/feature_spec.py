@@ -13,9 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .text import PIECES_PER_WORD, TEXT_BUCKETS
-
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 1: the text track held hashed word ids, not the text encoder's features
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
 STREAMS = ("visual", "audio")  # the modalities sampled at a fixed rate (text is a list of words)
 _DERIVED = ("visual_steps", "audio_steps")  # written by to_dict for readers, checked by from_dict
@@ -56,8 +54,7 @@ class FeatureSpec:
     audio_rate_hz: float = 25.0  # voice.FEATURE_RATE_HZ
     visual_dim: int = 127  # face.VISUAL_FEATURE_DIM: blendshapes, head pose, expression CNN
     audio_dim: int = 65  # voice.VOICE_FEATURE_DIM: log-mel energies + voice activity
-    text_buckets: int = TEXT_BUCKETS  # hashed subword vocabulary, id 0 = padding
-    pieces_per_word: int = PIECES_PER_WORD
+    text_dim: int = 40  # text_encoder.TEXT_FEATURE_DIM: the text front-end's features per word
     max_words: int = 24  # words per window at most
     window_s: float = 4.0  # a window is the last window_s seconds of face and voice
     text_window_s: float = 10.0  # and the words of the last text_window_s seconds (about 25 at 2.5 words/s)
@@ -109,6 +106,9 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, d: dict) -> FeatureSpec:
         d = dict(d)
+        if d.get("version", SPEC_VERSION) < SPEC_VERSION:
+            raise ValueError(f"FeatureSpec version {d['version']} was written when the text track held hashed word ids; "
+                             "this code's holds the text front-end's features: re-extract, re-train or re-export with it")
         d.setdefault("text_window_s", d.get("window_s", cls.window_s))  # written before words had their own window
         derived = {k: d.pop(k) for k in _DERIVED if k in d}
         unknown = set(d) - {f.name for f in fields(cls)}

@@ -1,9 +1,9 @@
-"""Words -> integer ids for the model: hashed subword pieces.
+"""Words -> tokens and integer ids for the text encoder: hashed subword pieces.
 
 Each word becomes up to ``PIECES_PER_WORD`` bucket ids: the whole word, then its character
 3-grams with boundary markers (``<ok>`` -> ``<ok>``, ``<ok``, ``ok>``), each hashed with CRC-32
-into ``TEXT_BUCKETS`` buckets; id 0 is padding. The model owns an embedding table over the buckets
-and averages a word's pieces (EmbeddingBag-style, ignoring 0).
+into ``TEXT_BUCKETS`` buckets; id 0 is padding. The text encoder (``realtime.text_encoder``) owns
+tables over the buckets and sums a word's pieces, ignoring 0.
 
 A word may carry a mark, "?" or "!": the last one in the punctuation right after it ("really?!" ->
 "really!"). ``tokenize`` appends it to the word ("really!"), and the mark is one more piece (the
@@ -11,12 +11,11 @@ mark itself) after the word's own; a word that would fill all ``PIECES_PER_WORD`
 middle 3-gram for it, so a marked word's pieces are its unmarked pieces, at most one 3-gram fewer,
 plus the mark. Unmarked words, as the ASR gives them, get exactly the ids they always had.
 
-Why this and not a pretrained tokenizer or sentence encoder:
+Why hashed pieces, beside the pretrained sentence encoder's context (``realtime.sentence_encoder``):
 - robust to ASR errors: a misrecognised word ("happpy", "dont" for "don't") still shares most of
   its 3-grams with the right one, so it lands near it instead of on an unknown-word token;
-- fast on a Jetson: a few CRC-32s per word in Python, and one gather plus a mean in the model;
-- trivially ONNX-exportable: the graph sees int64 ids and an embedding table, nothing else;
-- no download: no vocabulary file, no weights from a hub; any language the ASR speaks works.
+- fast: a few CRC-32s per word in Python, and one gather plus a sum in the text encoder;
+- no vocabulary: any language the ASR speaks gets pieces.
 CRC-32 (not Python's ``hash()``, which is salted per process) keeps ids identical across
 processes, machines and the training and live runs.
 """
@@ -132,14 +131,8 @@ def transcript_times(n_words: int, t0: float = 0.0) -> np.ndarray:
     return t0 + (np.arange(n_words, dtype=np.float64) + 0.5) / WORDS_PER_SECOND
 
 
-def transcript_stream(words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens of a transcript without timing -> (times (n,), ids (n, PIECES_PER_WORD)) for the text
-    track, timed by ``transcript_times`` from 0."""
-    return transcript_times(len(words)), encode_words(words)
-
-
-def encode_timed_words(words: Sequence[TimedWord]) -> tuple[np.ndarray, np.ndarray]:
-    """ASR words -> (times (n,) float64, ids (n, PIECES_PER_WORD) int64) for the text track.
+def timed_tokens(words: Sequence[TimedWord]) -> tuple[np.ndarray, list[str]]:
+    """ASR words -> (times (n,) float64, tokens) for the text front-end.
 
     A word's time is its centre, where its sound sits in the audio track. An ASR word that
     tokenizes into several (rare) gives each the same time; one that tokenizes into none is dropped.
@@ -151,4 +144,4 @@ def encode_timed_words(words: Sequence[TimedWord]) -> tuple[np.ndarray, np.ndarr
         for tok in tokenize(w.text, marks=False):
             times.append(0.5 * (w.start + w.end))
             tokens.append(tok)
-    return np.asarray(times, dtype=np.float64), encode_words(tokens)
+    return np.asarray(times, dtype=np.float64), tokens

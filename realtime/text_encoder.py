@@ -1,46 +1,57 @@
-"""The text front-end's model: emotion and valence from the hashed subword pieces of the last words heard.
+"""The text front-end's model: emotion and valence of an utterance's words, from their hashed subword
+pieces and the utterance's context.
 
-Input is what ``realtime.text`` makes of a transcript or of the live ASR's words: ids (B, T, 8),
-T word slots, most recent word last, 0 = padding. For every slot t the encoder gives
-``TEXT_FEATURE_DIM`` features of the words up to and including t (a cumulative bag, so a live
-window and an offline transcript give the same numbers)::
+Inputs (``realtime.text_frontend`` makes them, once per utterance): what ``realtime.text`` makes of
+its words, ids (B, T, 8), T word slots, most recent word last, 0 = padding; and its context
+(B, ``CONTEXT_DIM``), from the first layers of a pretrained MiniLM (``realtime.sentence_encoder``).
+For every slot t the encoder gives ``TEXT_FEATURE_DIM`` features of the words up to and including t
+(a cumulative bag, beside the utterance's context)::
 
     [ EMBED_DIM bag embedding ; 7 emotion log-probabilities (LABELS order) ; 1 valence in [-1, 1] ]
 
-What it is: a TF-IDF-style linear model (it beat every embedding model tried, see below).
+What it is: a TF-IDF-style linear model with a linear head on the context.
 - Bag: every piece of every word (the word, weight ``WORD_SCALE``; its 3-grams, ``GRAM_SCALE``; its
   "?" or "!" mark if any, ``MARK_SCALE`` x ``GRAM_SCALE``, folded into the idf) plus a hashed bigram
   of each word with the one before it (``BIGRAM_SCALE``), each times its inverse document frequency,
   summed up to slot t and divided by the root of the summed squared weights (the L2 norm of the
   bag when no piece repeats, and a running sum, so it streams).
 - Heads: one table row per feature (pieces, then ``BIGRAM_BUCKETS`` bigrams) with 7 emotion logits
-  and 3 sentiment logits; valence = P(positive) - P(negative). Trained full-batch with L-BFGS and
-  an L2 penalty, emotion classes weighted by (mean count / count) ** ``class_weight_power``.
+  and 3 sentiment logits, plus a linear map of the standardised context (times ``CONTEXT_SCALE``);
+  valence = P(positive) - P(negative). Trained full-batch with L-BFGS and L2 penalties, emotion
+  classes weighted by (mean count / count) ** ``class_weight_power``.
 - Embedding: a ``EMBED_DIM``-d table over the word pieces, trained with Adam on both tasks through
   throw-away linear heads, epoch chosen on MELD dev. It gives the fusion model more than 8
   numbers; the class and valence outputs do not depend on it.
-Only gathers, sums, a running sum (CumSum), softmax and integer arithmetic: ONNX-exportable.
 
 Marks: a transcript with punctuation (typed text, a punctuating ASR, MELD) gives words their "?"
-or "!" (``realtime.text``); the live Vosk words carry none. Training drops each utterance's marks
-with probability ``mark_dropout`` so that the model works both ways; without marks, the question
-and exclamation cue is in the voice's prosody, which the fused model sees.
+or "!" (``realtime.text``); the live Vosk words carry none. Training sees every utterance four
+times, its bag and its context each with and without its marks, so that the model works both ways
+and neither part leans on the other's marks; without marks, the question and exclamation cue is in
+the voice's prosody, which the fused model sees.
 
 Data: MELD train for emotion and sentiment, CMU-MOSI train + valid for valence (MOSI scores / 3
 as soft negative/neutral/positive targets, so their expectation is the score). Model selection
 uses MELD dev only; MELD test is touched by ``evaluate``.
 
-Results (float16 weights, 3.0 MiB), MELD dev with the marks of its raw text: accuracy 0.562,
-weighted F1 0.551, macro F1 0.429, valence MAE 0.548; with every mark stripped (the live case):
-0.501 / 0.472 / 0.372, valence MAE 0.563. MELD test (``evaluate``): 0.561 / 0.555 / 0.383,
-valence MAE 0.498 with marks; 0.518 / 0.492 / 0.335, 0.512 without (predicting 0 gives MAE 0.576
-and 0.519). The previous version, words only, got 0.496 / 0.480 / 0.381 / 0.563 on dev and
-0.500 / 0.490 / 0.340 / 0.513 on MELD test. A TF-IDF + logistic
+Results (float16 weights, 3.0 MiB; the sentence encoder's 17 MB apart), MELD dev with the marks
+of its raw text: accuracy 0.572, weighted F1 0.570, macro F1 0.433, valence MAE 0.515; with every
+mark stripped (the live case): 0.509 / 0.488 / 0.376, valence MAE 0.540. MELD test (``evaluate``):
+0.560 / 0.568 / 0.416, valence MAE 0.475 with marks; 0.519 / 0.507 / 0.365, 0.495 without.
+Without the context (the previous version, bag only, marks dropped at random with probability
+0.5): dev 0.562 / 0.551 / 0.429 / 0.548 and 0.501 / 0.472 / 0.372 / 0.563; MELD test
+0.561 / 0.555 / 0.383 / 0.498 and 0.518 / 0.492 / 0.335 / 0.512 (predicting 0 gives MAE 0.576 and
+0.519). A TF-IDF + logistic
 regression gets 0.449 weighted F1 on MELD dev words and 0.544 with "?" and "!" as tokens; the word
 1-2-gram + char 2-5-gram one of ``bench/baselines_text.py`` gets 0.474 on MELD test words and 0.554
 on the raw text.
 
-What mattered, on MELD dev weighted F1 (+-1.5 points is noise on 1,109 utterances): the marks
+What mattered, on MELD dev weighted F1 (+-1.5 points is noise on 1,109 utterances): the context
+and how marks reach it (with marks / without): the bag alone 0.551 / 0.472; with the context, marks
+dropped from bag and context together at random (p 0.5) 0.556 / 0.487; dropped apart, 0.567-0.571 /
+0.481-0.493 (two seeds); always kept in the context 0.575 / 0.436 (the context then leans on them,
+and the live case loses); never in the context 0.540-0.547 / 0.492-0.496; the four copies
+(shipped) 0.572 / 0.491 in the probe, 0.570 / 0.488 as trained with the embedding. Layers 2 and 3
+pooled beat layer 2 alone (0.567) and layers 1 and 2 (0.571) in a first probe. Without context: the marks
 (+7 with them; with no mark dropout +6 with them but -3.6 without, so dropout 0.5, which costs
 about 1 point without marks; 0.3 to 0.7 trade one case for the other), their weight (``MARK_SCALE``
 2 vs 1: +1.2 with marks over three seeds, no change without), class weighting (power 0.75 vs none:
@@ -83,6 +94,7 @@ from torch import nn
 from dmd_lite.metrics import classification_metrics, save_confusion_png
 
 from .feature_spec import LABELS
+from .sentence_encoder import CONTEXT_DIM, SentenceEncoder, load_sentence_encoder
 from .text import MARK_IDS, MARKS, PIECES_PER_WORD, TEXT_BUCKETS, encode_words, strip_marks, tokenize
 from .weights import checked_sidecar, load_weights
 
@@ -100,6 +112,7 @@ N_FEATURES = TEXT_BUCKETS + BIGRAM_BUCKETS  # rows of the head table: pieces, th
 WORD_SCALE, GRAM_SCALE, BIGRAM_SCALE = 2.0, 1.0, 2.0  # weight of a whole word, a 3-gram, a bigram
 MARK_SCALE = 2.0  # weight of a "?" or "!" piece relative to a 3-gram, folded into its idf
 NORM_EPS = 1e-6  # an empty bag has norm 0: its features are the biases alone
+CONTEXT_SCALE = 0.05  # the standardised context's weight beside the unit-norm bag (dev: 0.02 and 0.05 alike)
 
 MELD_EMOTIONS = {"neutral": "neutral", "joy": "happy", "sadness": "sad", "anger": "angry",
                  "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
@@ -218,6 +231,9 @@ class TextEncoder(nn.Module):
         self.head_table = nn.Parameter(torch.zeros(N_FEATURES, n_out))  # logits per unit of feature weight
         self.head_bias = nn.Parameter(torch.zeros(n_out))
         self.embed_table = nn.Parameter(torch.zeros(TEXT_BUCKETS, EMBED_DIM))
+        self.context_head = nn.Parameter(torch.zeros(CONTEXT_DIM, n_out))  # logits per standardised context unit
+        self.register_buffer("context_mean", torch.zeros(CONTEXT_DIM))
+        self.register_buffer("context_std", torch.ones(CONTEXT_DIM))
         self.register_buffer("idf", torch.zeros(N_FEATURES))  # 0 for padding (id 0) and unseen rows
         scale = [WORD_SCALE] + [GRAM_SCALE] * (PIECES_PER_WORD - 1) + [BIGRAM_SCALE]
         self.register_buffer("scale", torch.tensor(scale), persistent=False)  # (P + 1,)
@@ -228,21 +244,26 @@ class TextEncoder(nn.Module):
         feats = torch.cat([ids, word_bigrams(ids).unsqueeze(-1)], dim=-1)  # (B, T, P + 1)
         return feats, self.idf[feats] * self.scale
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (B, T, P) int64 -> (B, T, TEXT_FEATURE_DIM) features of words up to each slot."""
+    def context_logits(self, context: torch.Tensor) -> torch.Tensor:
+        """(B, CONTEXT_DIM) utterance contexts -> (B, n_out) their share of the head logits."""
+        return ((context - self.context_mean) / self.context_std * CONTEXT_SCALE) @ self.context_head
+
+    def forward(self, ids: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """ids (B, T, P) int64 and the utterances' contexts (B, CONTEXT_DIM) -> (B, T, TEXT_FEATURE_DIM)
+        features of the words up to each slot."""
         feats, w = self.weighted_features(ids)
         norm = w.square().sum(-1).cumsum(1).sqrt().clamp_min(NORM_EPS).unsqueeze(-1)  # (B, T, 1)
         head = (w.unsqueeze(-1) * F.embedding(feats, self.head_table)).sum(2)  # (B, T, n_out)
-        head = head.cumsum(1) / norm + self.head_bias
+        head = head.cumsum(1) / norm + self.head_bias + self.context_logits(context).unsqueeze(1)
         emb = (w[..., :PIECES_PER_WORD, None] * F.embedding(ids, self.embed_table)).sum(2)  # (B, T, E)
         emb = emb.cumsum(1) / norm
         emotion, sentiment = head.split([len(LABELS), len(SENTIMENTS)], dim=-1)
         valence = (sentiment.softmax(-1) * self.sentiment_values).sum(-1, keepdim=True)  # (B, T, 1)
         return torch.cat([emb, emotion.log_softmax(-1), valence], dim=-1)
 
-    def predict(self, ids: torch.Tensor) -> TextPrediction:
+    def predict(self, ids: torch.Tensor, context: torch.Tensor) -> TextPrediction:
         """Utterance level: the last slot of each row (ids (B, T, P), the utterance right-aligned)."""
-        log_probs, valence = own_answer(self.forward(ids)[:, -1])
+        log_probs, valence = own_answer(self.forward(ids, context)[:, -1])
         return TextPrediction(log_probs.exp(), valence)
 
 
@@ -257,7 +278,8 @@ def _meta_contract() -> dict:
     return {"labels": list(LABELS), "sentiments": list(SENTIMENTS), "text_feature_dim": TEXT_FEATURE_DIM,
             "embed_dim": EMBED_DIM, "text_buckets": TEXT_BUCKETS, "pieces_per_word": PIECES_PER_WORD,
             "bigram_buckets": BIGRAM_BUCKETS, "bigram_mult": BIGRAM_MULT, "marks": MARKS,
-            "scales": {"word": WORD_SCALE, "gram": GRAM_SCALE, "bigram": BIGRAM_SCALE, "mark": MARK_SCALE}}
+            "scales": {"word": WORD_SCALE, "gram": GRAM_SCALE, "bigram": BIGRAM_SCALE, "mark": MARK_SCALE},
+            "context_dim": CONTEXT_DIM, "context_scale": CONTEXT_SCALE}
 
 
 def load_text_encoder(path: Path | str = WEIGHTS_PATH) -> TextEncoder:
@@ -318,6 +340,7 @@ class Batch:
     """Training rows as the losses need them."""
 
     bags: torch.Tensor  # (n, N_FEATURES) sparse normalised bags
+    context: torch.Tensor  # (n, CONTEXT_DIM) the utterances' contexts
     emotion: torch.Tensor  # (n,) int64, -1 = none
     sentiment: torch.Tensor  # (n, 3) soft targets, rows of NaN valence are zero
     emotion_weight: torch.Tensor  # (n,) class weight, 0 where no emotion; mean 1 over labelled rows
@@ -333,40 +356,56 @@ class Batch:
         return (ce * ew).sum() / ew.sum().clamp_min(1e-9) + (soft * sw).sum() / sw.sum().clamp_min(1e-9)
 
 
-def make_batch(model: TextEncoder, data: TextSet, power: float, corpus_weight: np.ndarray) -> Batch:
+def make_batch(model: TextEncoder, data: TextSet, context: torch.Tensor, power: float, corpus_weight: np.ndarray) -> Batch:
     """``corpus_weight`` (n,): a sample weight per row (extra corpora can count for less)."""
     emotion = torch.from_numpy(data.emotion)
     labelled = emotion >= 0
     cw = torch.from_numpy(corpus_weight).float()
     ew = torch.where(labelled, class_weights(data.emotion, power)[emotion.clamp_min(0)] * cw, 0.0)
     has_valence = torch.from_numpy(~np.isnan(data.valence))
-    return Batch(_sparse_bags(model, data.words), emotion, sentiment_targets(np.nan_to_num(data.valence)),
+    return Batch(_sparse_bags(model, data.words), context, emotion, sentiment_targets(np.nan_to_num(data.valence)),
                  ew / ew[labelled].mean(), has_valence.float() * cw)
 
 
+@dataclass
+class Scored:
+    """A labelled set with its utterances' contexts, to score the encoder on."""
+
+    data: TextSet
+    context: torch.Tensor  # (n, CONTEXT_DIM)
+
+
+def contexts(sentences: SentenceEncoder, data: TextSet) -> torch.Tensor:
+    """(n, CONTEXT_DIM) the context of each utterance, as the front-end computes it."""
+    return torch.from_numpy(sentences.encode(data.words))
+
+
 @torch.inference_mode()
-def dev_scores(model: TextEncoder, data: TextSet) -> dict[str, float]:
+def dev_scores(model: TextEncoder, dev: Scored) -> dict[str, float]:
     """Accuracy, weighted and macro F1 and valence MAE of a labelled set."""
-    pred = model.predict(encode_batch(data.words))
+    data = dev.data
+    pred = model.predict(encode_batch(data.words), dev.context)
     m = classification_metrics(pred.probs.argmax(-1), data.emotion, len(LABELS))
     return {"accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"],
             "valence_mae": float(np.nanmean(np.abs(pred.valence.numpy() - data.valence)))}
 
 
-def fit_heads(model: TextEncoder, batch: Batch, dev: TextSet, weight_decay: float, rounds: int, iters: int,
-              log: list) -> None:
-    """Full-batch L-BFGS on the head table and bias with an L2 penalty ``weight_decay`` on the table.
-    Runs ``rounds`` of ``iters`` iterations (the problem is convex: the last round is the best)."""
+def fit_heads(model: TextEncoder, batch: Batch, dev: Scored, weight_decay: float, context_decay: float,
+              rounds: int, iters: int, log: list) -> None:
+    """Full-batch L-BFGS on the head table, the context head and the bias, with L2 penalties
+    ``weight_decay`` on the table and ``context_decay`` on the context head. Runs ``rounds`` of
+    ``iters`` iterations (the problem is convex: the last round is the best)."""
     from tqdm import tqdm
 
     n_emo = len(LABELS)
-    opt = torch.optim.LBFGS([model.head_table, model.head_bias], lr=1.0, max_iter=iters, history_size=20,
+    opt = torch.optim.LBFGS([model.head_table, model.head_bias, model.context_head], lr=1.0, max_iter=iters, history_size=20,
                             line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        out = torch.sparse.mm(batch.bags, model.head_table) + model.head_bias  # (n, n_out)
-        loss = batch.loss(out[:, :n_emo], out[:, n_emo:]) + weight_decay * model.head_table.square().sum()
+        out = torch.sparse.mm(batch.bags, model.head_table) + model.head_bias + model.context_logits(batch.context)
+        loss = (batch.loss(out[:, :n_emo], out[:, n_emo:]) + weight_decay * model.head_table.square().sum()
+                + context_decay * model.context_head.square().sum())
         loss.backward()
         return loss.detach()
 
@@ -431,12 +470,11 @@ def _columns_below(x: torch.Tensor, n_cols: int) -> torch.Tensor:
     return _coo(idx[:, keep], val[keep], (x.shape[0], n_cols))
 
 
-def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_weight: float,
-          mosi_weight: float, mark_dropout: float, rounds: int, iters: int, epochs: int, lr: float,
-          dropout: float, seed: int) -> dict:
-    """Fit idf, heads and embedding on MELD train (+ MOSI valence, + EmoryNLP if weighted), each
-    utterance's marks dropped with probability ``mark_dropout``; select on MELD dev; write float16
-    weights and a JSON sidecar with dev scores with and without marks."""
+def train(data: Path, out: Path, power: float, weight_decay: float, context_decay: float, emorynlp_weight: float,
+          mosi_weight: float, rounds: int, iters: int, epochs: int, lr: float, dropout: float, seed: int) -> dict:
+    """Fit idf, context statistics, heads and embedding on MELD train (+ MOSI valence, + EmoryNLP if
+    weighted), every utterance four times: its bag and its context each with and without its marks;
+    select on MELD dev; write float16 weights and a JSON sidecar with dev scores with and without marks."""
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     parts = [(meld_split(data, "train"), 1.0),
@@ -445,23 +483,33 @@ def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_wei
         parts += [(read_emorynlp(data / "emorynlp" / f"emorynlp_{s}_final.csv"), emorynlp_weight)
                   for s in ("train", "dev", "test")]
     parts = [(p, w) for p, w in parts if w > 0]
-    train_set = reduce(operator.add, (p for p, _ in parts)).drop_marks(mark_dropout, seed)
-    corpus_weight = np.concatenate([np.full(len(p), w, np.float32) for p, w in parts])
+    corpus = reduce(operator.add, (p for p, _ in parts))
+    bare = corpus.drop_marks(1.0)
+    train_set = corpus + corpus + bare + bare  # bag with marks twice, then without twice ...
+    corpus_weight = np.tile(np.concatenate([np.full(len(p), w, np.float32) for p, w in parts]), 4)
     dev = meld_split(data, "dev")
     sizes = ", ".join(f"{len(p)} x {w}" for p, w in parts)
-    print(f"training rows: {len(train_set)} ({sizes}); dev {len(dev)}", flush=True)
+    print(f"training rows: 4 x {len(corpus)} ({sizes}); dev {len(dev)}", flush=True)
 
+    sentences = load_sentence_encoder()
+    print("contexts of the training and dev utterances ...", flush=True)
+    dev_bare = dev.drop_marks(1.0)
+    scored_dev, scored_bare = Scored(dev, contexts(sentences, dev)), Scored(dev_bare, contexts(sentences, dev_bare))
     model = TextEncoder()
     with torch.no_grad():
-        fit_idf(model, train_set.words)
-        batch = make_batch(model, train_set, power, corpus_weight)
+        fit_idf(model, (corpus + bare).words)
+        marked_context, bare_context = contexts(sentences, corpus), contexts(sentences, bare)
+        train_context = torch.cat([marked_context, bare_context] * 2)  # ... each with a context with and without
+        model.context_mean.copy_(train_context.mean(0))
+        model.context_std.copy_(train_context.std(0).clamp_min(1e-3))
+        batch = make_batch(model, train_set, train_context, power, corpus_weight)
     log: list[dict] = []
-    fit_heads(model, batch, dev, weight_decay, rounds, iters, log)
+    fit_heads(model, batch, scored_dev, weight_decay, context_decay, rounds, iters, log)
     probe = fit_embedding(model, batch, dev, epochs, lr, dropout, seed, log)
     with torch.no_grad():  # ship float16: score what is shipped
         for t in model.state_dict().values():
             t.copy_(t.half().float())
-    dev_m, bare_m = dev_scores(model, dev), dev_scores(model, dev.drop_marks(1.0))
+    dev_m, bare_m = dev_scores(model, scored_dev), dev_scores(model, scored_bare)
     for name, m in (("MELD dev (float16 weights)", dev_m), ("  without marks", bare_m)):
         print(f"{name}: " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
     meta = {**_meta_contract(),
@@ -470,8 +518,10 @@ def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_wei
                                  + (", EmoryNLP all splits (emotion)" if emorynlp_weight > 0 else "")
                                  + "; research corpora, non-commercial research use only",
                          "seed": seed, "class_weight_power": power, "weight_decay": weight_decay,
+                         "context_decay": context_decay,
                          "emorynlp_weight": emorynlp_weight, "mosi_weight": mosi_weight,
-                         "mark_dropout": mark_dropout, "lbfgs_rounds": rounds,
+                         "marks": "every utterance with and without marks, in the bag and the context alike",
+                         "lbfgs_rounds": rounds,
                          "lbfgs_iters_per_round": iters, "embedding_epochs": epochs, "embedding_lr": lr,
                          "embedding_dropout": dropout, "seconds": round(time.perf_counter() - t0, 1), "log": log}}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -484,12 +534,12 @@ def train(data: Path, out: Path, power: float, weight_decay: float, emorynlp_wei
 def evaluate(data: Path, weights: Path, png: Path) -> dict[str, float]:
     """MELD test scores of the shipped weights, with the marks of the raw text and without any (as
     live); saves the confusion matrix of the first; last line is JSON."""
-    model = load_text_encoder(weights)
+    model, sentences = load_text_encoder(weights), load_sentence_encoder()
     test = meld_split(data, "test")
 
     def scores(words: Sequence[Sequence[str]]) -> tuple[dict, dict[str, float]]:
         with torch.inference_mode():
-            pred = model.predict(encode_batch(words))
+            pred = model.predict(encode_batch(words), torch.from_numpy(sentences.encode(words)))
         m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
         return m, {"accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"],
                    "valence_mae": float(np.mean(np.abs(pred.valence.numpy() - test.valence)))}
@@ -518,9 +568,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     t.add_argument("--class-weight-power", type=float, default=0.75, help="0 = unweighted, 1 = balanced")
     t.add_argument("--weight-decay", type=float, default=5e-5, help="L2 penalty on the head table")
+    t.add_argument("--context-decay", type=float, default=1e-4, help="L2 penalty on the context head")
     t.add_argument("--emorynlp-weight", type=float, default=0.0, help="sample weight of EmoryNLP rows (0 = unused)")
     t.add_argument("--mosi-weight", type=float, default=1.0, help="sample weight of MOSI valence rows")
-    t.add_argument("--mark-dropout", type=float, default=0.5, help="chance to drop an utterance's ? and ! marks")
     t.add_argument("--rounds", type=int, default=4, help="L-BFGS rounds, dev metrics after each")
     t.add_argument("--iters", type=int, default=40, help="L-BFGS iterations per round")
     t.add_argument("--epochs", type=int, default=6, help="embedding epochs")
@@ -533,8 +583,8 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(1)  # small sparse problems: one thread is as fast and leaves the others free
     if a.cmd == "train":
-        train(a.data, a.out, a.class_weight_power, a.weight_decay, a.emorynlp_weight, a.mosi_weight,
-              a.mark_dropout, a.rounds, a.iters, a.epochs, a.lr, a.dropout, a.seed)
+        train(a.data, a.out, a.class_weight_power, a.weight_decay, a.context_decay, a.emorynlp_weight, a.mosi_weight,
+              a.rounds, a.iters, a.epochs, a.lr, a.dropout, a.seed)
     else:
         evaluate(a.data, a.weights, a.png)
 

@@ -15,7 +15,8 @@ the spec's statistics when it carries them.
 Text: the most recent ``max_words`` words whose time lies in (t_end - text_window_s, t_end] (words
 keep their meaning longer than a face or a voice keeps its expression), oldest
 first and left-aligned (slot 0 is the oldest word, padding at the end), so a sentence's first
-word sits at position 0 whether it came from a transcript (training) or the live ASR.
+word sits at position 0 whether it came from a transcript (training) or the live ASR. A word's
+features are the text front-end's (``realtime.text_frontend``), made once when its utterance came.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .feature_spec import STREAMS, FeatureSpec
-from .text import PAD_ID
 from .track import Track
 
 MODALITIES = ("visual", "audio", "text")
@@ -44,7 +44,7 @@ class Window:
     visual_mask: np.ndarray  # (visual_steps,) bool
     audio: np.ndarray  # (audio_steps, audio_dim) float32
     audio_mask: np.ndarray  # (audio_steps,) bool
-    text: np.ndarray  # (max_words, pieces_per_word) int64 bucket ids, 0 = padding
+    text: np.ndarray  # (max_words, text_dim) float32 word features, zero at empty slots
     text_mask: np.ndarray  # (max_words,) bool
 
     @property
@@ -64,7 +64,7 @@ class WindowAssembler:
         s = self.spec
         tracks = {m: Track((s.dim(m),), round(_TRACK_SPAN * s.steps(m)), np.float32, _TRACK_SPAN * self._look_back(m))
                   for m in STREAMS}
-        tracks["text"] = Track((s.pieces_per_word,), round(_TRACK_SPAN * s.max_words), np.int64,
+        tracks["text"] = Track((s.text_dim,), round(_TRACK_SPAN * s.max_words), np.float32,
                                _TRACK_SPAN * self._look_back("text"))
         return tracks
 
@@ -113,16 +113,16 @@ class WindowAssembler:
 
     def _words(self, t_end: float, stream: Stream | None) -> tuple[np.ndarray, np.ndarray]:
         s = self.spec
-        ids = np.full((s.max_words, s.pieces_per_word), PAD_ID, dtype=np.int64)
+        x = np.zeros((s.max_words, s.text_dim), dtype=np.float32)
         mask = np.zeros(s.max_words, dtype=bool)
         if stream is None:
-            return ids, mask
+            return x, mask
         ts, words = stream
         a = int(np.searchsorted(ts, t_end - s.text_window_s, side="right"))
         b = int(np.searchsorted(ts, t_end, side="right"))
-        recent = words[max(a, b - s.max_words):b]  # (k, P), oldest first
-        ids[: len(recent)], mask[: len(recent)] = recent, True
-        return ids, mask
+        recent = words[max(a, b - s.max_words):b]  # (k, text_dim), oldest first
+        x[: len(recent)], mask[: len(recent)] = recent, True
+        return x, mask
 
     def window_ends(self, t_first: float, t_last: float) -> np.ndarray:
         """Training window ends for a recording spanning [t_first, t_last], oldest first: every

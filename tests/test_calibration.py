@@ -33,7 +33,7 @@ def windows(spec) -> WindowSet:
 def test_windows_have_the_engine_layout(windows, spec):
     assert len(windows) > 0 and set(windows.arrays) == set(INPUTS)
     assert windows.arrays["visual"].shape[1:] == (spec.visual_steps, spec.visual_dim)
-    assert windows.arrays["audio_mask"].dtype == bool and windows.arrays["text"].dtype == np.int64
+    assert windows.arrays["audio_mask"].dtype == bool and windows.arrays["text"].dtype == np.float32
     assert windows.present().any(axis=0).sum() >= 2  # at least two modalities appear somewhere
     assert len(windows.labels) == len(windows.kinds) == len(windows)
 
@@ -70,12 +70,12 @@ def test_demo_clip_gives_face_and_voice_windows_along_it(spec):
 
 
 def test_fused_windows_pair_one_of_each_modality_per_label(spec):
-    n, pieces = 6, spec.pieces_per_word
+    n = 6
 
     def single(kind: str, modality: str, labels: list[int]) -> WindowSet:
         arrays = {"visual": np.zeros((n, spec.visual_steps, spec.visual_dim), np.float32),
                   "audio": np.zeros((n, spec.audio_steps, spec.audio_dim), np.float32),
-                  "text": np.zeros((n, spec.max_words, pieces), np.int64)}
+                  "text": np.zeros((n, spec.max_words, spec.text_dim), np.float32)}
         arrays |= {f"{m}_mask": np.zeros(arrays[m].shape[:2], bool) for m in ("visual", "audio", "text")}
         arrays[f"{modality}_mask"][:] = True
         arrays[modality][:] = np.array(labels).reshape(-1, *[1] * (arrays[modality].ndim - 1)) + 1

@@ -15,8 +15,9 @@ from dmd_lite.recognizer import DEFAULT_CHECKPOINT
 from realtime.audio_source import FileAudioSource
 from realtime.engine import TorchEngine, window_batch
 from realtime.face import FaceFrontEnd
-from realtime.text import encode_text, transcript_stream, transcript_times
-from realtime.text_encoder import meld_split
+from realtime.text import tokenize
+from realtime.text_encoder import meld_split, own_answer
+from realtime.text_frontend import TextFrontEnd
 from realtime.voice import voice_features
 from realtime.window import WindowAssembler
 
@@ -35,6 +36,17 @@ def engine() -> TorchEngine:
     return TorchEngine("default")
 
 
+@pytest.fixture(scope="module")
+def text() -> TextFrontEnd:
+    return TextFrontEnd()
+
+
+def said(text: TextFrontEnd, sentence: str, t0: float) -> tuple[np.ndarray, np.ndarray]:
+    """The text stream of one utterance whose words start at ``t0``."""
+    times, features = text.transcript(tokenize(sentence))
+    return times + t0, features
+
+
 def test_artifact_is_small_and_records_its_recipe():
     size = sum(p.stat().st_size for p in DEFAULT_CHECKPOINT.iterdir())
     assert size < 20 * 2**20
@@ -44,13 +56,13 @@ def test_artifact_is_small_and_records_its_recipe():
     assert meta["feature_spec"]["visual_norm"] is not None and meta["model"]["n_classes"] == 7
 
 
-def test_any_subset_of_modalities_gives_probabilities(engine):
+def test_any_subset_of_modalities_gives_probabilities(engine, text):
     spec = engine.spec
     rng = np.random.default_rng(0)
     assembler = WindowAssembler(spec)
     streams = {"visual": (np.arange(60) / 15.0, rng.standard_normal((60, spec.visual_dim)).astype(np.float32)),
                "audio": (np.arange(100) / 25.0, rng.standard_normal((100, spec.audio_dim)).astype(np.float32)),
-               "text": (transcript_times(5, 1.0), encode_text("well that is just great"))}
+               "text": said(text, "well that is just great", 1.0)}
     for bits in range(8):
         present = {m: s for k, (m, s) in enumerate(streams.items()) if bits >> k & 1}
         window = assembler.from_streams(4.0, present)
@@ -98,13 +110,13 @@ def test_real_held_out_voices(engine):
 
 
 @needs_data
-def test_real_held_out_words(engine):
+def test_real_held_out_words(engine, text):
     assembler = WindowAssembler(engine.spec)
     test = meld_split(DATA / "text", "test")  # words with MELD's "?" and "!", as evaluated
     windows = []
     for words in test.words[:N_UTTERANCES]:
-        times, ids = transcript_stream(words)
-        windows.append(assembler.from_streams(float(times[-1]), {"text": (times, ids)}))  # ends at the last word
+        times, features = text.transcript(words)
+        windows.append(assembler.from_streams(float(times[-1]), {"text": (times, features)}))  # ends at the last word
     predicted = engine.run(window_batch(windows))["probabilities"].argmax(1)
     labels = test.emotion[:N_UTTERANCES]
     neutral = np.full(len(labels), engine.labels.index("neutral"))
@@ -113,28 +125,24 @@ def test_real_held_out_words(engine):
     assert words["weighted_f1"] >= always_neutral["weighted_f1"] + 0.15, (words, always_neutral)  # 0.53 vs 0.30
 
 
-def test_words_alone_get_the_text_encoders_answer(engine):
+def test_words_alone_get_the_text_encoders_answer(engine, text):
     assembler = WindowAssembler(engine.spec)
-    ids = encode_text("why would you do that to me?!")
-    words = (transcript_times(len(ids), 0.5), ids)
+    words = said(text, "why would you do that to me?!", 0.5)
     audio = (np.arange(100) / 25.0, np.random.default_rng(0).standard_normal((100, engine.spec.audio_dim)).astype(np.float32))
-    model = engine.model
-    with torch.inference_mode():
-        own = model.text.predict(torch.from_numpy(ids)[None])
-    expected = (own.probs.log() / model.text_temperature).softmax(-1)[0].numpy()
+    log_probs, valence = own_answer(torch.from_numpy(words[1][-1]))  # the last word's row: the whole utterance
+    expected = (log_probs / engine.model.text_temperature).softmax(-1).numpy()
     alone = engine.infer(assembler.from_streams(4.0, {"text": words}))
     assert alone.probabilities == pytest.approx(expected, abs=1e-5)
-    assert alone.valence == pytest.approx(float(own.valence[0]), abs=1e-5)
+    assert alone.valence == pytest.approx(float(valence), abs=1e-5)
     with_voice = engine.infer(assembler.from_streams(4.0, {"text": words, "audio": audio}))
     assert np.abs(with_voice.probabilities - expected).max() > 1e-3  # DMD answers when there is more than words
 
 
-def test_words_carry_valence(engine):
+def test_words_carry_valence(engine, text):
     assembler = WindowAssembler(engine.spec)
 
-    def valence(text: str) -> float:
-        ids = encode_text(text)
-        return engine.infer(assembler.from_streams(4.0, {"text": (transcript_times(len(ids), 0.5), ids)})).valence
+    def valence(sentence: str) -> float:
+        return engine.infer(assembler.from_streams(4.0, {"text": said(text, sentence, 0.5)})).valence
 
     assert valence("i love it this is wonderful thank you so much") > valence("i hate this it is terrible and awful")
 

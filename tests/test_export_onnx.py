@@ -72,7 +72,7 @@ def test_manifests_carry_spec_hashes_versions_and_a_passed_gate(export_dir):
         assert set(manifest["versions"]) >= {"torch", "onnx", "onnxruntime"}
     rec = read_manifest(export_dir / RECOGNIZER)
     assert rec["feature_spec"]["visual_steps"] == rec["inputs"]["visual"]["shape"][1]
-    assert rec["inputs"]["text"]["dtype"] == "int64" and rec["inputs"]["audio_mask"]["dtype"] == "bool"
+    assert rec["inputs"]["text"]["dtype"] == "float32" and rec["inputs"]["audio_mask"]["dtype"] == "bool"
 
 
 def test_a_changed_file_is_refused_by_its_manifest(export_dir, tmp_path):
@@ -148,7 +148,7 @@ def test_triton_config_parses_with_tritons_schema(export_dir, tmp_path):
     assert [i.name for i in config.input] == list(INPUTS) and [o.name for o in config.output] == list(OUTPUTS)
     visual = next(i for i in config.input if i.name == "visual")
     assert visual.data_type == model_config_pb2.TYPE_FP32 and list(visual.dims) == [60, 127]
-    assert next(i for i in config.input if i.name == "text").data_type == model_config_pb2.TYPE_INT64
+    assert next(i for i in config.input if i.name == "text").data_type == model_config_pb2.TYPE_FP32
     assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
     assert (tmp_path / "repo" / "dmd" / "1" / "model.onnx").is_file()

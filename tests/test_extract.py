@@ -12,7 +12,8 @@ import pytest
 from realtime.audio_source import FileAudioSource
 from realtime.extract import load_shard
 from realtime.feature_spec import FeatureSpec
-from realtime.text import encode_text, transcript_times
+from realtime.text import tokenize, transcript_times
+from realtime.text_frontend import TextFrontEnd
 from realtime.window import WindowAssembler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,11 +135,14 @@ def test_transcript_csvs_by_schema(tmp_path):
 
     items = load_shard(out / "shards" / joy["shard"])
     assert [r["n_steps"]["text"] for r, _ in items] == [6, 0, 1]
-    ts, ids = items[0][1]["text"]
-    np.testing.assert_array_equal(ids, encode_text("oh thats so monica isnt it!"))  # the word keeps its mark
+    ts, feats = items[0][1]["text"]
+    tokens = tokenize("Oh. That\u2019s so Monica, isn't it?!")
+    assert tokens == ["oh", "thats", "so", "monica", "isnt", "it!"]  # the word keeps its mark
+    expected = TextFrontEnd().features(tokens)
+    np.testing.assert_allclose(feats, expected, atol=1e-6)
     np.testing.assert_allclose(ts, transcript_times(6))
-    w = WindowAssembler(FeatureSpec()).from_streams(float(ts[-1]), {"text": (ts, ids)})
-    np.testing.assert_array_equal(w.text[:6], ids)
+    w = WindowAssembler(FeatureSpec()).from_streams(float(ts[-1]), {"text": (ts, feats)})
+    np.testing.assert_array_equal(w.text[:6], feats)
     assert w.text_mask.sum() == 6 and w.modalities_present == ("text",)
 
     summary, _ = run_extract("text", src, out)

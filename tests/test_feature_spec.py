@@ -57,6 +57,8 @@ def test_invalid_specs_are_refused():
         FeatureSpec.from_dict({**FeatureSpec().to_dict(), "visual_steps": 61})
     with pytest.raises(ValueError, match="newer"):
         FeatureSpec.from_dict({**FeatureSpec().to_dict(), "version": 99})
+    with pytest.raises(ValueError, match="hashed word ids.*re-extract, re-train or re-export"):
+        FeatureSpec.from_dict({**FeatureSpec().to_dict(), "version": 1})
 
 
 def test_norm_stats_standardise():
@@ -69,8 +71,10 @@ def test_norm_stats_standardise():
 
 def test_defaults_are_the_front_ends_constants():
     from realtime.face import VISUAL_FEATURE_DIM, VISUAL_RATE_HZ
+    from realtime.text_encoder import TEXT_FEATURE_DIM
     from realtime.voice import FEATURE_RATE_HZ, VOICE_FEATURE_DIM
 
     spec = FeatureSpec()
     assert (spec.visual_rate_hz, spec.visual_dim) == (VISUAL_RATE_HZ, VISUAL_FEATURE_DIM)
     assert (spec.audio_rate_hz, spec.audio_dim) == (FEATURE_RATE_HZ, VOICE_FEATURE_DIM)
+    assert spec.text_dim == TEXT_FEATURE_DIM

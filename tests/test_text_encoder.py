@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from realtime.feature_spec import LABELS
+from realtime.sentence_encoder import load_sentence_encoder
 from realtime.text import PIECES_PER_WORD, encode_words, tokenize
 from realtime.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PATH, TextEncoder, _sparse_bags,
                                    encode_batch, load_text_encoder, meld_split, read_emorynlp, read_meld, read_mosi,
@@ -27,6 +28,14 @@ def encoder() -> TextEncoder:
     return load_text_encoder()
 
 
+_SENTENCES = load_sentence_encoder()
+
+
+def context(utterances: list[list[str]]) -> torch.Tensor:
+    """(B, CONTEXT_DIM) the utterances' contexts, as the text front-end computes them."""
+    return torch.from_numpy(_SENTENCES.encode(utterances))
+
+
 def test_shipped_encoder_loads_and_is_small(encoder):
     assert WEIGHTS_PATH.stat().st_size < 4_000_000
     meta = json.loads(WEIGHTS_PATH.with_suffix(".json").read_text())
@@ -35,11 +44,12 @@ def test_shipped_encoder_loads_and_is_small(encoder):
 
 
 def test_output_shapes_and_ranges(encoder):
-    ids = encode_batch([tokenize("I love you"), tokenize(SENTENCE)], max_words=24)
+    utterances = [tokenize("I love you"), tokenize(SENTENCE)]
+    ids, ctx = encode_batch(utterances, max_words=24), context(utterances)
     assert ids.shape == (2, 24, PIECES_PER_WORD) and ids.dtype == torch.int64
     with torch.inference_mode():
-        feats = encoder(ids)
-        pred = encoder.predict(ids)
+        feats = encoder(ids, ctx)
+        pred = encoder.predict(ids, ctx)
     assert feats.shape == (2, 24, TEXT_FEATURE_DIM) and feats.dtype == torch.float32
     log_probs = feats[..., EMBED_DIM:EMBED_DIM + len(LABELS)]
     torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2, 24))
@@ -50,23 +60,24 @@ def test_output_shapes_and_ranges(encoder):
 
 def test_streaming_equals_offline(encoder):
     ids = torch.from_numpy(encode_words(SENTENCE.split()))[None]  # (1, T, P)
+    ctx = context([SENTENCE.split()])  # one context for the utterance: the bag streams beside it
     with torch.inference_mode():
-        full = encoder(ids)
+        full = encoder(ids, ctx)
         for t in (1, 4, ids.shape[1] - 1):
-            torch.testing.assert_close(encoder(ids[:, :t]), full[:, :t])  # slot t never sees later words
+            torch.testing.assert_close(encoder(ids[:, :t], ctx), full[:, :t])  # slot t's bag never sees later words
         changed = ids.clone()
         changed[:, 5:] = torch.from_numpy(encode_words(["furious"] * (ids.shape[1] - 5)))
-        torch.testing.assert_close(encoder(changed)[:, :5], full[:, :5])
+        torch.testing.assert_close(encoder(changed, ctx)[:, :5], full[:, :5])
 
 
 def test_padding_slots_change_nothing(encoder):
     words = tokenize("Oh my God, what happened?")
-    ids = torch.from_numpy(encode_words(words))[None]
+    ids, ctx = torch.from_numpy(encode_words(words))[None], context([words])
     padded = encode_batch([words], max_words=20)  # left padding: the last word sits in the last slot
     assert (padded[0, :-len(words)] == 0).all()
     with torch.inference_mode():
-        torch.testing.assert_close(encoder(padded)[:, -len(words):], encoder(ids))
-        torch.testing.assert_close(encoder.predict(padded).probs, encoder.predict(ids).probs)
+        torch.testing.assert_close(encoder(padded, ctx)[:, -len(words):], encoder(ids, ctx))
+        torch.testing.assert_close(encoder.predict(padded, ctx).probs, encoder.predict(ids, ctx).probs)
 
 
 def test_bigrams_need_two_real_words():
@@ -80,12 +91,14 @@ def test_training_rows_are_what_forward_sees_at_the_last_word():
     torch.manual_seed(0)
     model = TextEncoder()
     with torch.no_grad():
-        for t in (model.head_table, model.head_bias, model.idf):
+        for t in (model.head_table, model.head_bias, model.idf, model.context_head):
             t.uniform_(0.5, 2.0)
     utterances = [tokenize("I love you, I love you"), tokenize("What?"), tokenize(SENTENCE), []]
+    ctx = context(utterances)
     with torch.no_grad():
-        rows = torch.sparse.mm(_sparse_bags(model, utterances), model.head_table) + model.head_bias
-        head = model(encode_batch(utterances))[:, -1, EMBED_DIM:EMBED_DIM + len(LABELS)]
+        rows = (torch.sparse.mm(_sparse_bags(model, utterances), model.head_table) + model.head_bias
+                + model.context_logits(ctx))
+        head = model(encode_batch(utterances), ctx)[:, -1, EMBED_DIM:EMBED_DIM + len(LABELS)]
     torch.testing.assert_close(rows[:, :len(LABELS)].log_softmax(-1), head)
 
 
@@ -131,7 +144,8 @@ def test_clear_meld_test_utterances(encoder):
         i = test.words.index(tokenize(text))
         assert LABELS[test.emotion[i]] == label, text  # the MELD annotation agrees
     with torch.inference_mode():
-        pred = encoder.predict(encode_batch([tokenize(t) for t in clear]))
+        utterances = [tokenize(t) for t in clear]
+        pred = encoder.predict(encode_batch(utterances), context(utterances))
     assert [LABELS[i] for i in pred.probs.argmax(-1)] == list(clear.values())
     assert pred.valence[0] > 0.3 and pred.valence[2] < -0.3
 
@@ -142,7 +156,7 @@ def test_meld_test_scores(encoder):
 
     test = meld_split(DATA, "test")
     with torch.inference_mode():
-        pred = encoder.predict(encode_batch(test.words))
+        pred = encoder.predict(encode_batch(test.words), context(test.words))
     m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
     assert m["weighted_f1"] >= MIN_TEST_WEIGHTED_F1 and m["macro_f1"] >= MIN_TEST_MACRO_F1, m
     assert np.mean(np.abs(pred.valence.numpy() - test.valence)) < np.mean(np.abs(test.valence))  # beats "always 0"

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from realtime.feature_spec import FeatureSpec, NormStats
-from realtime.text import encode_words
 from realtime.window import WindowAssembler
 
 SPEC = FeatureSpec()
@@ -19,7 +18,7 @@ def test_shapes_dtypes_and_empty_window():
     w = WindowAssembler(SPEC).from_streams(10.0, {})
     assert w.visual.shape == (60, 127) and w.visual.dtype == np.float32 and w.visual_mask.shape == (60,)
     assert w.audio.shape == (100, 65) and w.audio_mask.shape == (100,)
-    assert w.text.shape == (24, 8) and w.text.dtype == np.int64 and w.text_mask.dtype == bool
+    assert w.text.shape == (24, 40) and w.text.dtype == np.float32 and w.text_mask.dtype == bool
     assert w.modalities_present == () and not w.visual.any()
 
 
@@ -83,34 +82,37 @@ def test_live_tracks_with_late_and_out_of_order_data_match_the_offline_window():
     assert sum(t.dropped for t in tracks.values()) == 0
 
 
+def word_rows(n: int, dim: int = FeatureSpec().text_dim) -> np.ndarray:
+    """(n, dim) stand-ins for n words' features: row i is all i + 1."""
+    return np.repeat(np.arange(1, n + 1, dtype=np.float32)[:, None], dim, axis=1)
+
+
 def test_words_are_the_most_recent_left_aligned_oldest_first():
     spec = FeatureSpec(max_words=4, text_window_s=4.0)
-    words = [f"w{i}" for i in range(8)]
-    ts, ids = np.arange(8, dtype=float) + 3.0, encode_words(words)  # w0 at 3 s ... w7 at 10 s
+    ts, rows = np.arange(8, dtype=float) + 3.0, word_rows(8)  # w0 at 3 s ... w7 at 10 s
     asm = WindowAssembler(spec)
-    w = asm.from_streams(9.0, {"text": (ts, ids)})  # window (5, 9]: w3..w6, all fit
+    w = asm.from_streams(9.0, {"text": (ts, rows)})  # window (5, 9]: w3..w6, all fit
     np.testing.assert_array_equal(w.text_mask, [True] * 4)
-    np.testing.assert_array_equal(w.text, encode_words(words[3:7]))
-    w = asm.from_streams(6.5, {"text": (ts, ids)})  # window (2.5, 6.5]: w0..w3, w0 at 3
-    np.testing.assert_array_equal(w.text, encode_words(words[0:4]))
-    w = asm.from_streams(4.0, {"text": (ts, ids)})  # w0, w1 only: left-aligned, padding after
+    np.testing.assert_array_equal(w.text, rows[3:7])
+    w = asm.from_streams(6.5, {"text": (ts, rows)})  # window (2.5, 6.5]: w0..w3, w0 at 3
+    np.testing.assert_array_equal(w.text, rows[0:4])
+    w = asm.from_streams(4.0, {"text": (ts, rows)})  # w0, w1 only: left-aligned, padding after
     np.testing.assert_array_equal(w.text_mask, [True, True, False, False])
-    np.testing.assert_array_equal(w.text[:2], encode_words(words[:2]))
-    assert not w.text[2:].any()
-    w = WindowAssembler(FeatureSpec(max_words=2, text_window_s=4.0)).from_streams(9.0, {"text": (ts, ids)})
-    np.testing.assert_array_equal(w.text, encode_words(words[5:7]))  # too many: the newest two
+    np.testing.assert_array_equal(w.text[:2], rows[:2])
+    assert not w.text[2:].any() and w.text.dtype == np.float32
+    w = WindowAssembler(FeatureSpec(max_words=2, text_window_s=4.0)).from_streams(9.0, {"text": (ts, rows)})
+    np.testing.assert_array_equal(w.text, rows[5:7])  # too many: the newest two
 
 
 def test_words_stay_for_the_text_window_live_and_offline():
     spec = FeatureSpec()  # face and voice: the last 4 s; words: the last 10 s
-    words = [f"w{i}" for i in range(5)]
-    ts, ids = np.array([1.0, 2.5, 3.0, 7.5, 11.5]), encode_words(words)
+    ts, rows = np.array([1.0, 2.5, 3.0, 7.5, 11.5]), word_rows(5)
     asm = WindowAssembler(spec)
-    offline = asm.from_streams(12.0, {"text": (ts, ids)})  # (2, 12]: w1..w4, w0 is older than 10 s
-    np.testing.assert_array_equal(offline.text[:4], encode_words(words[1:]))
+    offline = asm.from_streams(12.0, {"text": (ts, rows)})  # (2, 12]: w1..w4, w0 is older than 10 s
+    np.testing.assert_array_equal(offline.text[:4], rows[1:])
     assert offline.text_mask.tolist() == [True] * 4 + [False] * (spec.max_words - 4)
     tracks = asm.make_tracks()
-    for t, row in zip(ts, ids):
+    for t, row in zip(ts, rows):
         tracks["text"].push(t, row)
     live = asm.from_tracks(12.0, tracks)
     np.testing.assert_array_equal(live.text, offline.text)

@@ -3,12 +3,13 @@
     python -m dmd_lite.recipes.default --data ../shared/data [--out models/default]
 
 1. ``realtime.extract`` runs the live front-ends over FER2013, RAVDESS and the transcripts into
-   ``runs/default/extract`` (resumable: a rerun skips what is done).
-2. The frozen encoders (``models/text_encoder``, ``models/voice_encoder``, and the expression CNN
-   inside the face features) encode the voice and word windows once.
+   ``runs/default/extract`` (resumable: a rerun skips what is done); the face features hold the
+   expression CNN's, the words the text front-end's (``models/text_encoder``).
+2. The frozen voice encoder (``models/voice_encoder``) encodes the voice windows once.
 3. DMD-lite is trained on label-paired triplets (``emotion_train``) drawn from the encoders'
    *validation* data (FER2013 val, RAVDESS actors 17-19, MELD dev, 80 %), so it learns how far
-   each encoder is to be trusted on people it has not seen; the checkpoint is selected, and the
+   each encoder is to be trusted on people it has not seen, once per seed (``SEEDS``: runs differ
+   by about a point on the held-out sets); the checkpoint is selected (epoch and seed), and the
    softmax temperatures (DMD's, and the text encoder's for words alone) fitted, on the rest (the
    other 20 %, RAVDESS actor 20).
 4. ``emotion_eval`` scores it on the held-out sets; the report (JSON, confusion matrices, curves)
@@ -29,7 +30,7 @@ import torch
 from safetensors.torch import load_file
 
 from realtime.feature_spec import LABELS, FeatureSpec, NormStats
-from realtime.text_encoder import load_text_encoder, own_answer
+from realtime.text_encoder import own_answer
 from realtime.voice_encoder import load_voice_encoder
 
 from ..checkpoint import WEIGHTS
@@ -42,6 +43,7 @@ from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_r
 
 RUN = Path("runs/default")
 N_SELECT = 1000  # triplets per selection set
+SEEDS = (1234, 1)  # DMD-lite is trained once per seed; the best on the selection sets is kept
 
 
 def dmd_config(voice_dim: int, text_dim: int):
@@ -65,39 +67,45 @@ def selection_sets(select: dict, spec: FeatureSpec) -> dict:
             **{m: single_modality(select[m], m, shapes) for m in ORDER}}
 
 
-def run(data: Path, out: Path, cfg: TripletTraining, workers: int) -> dict:
+def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], workers: int) -> dict:
     started = time.time()
-    torch.manual_seed(cfg.seed)
     extraction = RUN / "extract"
     extract_all(data, extraction, workers)
-    text, voice = load_text_encoder(), load_voice_encoder()
+    voice = load_voice_encoder()
     stats = NormStats.fit(face_pool(extraction / "fer2013", "train", FeatureSpec()).x)
     spec = FeatureSpec(visual_norm=stats)
-    fit, select = (pools(text, voice, extraction, spec, part) for part in ("fit", "select"))
-    model = Recognizer(DMD(dmd_config(fit["audio"].x.shape[2], fit["text"].x.shape[2])), text, voice, spec)
+    fit, select = (pools(voice, extraction, spec, part) for part in ("fit", "select"))
+    config = dmd_config(fit["audio"].x.shape[2], fit["text"].x.shape[2])
     print(json.dumps({"pool_sizes": {part: {m: len(p[m]) for m in ORDER} for part, p in
                                      (("fit", fit), ("select", select))}}), flush=True)
     valid = selection_sets(select, spec)
     meta = {"feature_spec": spec.to_dict()}
-    best = train_on_triplets(model.dmd, TripletSampler(fit, len(LABELS), spec.visual_steps), valid, cfg,
-                             RUN / "train", torch.device("cpu"), meta)
-    model.dmd.load_state_dict(load_file(RUN / "train" / "best" / WEIGHTS))
+    runs = {}
+    for seed in seeds:
+        torch.manual_seed(seed)  # DMD-lite's initial weights
+        runs[seed] = train_on_triplets(DMD(config), TripletSampler(fit, len(LABELS), spec.visual_steps), valid,
+                                       replace(cfg, seed=seed), RUN / "train" / f"seed-{seed}", torch.device("cpu"), meta)
+    seed = min(runs, key=lambda s: runs[s]["valid_loss"])
+    cfg, best, chosen = replace(cfg, seed=seed), runs[seed], RUN / "train" / f"seed-{seed}"
+    model = Recognizer(DMD(config), voice, spec)
+    model.dmd.load_state_dict(load_file(chosen / "best" / WEIGHTS))
     logits = torch.cat([predict(model.dmd, b, torch.device("cpu")).logits[:, :len(LABELS)] for b in valid.values()])
     targets = torch.cat([torch.from_numpy(b.labels) for b in valid.values()])
     model.temperature.fill_(fit_temperature(logits, targets))
     words = valid["text"]
     text_log_probs = own_answer(last_present(torch.from_numpy(words.text), torch.from_numpy(words.text_mask)))[0]
     model.text_temperature.fill_(fit_temperature(text_log_probs, torch.from_numpy(words.labels)))
-    test = held_out_sets(pools(text, voice, extraction, spec, "test"), spec)
+    test = held_out_sets(pools(voice, extraction, spec, "test"), spec)
     report = RUN / "report"
     results = score_held_out(model, test, report)
     save_recognizer(model, out, recipe="dmd_lite.recipes.default", train=asdict(cfg), best_epoch=best.get("epoch"),
-                    selection=best, temperature=float(model.temperature),
+                    selection=best, seeds={s: r["valid_loss"] for s, r in runs.items()},
+                    temperature=float(model.temperature),
                     text_temperature=float(model.text_temperature), held_out=results,
                     data={"fit": "FER2013 val 80%, RAVDESS actors 17-19, MELD dev 80%",
                           "select": "FER2013 val 20%, RAVDESS actor 20, MELD dev 20%"},
                     minutes=round((time.time() - started) / 60, 1))
-    shutil.copy(RUN / "train" / "curves.png", report / "curves.png")
+    shutil.copy(chosen / "curves.png", report / "curves.png")
     (report / "held_out.json").write_text(json.dumps(results, indent=2))
     load_recognizer(out)  # the artifact loads
     return results
@@ -111,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT, help="artifact directory (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--steps-per-epoch", type=int, default=defaults.steps_per_epoch)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="one DMD-lite per seed, the best kept")
     p.add_argument("--workers", type=int, default=2, help="extraction worker processes")
     args = p.parse_args(argv)
-    cfg = replace(defaults, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, seed=args.seed)
-    results = run(args.data, args.out, cfg, args.workers)
+    cfg = replace(defaults, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
+    results = run(args.data, args.out, cfg, tuple(args.seeds), args.workers)
     print(json.dumps(results))
     return 0
 
