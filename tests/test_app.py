@@ -56,7 +56,7 @@ def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path):
     with np.load(files[0]) as saved:
         assert set(saved.files) == {"visual", "visual_mask", "audio", "audio_mask", "text", "text_mask", "t_end"}
         assert len(saved["t_end"]) == len(inferences) == saved["visual"].shape[0]
-        assert saved["visual_mask"].any() and saved["audio"].dtype == np.float32
+        assert saved["visual_mask"].any() and saved["audio"].dtype == saved["text"].dtype == np.float32
 
 
 def test_as_fast_as_possible_drops_nothing(tmp_path):
