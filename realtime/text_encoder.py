@@ -520,7 +520,7 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
                          "seed": seed, "class_weight_power": power, "weight_decay": weight_decay,
                          "context_decay": context_decay,
                          "emorynlp_weight": emorynlp_weight, "mosi_weight": mosi_weight,
-                         "marks": "every utterance with and without marks, in the bag and the context alike",
+                         "marks": "every utterance four times: bag and context each with and without its marks",
                          "lbfgs_rounds": rounds,
                          "lbfgs_iters_per_round": iters, "embedding_epochs": epochs, "embedding_lr": lr,
                          "embedding_dropout": dropout, "seconds": round(time.perf_counter() - t0, 1), "log": log}}
