@@ -29,7 +29,7 @@ from realtime.window import Stream, WindowAssembler
 class Pool:
     """Windows of one modality, with labels (index into the spec's labels, -1 = none)."""
 
-    x: np.ndarray  # face: (N, visual_dim) one still each; voice: (N, steps, dim); words: (N, words, pieces)
+    x: np.ndarray  # face: (N, visual_dim) one still each; voice: (N, steps, dim); words: (N, words, text_dim)
     mask: np.ndarray  # (N, steps) bool; faces: (N, 1)
     labels: np.ndarray  # (N,) int64
     valence: np.ndarray  # (N,) float32 in [-1, 1], NaN = unknown

@@ -47,7 +47,7 @@ def extract_all(data: Path, extraction: Path, workers: int) -> None:
 
 
 def encode_pool(pool: Pool, encoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch: int = 256) -> Pool:
-    """Replace a voice or words pool's raw windows by a frozen encoder's per-step features."""
+    """Replace a voice pool's raw windows by the frozen voice encoder's per-step features."""
     with torch.inference_mode():
         outs = [encoder(torch.from_numpy(pool.x[i:i + batch]), torch.from_numpy(pool.mask[i:i + batch])).numpy()
                 for i in range(0, len(pool), batch)]

@@ -51,6 +51,12 @@ INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
 OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")
 
 
+def words_answer(words: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """The text encoder's own answer at each window's last word: per-slot word features (B, T, D),
+    oldest first -> emotion log-probabilities (B, K) and valence (B,)."""
+    return own_answer(last_present(words, text_mask))
+
+
 class Recognizer(nn.Module):
     """Frozen voice encoder + DMD-lite; ``forward`` takes a batch of windows (see the module docstring)."""
 
@@ -79,7 +85,7 @@ class Recognizer(nn.Module):
         get the text encoder's answer (module docstring)."""
         k = len(self.labels)
         fused_scale, text_scale = (self.temperature, self.text_temperature) if temperature else (1.0, 1.0)
-        text_log_probs, text_valence = own_answer(last_present(words, text_mask))  # (B, K), (B,)
+        text_log_probs, text_valence = words_answer(words, text_mask)  # (B, K), (B,)
         lone_words = text_mask.any(1) & ~audio_mask.any(1) & ~visual_mask.any(1)  # (B,)
         probs = torch.where(lone_words.unsqueeze(1), (text_log_probs / text_scale).softmax(-1),
                             (logits[:, :k] / fused_scale).softmax(-1))

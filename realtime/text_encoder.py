@@ -375,9 +375,9 @@ class Scored:
     context: torch.Tensor  # (n, CONTEXT_DIM)
 
 
-def contexts(sentences: SentenceEncoder, data: TextSet) -> torch.Tensor:
-    """(n, CONTEXT_DIM) the context of each utterance, as the front-end computes it."""
-    return torch.from_numpy(sentences.encode(data.words))
+def contexts(sentences: SentenceEncoder, utterances: Sequence[Sequence[str]]) -> torch.Tensor:
+    """(n, CONTEXT_DIM) the context of each tokenized utterance."""
+    return torch.from_numpy(sentences.encode(utterances))
 
 
 @torch.inference_mode()
@@ -494,11 +494,12 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
     sentences = load_sentence_encoder()
     print("contexts of the training and dev utterances ...", flush=True)
     dev_bare = dev.drop_marks(1.0)
-    scored_dev, scored_bare = Scored(dev, contexts(sentences, dev)), Scored(dev_bare, contexts(sentences, dev_bare))
+    scored_dev = Scored(dev, contexts(sentences, dev.words))
+    scored_bare = Scored(dev_bare, contexts(sentences, dev_bare.words))
     model = TextEncoder()
     with torch.no_grad():
         fit_idf(model, (corpus + bare).words)
-        marked_context, bare_context = contexts(sentences, corpus), contexts(sentences, bare)
+        marked_context, bare_context = contexts(sentences, corpus.words), contexts(sentences, bare.words)
         train_context = torch.cat([marked_context, bare_context] * 2)  # ... each with a context with and without
         model.context_mean.copy_(train_context.mean(0))
         model.context_std.copy_(train_context.std(0).clamp_min(1e-3))
@@ -539,7 +540,7 @@ def evaluate(data: Path, weights: Path, png: Path) -> dict[str, float]:
 
     def scores(words: Sequence[Sequence[str]]) -> tuple[dict, dict[str, float]]:
         with torch.inference_mode():
-            pred = model.predict(encode_batch(words), torch.from_numpy(sentences.encode(words)))
+            pred = model.predict(encode_batch(words), contexts(sentences, words))
         m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
         return m, {"accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"],
                    "valence_mae": float(np.mean(np.abs(pred.valence.numpy() - test.valence)))}

@@ -19,7 +19,7 @@ import torch
 
 from .text import TimedWord, encode_words, timed_tokens, transcript_times
 from .sentence_encoder import SentenceEncoder, load_sentence_encoder
-from .text_encoder import TEXT_FEATURE_DIM, TextEncoder, load_text_encoder
+from .text_encoder import TEXT_FEATURE_DIM, TextEncoder, contexts, load_text_encoder
 
 Stream = tuple[np.ndarray, np.ndarray]  # (times (n,), features (n, TEXT_FEATURE_DIM))
 
@@ -36,7 +36,7 @@ class TextFrontEnd:
         if not tokens:
             return np.zeros((0, TEXT_FEATURE_DIM), np.float32)
         ids = torch.from_numpy(encode_words(tokens))[None]  # (1, n, P)
-        context = torch.from_numpy(self.sentences.encode([tokens]))  # (1, CONTEXT_DIM)
+        context = contexts(self.sentences, [tokens])  # (1, CONTEXT_DIM)
         with torch.inference_mode():
             return self.encoder(ids, context)[0].numpy()
 

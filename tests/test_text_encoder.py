@@ -10,7 +10,7 @@ from realtime.feature_spec import LABELS
 from realtime.sentence_encoder import load_sentence_encoder
 from realtime.text import PIECES_PER_WORD, encode_words, tokenize
 from realtime.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PATH, TextEncoder, _sparse_bags,
-                                   encode_batch, load_text_encoder, meld_split, read_emorynlp, read_meld, read_mosi,
+                                   contexts, encode_batch, load_text_encoder, meld_split, read_emorynlp, read_meld, read_mosi,
                                    word_bigrams)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
@@ -33,7 +33,7 @@ _SENTENCES = load_sentence_encoder()
 
 def context(utterances: list[list[str]]) -> torch.Tensor:
     """(B, CONTEXT_DIM) the utterances' contexts, as the text front-end computes them."""
-    return torch.from_numpy(_SENTENCES.encode(utterances))
+    return contexts(_SENTENCES, utterances)
 
 
 def test_shipped_encoder_loads_and_is_small(encoder):

@@ -4,7 +4,7 @@ import torch
 
 from realtime.asr import Word
 from realtime.text import encode_words, tokenize, transcript_times
-from realtime.text_encoder import TEXT_FEATURE_DIM, own_answer
+from realtime.text_encoder import TEXT_FEATURE_DIM, contexts, own_answer
 from realtime.text_frontend import TextFrontEnd
 
 
@@ -17,7 +17,7 @@ def test_rows_are_the_text_encoder_over_the_utterance_with_its_context(text):
     tokens = tokenize("Why would you do that to me?!")
     rows = text.features(tokens)
     assert rows.shape == (len(tokens), TEXT_FEATURE_DIM) and rows.dtype == np.float32
-    context = torch.from_numpy(text.sentences.encode([tokens]))
+    context = contexts(text.sentences, [tokens])
     with torch.inference_mode():
         expected = text.encoder(torch.from_numpy(encode_words(tokens))[None], context)[0].numpy()
     np.testing.assert_allclose(rows, expected, atol=1e-6)

@@ -30,7 +30,6 @@ import torch
 from safetensors.torch import load_file
 
 from realtime.feature_spec import LABELS, FeatureSpec, NormStats
-from realtime.text_encoder import own_answer
 from realtime.voice_encoder import load_voice_encoder
 
 from ..checkpoint import WEIGHTS
@@ -38,8 +37,8 @@ from ..config import preset
 from ..emotion_data import face_pool
 from ..emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, single_modality
 from ..emotion_train import ORDER, TripletSampler, TripletTraining, predict, train_on_triplets
-from ..model import DMD, last_present
-from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer
+from ..model import DMD
+from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer, words_answer
 
 RUN = Path("runs/default")
 N_SELECT = 1000  # triplets per selection set
@@ -93,7 +92,7 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
     targets = torch.cat([torch.from_numpy(b.labels) for b in valid.values()])
     model.temperature.fill_(fit_temperature(logits, targets))
     words = valid["text"]
-    text_log_probs = own_answer(last_present(torch.from_numpy(words.text), torch.from_numpy(words.text_mask)))[0]
+    text_log_probs = words_answer(torch.from_numpy(words.text), torch.from_numpy(words.text_mask))[0]
     model.text_temperature.fill_(fit_temperature(text_log_probs, torch.from_numpy(words.labels)))
     test = held_out_sets(pools(voice, extraction, spec, "test"), spec)
     report = RUN / "report"
