@@ -6,7 +6,8 @@ grayscale) and that one function serves training images and live frames alike. I
 constants are the median eye geometry MediaPipe finds on FER2013's own 48x48 crops, so an aligned
 crop and the fallback crop (the whole FER image resized, used when no face is found) look alike.
 
-The CNN gives a 64-d embedding and 7 class probabilities (``LABELS`` order). Weights ship as
+The CNN gives a 64-d embedding and 7 class probabilities (``LABELS`` order), deployed as the mean
+over the crop and its mirror image (``MirrorAveraged``). Weights ship as
 ``models/expression_cnn.safetensors`` with a JSON sidecar (labels, input size, alignment
 parameters, metrics); loading checks both and refuses a mismatch.
 
