@@ -137,7 +137,8 @@ class MirrorAveraged(nn.Module):
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding, logits = self.cnn(torch.cat([crops, crops.flip(-1)]))
-        views = lambda t: t.unflatten(0, (2, -1)).mean(0)  # noqa: E731  (2B, ..) -> (B, ..)
+        # (2B, D) -> (2, B, D) -> (B, D), with D a constant so the exported graph needs no shape arithmetic
+        views = lambda t: t.reshape(2, -1, int(t.shape[1])).mean(0)  # noqa: E731
         return views(embedding), views(logits.softmax(-1))
 
 
