@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import av
@@ -32,7 +33,7 @@ import cv2
 import numpy as np
 import torch
 
-from bench.report import cpu_name, print_table
+from bench.report import cpu_name, print_table, time_interleaved
 from realtime.asr import StreamingASR, korean_test_model_path
 from realtime.audio_source import BLOCK, SAMPLE_RATE, AudioChunk, FileAudioSource
 from realtime.clock import now
@@ -141,20 +142,14 @@ def bench_face(frames: list[np.ndarray], encoder: ExpressionEncoder | None) -> t
     return float(ms.mean()), float(np.percentile(ms, 95)), found / len(frames)
 
 
-def bench_mirror(encoder: ExpressionEncoder, n: int = 300) -> tuple[float, float]:
+def bench_mirror(encoder: ExpressionEncoder, repeat: int = 300) -> tuple[float, float]:
     """Median ms per aligned crop of the CNN on one view and mirror-averaged (what ships), taking
     turns call by call on the same standardised crop."""
     crop = crops_to_tensor(np.random.default_rng(0).integers(0, 256, (1, CROP_SIZE, CROP_SIZE), dtype=np.uint8))
-    calls = {"one view": encoder.model.cnn, "mirror-averaged": encoder.model}
-    times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.inference_mode():
-        for i in range(n + 20):
-            for name, fn in calls.items():
-                t0 = time.perf_counter()
-                fn(crop)
-                if i >= 20:  # the first rounds warm up
-                    times[name].append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times["one view"])), float(np.median(times["mirror-averaged"]))
+        timed = time_interleaved({"one view": partial(encoder.model.cnn, crop),
+                                  "mirror-averaged": partial(encoder.model, crop)}, repeat)
+    return float(np.median(timed["one view"])) * 1e3, float(np.median(timed["mirror-averaged"])) * 1e3
 
 
 def bench_voice(samples: np.ndarray) -> float:

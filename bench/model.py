@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 import warnings
-from collections.abc import Callable
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -40,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.report import cpu_name
+from bench.report import cpu_name, time_interleaved
 from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS
 from dmd_lite.recognizer import INPUTS, OUTPUTS, resolve_checkpoint
@@ -50,21 +48,6 @@ from export.onnx_engine import OnnxEngine
 from realtime.engine import Engine, TorchEngine
 
 BATCHES = (1, 16)
-
-
-def time_interleaved(calls: dict[str, Callable[[], object]], repeat: int, warmup: int = 20) -> dict[str, list[float]]:
-    """Seconds per call of each function, sorted, after ``warmup`` untimed rounds. The functions take
-    turns call by call, so a change in the machine's load (it is shared) hits them all alike."""
-    for _ in range(warmup):
-        for fn in calls.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeat):
-        for name, fn in calls.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: sorted(t) for name, t in times.items()}
 
 
 class TracedTorchEngine(Engine):

@@ -1,8 +1,10 @@
-"""What the benchmarks' reports share: the machine they ran on, and their tables."""
+"""What the benchmarks share: the machine they ran on, side-by-side timing, and their tables."""
 
 from __future__ import annotations
 
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -13,6 +15,21 @@ def cpu_name() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+def time_interleaved(calls: dict[str, Callable[[], object]], repeat: int, warmup: int = 20) -> dict[str, list[float]]:
+    """Seconds per call of each function, sorted, after ``warmup`` untimed rounds. The functions take
+    turns call by call, so a change in the machine's load (it is shared) hits them all alike."""
+    for _ in range(warmup):
+        for fn in calls.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: sorted(t) for name, t in times.items()}
 
 
 def print_table(header: tuple[str, str], rows: list[tuple[str, str, str]]) -> None:

@@ -139,10 +139,9 @@ class TextSet:
         return TextSet(self.words + other.words, np.concatenate([self.emotion, other.emotion]),
                        np.concatenate([self.valence, other.valence]))
 
-    def drop_marks(self, p: float, seed: int = 0) -> TextSet:
-        """The same set with each utterance's marks removed with probability ``p`` (1: all of them)."""
-        drop = np.random.default_rng(seed).random(len(self)) < p
-        return TextSet([strip_marks(u) if d else u for u, d in zip(self.words, drop)], self.emotion, self.valence)
+    def without_marks(self) -> TextSet:
+        """The same set with every utterance's "?" and "!" marks removed (as the live ASR gives words)."""
+        return TextSet([strip_marks(u) for u in self.words], self.emotion, self.valence)
 
 
 def _read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
@@ -484,7 +483,7 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
                   for s in ("train", "dev", "test")]
     parts = [(p, w) for p, w in parts if w > 0]
     corpus = reduce(operator.add, (p for p, _ in parts))
-    bare = corpus.drop_marks(1.0)
+    bare = corpus.without_marks()
     train_set = corpus + corpus + bare + bare  # bag with marks twice, then without twice ...
     corpus_weight = np.tile(np.concatenate([np.full(len(p), w, np.float32) for p, w in parts]), 4)
     dev = meld_split(data, "dev")
@@ -493,7 +492,7 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
 
     sentences = load_sentence_encoder()
     print("contexts of the training and dev utterances ...", flush=True)
-    dev_bare = dev.drop_marks(1.0)
+    dev_bare = dev.without_marks()
     scored_dev = Scored(dev, contexts(sentences, dev.words))
     scored_bare = Scored(dev_bare, contexts(sentences, dev_bare.words))
     model = TextEncoder()

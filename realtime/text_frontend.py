@@ -17,11 +17,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .text import TimedWord, encode_words, timed_tokens, transcript_times
 from .sentence_encoder import SentenceEncoder, load_sentence_encoder
+from .text import TimedWord, encode_words, timed_tokens, transcript_times
 from .text_encoder import TEXT_FEATURE_DIM, TextEncoder, contexts, load_text_encoder
-
-Stream = tuple[np.ndarray, np.ndarray]  # (times (n,), features (n, TEXT_FEATURE_DIM))
+from .window import Stream
 
 
 class TextFrontEnd:

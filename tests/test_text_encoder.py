@@ -118,7 +118,9 @@ def test_readers_map_labels_and_name_missing_columns(tmp_path):
                     "2,Get out.,Joey,anger,negative\n")
     m = read_meld(meld)
     assert m.words[0] == ["im", "so", "happy!"] and [LABELS[i] for i in m.emotion] == ["happy", "angry"]
-    assert m.drop_marks(1.0).words == [["im", "so", "happy"], ["get", "out"]] and m.drop_marks(0.0).words == m.words
+    bare = m.without_marks()
+    assert bare.words == [["im", "so", "happy"], ["get", "out"]] and m.words[0] == ["im", "so", "happy!"]
+    assert bare.emotion is m.emotion and bare.valence is m.valence
     np.testing.assert_array_equal(m.valence, [1.0, -1.0])
     emory = tmp_path / "emory.csv"
     emory.write_text("Utterance,Speaker,Emotion\nHi.,['Ross'],Scared\nOk.,['Joey'],Peaceful\nNo!,['Rachel'],Mad\n")

@@ -1,3 +1,5 @@
+"""The text front-end: one utterance's words -> the text track's rows, live and offline alike."""
+
 import numpy as np
 import pytest
 import torch
