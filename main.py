@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -18,8 +19,10 @@ import cv2
 
 from realtime.engine import BACKENDS
 from realtime.errors import one_line
+from realtime.native_logs import silence_native_stderr
 
 ROOT = Path(__file__).resolve().parent
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 DEMO_CLIP = ROOT / "media" / "demo.mp4"
 DEMO_OUT = ROOT / "out" / "demo"
 
@@ -29,11 +32,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _camera_index(text: str) -> int:
+    index = int(text)  # argparse turns a ValueError into "invalid _camera_index value"
+    if index < 0:
+        raise argparse.ArgumentTypeError(f"camera index {index} is negative: use 0 for the first camera")
+    return index
+
+
+def _seconds(text: str) -> float:
+    seconds = float(text)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return seconds
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a file cannot be written at ``path`` (None when it can): a folder, or a folder we may not write in."""
+    if path.is_dir():
+        return "is a folder: give a file name inside it"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # it will be made; its first existing parent counts
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write in {folder}: choose a folder you can write to"
+    return None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = _Parser(prog="main.py", description="Real-time multimodal emotion recognition: face, voice and words.")
     src = p.add_argument_group("inputs (one of --camera, --video, --gst, --demo; none: --demo)")
     which = src.add_mutually_exclusive_group()
-    which.add_argument("--camera", type=int, metavar="N", help="camera index (0 is the first webcam)")
+    which.add_argument("--camera", type=_camera_index, metavar="N", help="camera index (0 is the first webcam)")
     which.add_argument("--video", metavar="FILE|URL", help="a video file, or an rtsp/http/... stream")
     which.add_argument("--gst", metavar="PIPELINE", help="a GStreamer pipeline ending in appsink")
     which.add_argument("--demo", action="store_true",
@@ -55,16 +84,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--backend", default="torch", choices=BACKENDS, help="engine back-end (default torch)")
     model.add_argument("--engine", metavar="FILE", help="an exported model (ONNX export, TensorRT plan) for --backend "
                                                         "onnx|trt")
-    model.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    model.add_argument("--threads", type=int, default=1, metavar="N", help="intra-op threads of the engine (default 1)")
+    model.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                       help="where the engine runs (default cpu; cuda needs an NVIDIA GPU)")
+    model.add_argument("--threads", type=int, default=1, metavar="N",
+                       help=f"intra-op threads of the engine, 1 to the {CORES} cores this process may use (default 1)")
     out = p.add_argument_group("outputs")
     out.add_argument("--headless", action="store_true", help="no window (--demo goes headless by itself without a display)")
     out.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the overlaid video and the original audio")
     out.add_argument("--events", type=Path, metavar="OUT.jsonl", help="one JSON line per inference (and status change)")
     out.add_argument("--save-windows", type=Path, metavar="DIR",
                      help="save every window the engine sees (DIR/windows_NNNNN.npz, for calibration)")
-    out.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds")
-    out.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    out.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after S seconds (> 0)")
+    out.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                     help="how much to log (default INFO); DEBUG also shows the native libraries' own lines")
     args = p.parse_args(argv)
     if args.camera is None and args.video is None and args.gst is None and not args.demo:
         print("main.py: no input given, running the demo clip (--camera 0 for a webcam; see --help)", flush=True)
@@ -74,8 +106,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.headless = args.headless or not os.environ.get("DISPLAY")
         args.record = args.record or DEMO_OUT / "demo.mp4"
         args.events = args.events or DEMO_OUT / "events.jsonl"
-    if args.threads < 1:
-        p.error("--threads must be at least 1")
+    if not 1 <= args.threads <= CORES:
+        p.error(f"--threads must be between 1 and {CORES} (the cores this process may use)")
+    if args.engine is not None and args.backend == "torch":
+        p.error("--engine is read by --backend onnx or trt, not torch: add --backend onnx (or trt), or drop --engine")
+    for flag, path in (("--record", args.record), ("--events", args.events)):
+        if path is not None and (why := _unwritable(path)):
+            p.error(f"{flag} {path}: {why}")
     if not args.headless and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         p.error("no display ($DISPLAY is unset): add --headless (with --record or --events to keep the results)")
     return args
@@ -83,10 +120,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.log_level != "DEBUG":
+        silence_native_stderr()  # MediaPipe, TFLite, FFmpeg and Kaldi print beneath Python's logging
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV's own backend chatter
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # Ctrl-C before the run's own handler is in place: nothing to finalise yet
+        return 0
 
+
+def _run(args: argparse.Namespace) -> int:
     from realtime.app import App, AppConfig  # after the arguments: MediaPipe and the front-ends take seconds to load
     from realtime.errors import SourceError
 
@@ -101,17 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     except (SourceError, ValueError, RuntimeError, OSError) as e:
         print(f"main.py: error: {one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C while the models load: nothing to finalise yet
-        return 0
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _: app.stop(signal.Signals(signum).name))
     if args.demo:
         print(f"demo: {DEMO_CLIP.relative_to(ROOT)} ({'headless' if args.headless else 'window'}); "
               f"writing {args.record} and {args.events}", flush=True)
     stats = app.run()
+    recording = "recording" if app.recording_error is None else f"recording (off early: {app.recording_error})"
     print(f"done ({app.stop_reason}): {stats.inferences} inferences, {stats.shown} frames shown at "
           f"{stats.fps:.1f} fps" + "".join(f"; {what}: {path}" for what, path in
-                                           (("recording", args.record), ("events", args.events),
+                                           ((recording, args.record), ("events", args.events),
                                             ("windows", args.save_windows)) if path is not None), flush=True)
     return 1 if app.failed else 0
 

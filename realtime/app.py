@@ -52,14 +52,15 @@ from dmd_lite.gd_unit import EDGE_NAMES
 
 from .asr import StreamingASR, resolve_vosk_model
 from .audio_source import BLOCK_S, AudioChunk, AudioSource, FileAudioSource, MicrophoneSource
+from .backoff import Backoff
 from .clock import now
 from .engine import Engine, Inference, make_engine
-from .errors import SourceError, one_line
+from .errors import NonFiniteOutputError, SourceError, one_line
 from .events import EventLog, WindowSaver
 from .face import PRESENCE, FaceFrontEnd, FaceObservation, Resampler
 from .handoff import put_or_drop
 from .overlay import OverlayState, Readout, render
-from .recorder import Recorder
+from .recorder import Recorder, RecordingError
 from .smoothing import Decision, Smoother
 from .text_frontend import TextFrontEnd
 from .video_source import Frame, FrameQueue, VideoSource
@@ -73,6 +74,7 @@ POLL_S = 0.1  # longest any thread waits before looking at the stop flag
 JOIN_S = 1.0  # all threads together must end within this after stop()
 MIC_SILENT_S = 2.0  # a live microphone that delivers nothing this long is treated as gone
 BACKOFF_S = (0.5, 8.0)  # first and longest wait between reconnection attempts
+LOADER_JOIN_S = 60.0  # longest the exit waits for a speech model still loading
 S = TypeVar("S")  # a source that _reopen opens
 ASR_QUEUE_S = 2.0  # audio the ASR may fall behind before its oldest chunks are dropped
 WORDS_SHOWN = 12
@@ -117,6 +119,7 @@ class Stats:
     capture_dropped: int = 0
     asr_dropped: int = 0
     asr_renewals: int = 0  # recognisers the ASR renewed to bound its memory (see StreamingASR)
+    failed_windows: int = 0  # windows whose model output was not finite (reported, not shown)
     join_s: float = 0.0  # how long the threads took to end after stop()
 
     @property
@@ -207,25 +210,25 @@ class App:
 
     def __init__(self, config: AppConfig) -> None:
         self.config = config
-        if not config.headless:  # first: a display Qt cannot use aborts the process, before anything is open
-            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)  # resizable, no toolbar
+        # the state every path reads, made before anything can fail
         self.stats = Stats()
         self._stop = threading.Event()
         self.stop_reason = "end of input"
-        self.video = self._open_video()
-        self.live = _is_live(config.video)
-        self._audio_source = self._open_audio() if config.audio else None  # started by run()
-        self.has_audio = self._audio_source is not None
+        self._start = now()  # set again when run() starts
+        self._off: dict[str, str] = {}
+        self._off_lock = threading.Lock()
+        self._threads: dict[str, threading.Thread] = {}
+        self._reconnecting = False  # the capture thread's own: visual is off until a reopened source delivers
+        self._video_backoff = Backoff(*BACKOFF_S)
+        self._mic_backoff = Backoff(*BACKOFF_S)
+        self.video: VideoSource | None = None
+        self._audio_source: AudioSource | None = None
         self._asr_loaded: StreamingASR | Exception | None = None
         self._asr_loader = threading.Thread(target=self._load_asr, name="asr-load", daemon=True)
-        if config.asr and self.has_audio:
-            self._asr_loader.start()
-        self.engine: Engine = make_engine(config.backend, config.checkpoint, config.device, config.threads,
-                                          config.engine_file)
-        self.spec = self.engine.spec
-        self.assembler = WindowAssembler(self.spec)
-        self.tracks = self.assembler.make_tracks()
-        self.engine.infer(self.assembler.from_streams(0.0, {}))  # warm-up: the first run is the slowest
+        self.events: EventLog | None = None
+        self.recorder: Recorder | None = None
+        self.recording_error: str | None = None  # why the recording stopped early, if it did
+        self.saver: WindowSaver | None = None
         # what the display reads (each a reference swapped whole by its one writer thread)
         self._face: FaceObservation | None = None
         self._decision: Decision | None = None
@@ -235,11 +238,43 @@ class App:
         self._words_text = ""  # the same words, for the other threads
         self._partial = ""
         self._asr_lag: float | None = None
-        self._off: dict[str, str] = {}
-        self._off_lock = threading.Lock()
-        self.events: EventLog | None = None
-        self.recorder: Recorder | None = None
-        self.saver: WindowSaver | None = None
+        try:
+            self._open()
+        except BaseException:  # a failed start leaves no source open and no loader running
+            self._close_inputs()
+            raise
+
+    def _open(self) -> None:
+        """Open the window, the inputs, the engine and the event log and window files."""
+        c = self.config
+        if not c.headless:  # first: a display Qt cannot use aborts the process, before anything is open
+            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)  # resizable, no toolbar
+        self.video = self._open_video()
+        self.live = _is_live(c.video)
+        self._audio_source = self._open_audio() if c.audio else None  # started by run()
+        self.has_audio = self._audio_source is not None
+        if c.asr and self.has_audio:
+            self._asr_loader.start()
+        self.engine: Engine = make_engine(c.backend, c.checkpoint, c.device, c.threads, c.engine_file)
+        self.spec = self.engine.spec
+        self.assembler = WindowAssembler(self.spec)
+        self.tracks = self.assembler.make_tracks()
+        self.engine.infer(self.assembler.from_streams(0.0, {}))  # warm-up: the first run is the slowest
+        if c.events is not None:
+            self.events = EventLog(c.events)
+        if c.save_windows is not None:
+            self.saver = WindowSaver(c.save_windows)
+
+    def _close_inputs(self) -> None:
+        """Stop the sources and wait for the ASR loader: a process must not exit while it is in Vosk."""
+        if self.video is not None:
+            self.video.stop(timeout=0.2)
+        if self._audio_source is not None:
+            self._audio_source.stop()
+        if self._asr_loader.ident is not None:
+            self._asr_loader.join(LOADER_JOIN_S)
+        if self.events is not None:
+            self.events.close()
 
     # ------------------------------------------------------------------ inputs
 
@@ -272,9 +307,28 @@ class App:
             log.warning("%s back on", modality)
         else:
             log.warning("%s off: %s", modality, why)
-        if self.events is not None:
-            self.events.write({"type": "status", "t": self._rel(now()), "modality": modality,
-                               "state": "off" if why else "on", "why": why or ""})
+        self._write_event({"type": "status", "t": self._rel(now()), "modality": modality,
+                           "state": "off" if why else "on", "why": why or ""})
+
+    def _write_event(self, event: dict) -> None:
+        """Append to the event log; a log that cannot be written is closed and said, the run goes on."""
+        events = self.events
+        if events is None:
+            return
+        try:
+            events.write(event)
+        except OSError as e:
+            self.events = None
+            log.error("event log off: writing %s failed (%s)", events.path, one_line(e))
+            events.close()
+
+    def _record(self, write: Callable[..., None], *args: object) -> None:
+        """Call a recorder writer; a failing recording turns off alone (said on screen and in the events)."""
+        try:
+            write(*args)
+        except RecordingError as e:
+            self.recorder, self.recording_error = None, one_line(e)
+            self._set_off("recording", self.recording_error)
 
     def _rel(self, t: float) -> float:
         return round(t - self._start, 4)
@@ -296,13 +350,13 @@ class App:
         """Start the threads, show frames on this thread until the end, then finalise everything."""
         c = self.config
         self._start = now()
-        if c.events is not None:
-            self.events = EventLog(c.events)
-        if c.record is not None:
-            self.recorder = Recorder(c.record, self._start, audio=self.has_audio)
-        if c.save_windows is not None:
-            self.saver = WindowSaver(c.save_windows)
         try:
+            if c.record is not None:
+                try:
+                    self.recorder = Recorder(c.record, self._start, audio=self.has_audio)
+                except OSError as e:
+                    self.recording_error = one_line(e)
+                    self._set_off("recording", f"cannot write {c.record} ({self.recording_error})")
             self._write_start_event()
             self._run_threads()
         finally:
@@ -310,12 +364,10 @@ class App:
         return self.stats
 
     def _write_start_event(self) -> None:
-        if self.events is None:
-            return
         c = self.config
         with self._off_lock:
             off = dict(self._off)
-        self.events.write({"type": "start", "wall_time": time.time(), "input": str(c.video),
+        self._write_event({"type": "start", "wall_time": time.time(), "input": str(c.video),
                            "audio": type(self._audio_source).__name__ if self.has_audio else None, "off": off,
                            "backend": self.engine.name, "checkpoint": str(c.checkpoint), "labels": list(self.spec.labels),
                            "edges": list(EDGE_NAMES), "window_s": self.spec.window_s, "hop_s": self.spec.hop_s,
@@ -363,31 +415,37 @@ class App:
         return body
 
     def _finalise(self) -> None:
-        """Stop and join every thread (within JOIN_S together), then close the outputs."""
+        """Stop and join every thread (within JOIN_S together), then close the outputs, each on its own."""
         self._stop.set()
         t0 = now()
         self.video.stop(timeout=0.2)
         if self._audio_source is not None:
             self._audio_source.stop()
-        for t in getattr(self, "_threads", {}).values():
+        for t in self._threads.values():
             t.join(max(0.0, JOIN_S - (now() - t0)))
         self.stats.join_s = now() - t0
-        alive = [t.name for t in getattr(self, "_threads", {}).values() if t.is_alive()]
+        alive = [t.name for t in self._threads.values() if t.is_alive()]
         if alive:
             log.error("threads still running %.1f s after stop: %s", JOIN_S, ", ".join(alive))
         self.stats.capture_dropped = self.video.dropped
         if self.saver is not None:
-            self.saver.close()
+            try:
+                self.saver.close()
+            except OSError as e:
+                log.error("saving windows failed: %s", one_line(e))
         if self.recorder is not None:
-            self.recorder.close()
-        if self.events is not None:
-            self.events.write({"type": "end", "t": self._rel(now()), "reason": self.stop_reason,
-                               "inferences": self.stats.inferences, "frames_shown": self.stats.shown,
-                               "fps": round(self.stats.fps, 2), "threads_joined_s": round(self.stats.join_s, 3),
-                               "dropped": {"capture_frames": self.stats.capture_dropped,
-                                           "display_frames": self.stats.display_dropped,
-                                           "asr_chunks": self.stats.asr_dropped}})
-            self.events.close()
+            self._record(self.recorder.close)
+        self._write_event({"type": "end", "t": self._rel(now()), "reason": self.stop_reason,
+                           "inferences": self.stats.inferences, "failed_windows": self.stats.failed_windows,
+                           "frames_shown": self.stats.shown, "fps": round(self.stats.fps, 2),
+                           "threads_joined_s": round(self.stats.join_s, 3),
+                           "recording": "off: " + self.recording_error if self.recording_error else
+                           ("on" if self.config.record is not None else None),
+                           "asr_renewals": self.stats.asr_renewals,
+                           "dropped": {"capture_frames": self.stats.capture_dropped,
+                                       "display_frames": self.stats.display_dropped,
+                                       "asr_chunks": self.stats.asr_dropped}})
+        self._close_inputs()
         if not self.config.headless:
             cv2.destroyAllWindows()
 
@@ -405,6 +463,10 @@ class App:
                         return
                     self._reconnect_video()
                     continue
+                self._video_backoff.reset()  # frames flow: a later loss starts from the shortest wait
+                if self._reconnecting:
+                    self._reconnecting = False
+                    self._set_off("visual", None)
                 self.clock.hold(frame.t, self._stop)
                 self._face_q.put(frame, block=block, stop=self._stop)
                 self._display_q.put(frame, block=block, stop=self._stop)
@@ -417,8 +479,9 @@ class App:
         """The camera or stream stopped: say so and reopen it with back-off until it returns or we stop."""
         why = one_line(self.video.error) if self.video.error else "the stream ended"
         self._set_off("visual", f"{why}; reconnecting")
+        self._reconnecting = True  # back on at the first frame, not at the first open
         self._face = None
-        video = self._reopen(self._open_video)
+        video = self._reopen(self._open_video, self._video_backoff)
         if video is None:
             return
         if self._stop.is_set():  # stopped while opening: _finalise has seen the old source only
@@ -426,16 +489,15 @@ class App:
             return
         self.video.stop()
         self.video = video.start()
-        self._set_off("visual", None)
 
-    def _reopen(self, open_source: Callable[[], S]) -> S | None:
-        """``open_source()`` retried with back-off (``BACKOFF_S``) until it opens; None once we stop."""
-        delay = BACKOFF_S[0]
-        while not self._stop.wait(delay):
+    def _reopen(self, open_source: Callable[[], S], backoff: Backoff) -> S | None:
+        """``open_source()`` retried after each of ``backoff``'s waits until it opens; None once we stop.
+        The waits keep growing across reopens until the caller sees data again and resets ``backoff``."""
+        while not self._stop.wait(backoff.next()):
             try:
                 return open_source()
             except SourceError:
-                delay = min(2 * delay, BACKOFF_S[1])
+                continue
         return None
 
     # ------------------------------------------------------------------ face
@@ -492,11 +554,12 @@ class App:
                     last_chunk, lost = now(), True
                 continue
             last_chunk = now()
+            self._mic_backoff.reset()
             if lost:
                 self._set_off("audio", None)
                 lost = False
             if self.recorder is not None:
-                self.recorder.write_audio(chunk)
+                self._record(self.recorder.write_audio, chunk)
             steps = voice.push(chunk)
             for t, f in steps:
                 self.tracks["audio"].push(t, f)
@@ -514,7 +577,7 @@ class App:
         """Say the microphone is gone and reopen it with back-off until it opens again or we stop."""
         source.stop()
         self._set_off("audio", f"{why}; reopening")
-        reopened = self._reopen(lambda: MicrophoneSource(self.config.mic).start())
+        reopened = self._reopen(lambda: MicrophoneSource(self.config.mic).start(), self._mic_backoff)
         if reopened is None:
             return source
         self._audio_source = reopened
@@ -593,7 +656,15 @@ class App:
             t0 = time.perf_counter()
             window = self.assembler.from_tracks(next_t, self.tracks)
             assemble_ms = (time.perf_counter() - t0) * 1e3
-            inference = self.engine.infer(window)
+            try:
+                inference = self.engine.infer(window)
+            except NonFiniteOutputError as e:  # reported and skipped; the next window may be fine
+                self._window_failed(window, one_line(e))
+                self.clock.consumed(next_t)
+                next_t += hop
+                continue
+            if "model" in self._off:
+                self._set_off("model", None)
             t_result = now()
             coverage = self._coverage(window)
             decision = smoother.update(inference.probabilities, inference.valence, coverage)
@@ -606,11 +677,18 @@ class App:
             if self.saver is not None:
                 self.saver.add(window)
             if self.events is not None:
-                self.events.write(self._event(window, inference, decision, coverage, t_result,
+                self._write_event(self._event(window, inference, decision, coverage, t_result,
                                               {"update": update_ms, "assemble": assemble_ms,
                                                "model": inference.model_ms}))
             self.clock.consumed(next_t)
             next_t += hop
+
+    def _window_failed(self, window: Window, why: str) -> None:
+        """A window the model could not answer: counted, written to the events, shown as the model off."""
+        self.stats.failed_windows += 1
+        self._write_event({"type": "failed", "t_end": self._rel(window.t_end), "t_result": self._rel(now()),
+                           "why": why})
+        self._set_off("model", why)
 
     def _coverage(self, window: Window) -> dict[str, float]:
         """Fraction of the window's steps present per modality (text: 1 with any word)."""
@@ -668,7 +746,7 @@ class App:
                 continue
             image = render(frame.image, self._overlay_state())
             if self.recorder is not None:
-                self.recorder.write_frame(image, frame.t)
+                self._record(self.recorder.write_frame, image, frame.t)
             if not c.headless:
                 if not shown_any:  # a resizable window opens small (Qt: 400x300), shrinking the overlay's text
                     cv2.resizeWindow(WINDOW_TITLE, image.shape[1], image.shape[0])
