@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from realtime.engine import BACKENDS
+from realtime.backends import BACKENDS
 from realtime.errors import one_line
 from realtime.native_logs import silence_native_stderr
 

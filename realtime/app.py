@@ -4,7 +4,8 @@ One thread per stage, as in DESIGN.md, talking through bounded queues and ``Trac
 
     capture    VideoSource's reader, plus a pump that hands each frame to the face and display
                queues (newest wins; drops counted) and reconnects a lost camera or stream with
-               back-off (0.5 s, doubling to 8 s)
+               back-off (0.5 s, doubling to 8 s; back to 0.5 s only once frames have flowed for
+               FLOWING_S, so a source that opens and then delivers nothing is retried ever slower)
     face       FaceFrontEnd on at most one frame per visual step (15 Hz) -> Resampler -> visual track
     audio      AudioSource -> recorder (the original audio), VoiceFrontEnd -> audio track, and a
                bounded queue to the ASR; a microphone that delivers nothing for 2 s is reopened
@@ -34,6 +35,7 @@ producers wait instead of running more than half a window ahead of the inference
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -74,6 +76,7 @@ POLL_S = 0.1  # longest any thread waits before looking at the stop flag
 JOIN_S = 1.0  # all threads together must end within this after stop()
 MIC_SILENT_S = 2.0  # a live microphone that delivers nothing this long is treated as gone
 BACKOFF_S = (0.5, 8.0)  # first and longest wait between reconnection attempts
+FLOWING_S = 1.0  # a reopened source counts as working once it has delivered frames this long
 LOADER_JOIN_S = 60.0  # longest the exit waits for a speech model still loading
 S = TypeVar("S")  # a source that _reopen opens
 ASR_QUEUE_S = 2.0  # audio the ASR may fall behind before its oldest chunks are dropped
@@ -218,7 +221,7 @@ class App:
         self._off: dict[str, str] = {}
         self._off_lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
-        self._reconnecting = False  # the capture thread's own: visual is off until a reopened source delivers
+        self._reconnecting = False  # the capture thread's own: visual is off until a reopened source flows
         self._video_backoff = Backoff(*BACKOFF_S)
         self._mic_backoff = Backoff(*BACKOFF_S)
         self.video: VideoSource | None = None
@@ -259,7 +262,8 @@ class App:
         self.spec = self.engine.spec
         self.assembler = WindowAssembler(self.spec)
         self.tracks = self.assembler.make_tracks()
-        self.engine.infer(self.assembler.from_streams(0.0, {}))  # warm-up: the first run is the slowest
+        with contextlib.suppress(NonFiniteOutputError):  # such windows are reported one by one while running
+            self.engine.infer(self.assembler.from_streams(0.0, {}))  # warm-up: the first run is the slowest
         if c.events is not None:
             self.events = EventLog(c.events)
         if c.save_windows is not None:
@@ -453,6 +457,7 @@ class App:
 
     def _capture(self) -> None:
         block = not self.config.realtime
+        first: float | None = None  # time of the source's first frame
         try:
             while not self._stop.is_set():
                 frame = self.video.read(timeout=POLL_S)
@@ -462,11 +467,14 @@ class App:
                     if not self.live:
                         return
                     self._reconnect_video()
+                    first = None
                     continue
-                self._video_backoff.reset()  # frames flow: a later loss starts from the shortest wait
-                if self._reconnecting:
-                    self._reconnecting = False
-                    self._set_off("visual", None)
+                first = frame.t if first is None else first
+                if frame.t - first >= FLOWING_S:  # frames flow: a later loss starts from the shortest wait
+                    self._video_backoff.reset()
+                    if self._reconnecting:
+                        self._reconnecting = False
+                        self._set_off("visual", None)
                 self.clock.hold(frame.t, self._stop)
                 self._face_q.put(frame, block=block, stop=self._stop)
                 self._display_q.put(frame, block=block, stop=self._stop)
@@ -479,7 +487,7 @@ class App:
         """The camera or stream stopped: say so and reopen it with back-off until it returns or we stop."""
         why = one_line(self.video.error) if self.video.error else "the stream ended"
         self._set_off("visual", f"{why}; reconnecting")
-        self._reconnecting = True  # back on at the first frame, not at the first open
+        self._reconnecting = True  # back on once frames flow, not at the first open
         self._face = None
         video = self._reopen(self._open_video, self._video_backoff)
         if video is None:

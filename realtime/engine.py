@@ -18,6 +18,8 @@ import numpy as np
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS
 
+from .backends import BACKENDS
+from .errors import NonFiniteOutputError
 from .feature_spec import FeatureSpec
 from .window import Window
 
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
     import torch
 
     from .expression import ExpressionModel
-
-BACKENDS = ("torch", "onnx", "trt")
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,14 @@ class Engine(ABC):
         return "shipped"
 
     def infer(self, window: Window) -> Inference:
+        """The model's answer for ``window``; ``NonFiniteOutputError`` when any output has NaN or inf."""
         start = time.perf_counter()
         out = self.run(window_batch([window]))
         ms = (time.perf_counter() - start) * 1000.0
+        bad = [n for n in OUTPUTS if not np.isfinite(out[n][0]).all()]
+        if bad:
+            raise NonFiniteOutputError(f"the {self.name} engine's {', '.join(bad)} for the window ending at "
+                                       f"{window.t_end:.2f} s had NaN or infinity; the model or its inputs are broken")
         return Inference(window.t_end, out["probabilities"][0], float(out["valence"][0]), out["edges_homo"][0],
                          out["edges_hetero"][0], window.modalities_present, ms)
 
@@ -148,9 +153,12 @@ def make_engine(backend: str = "torch", checkpoint: str | Path = "default", devi
     if backend == "torch":
         return TorchEngine(checkpoint, device, threads)
     if backend == "onnx":
-        from export.artifacts import cached_export
-        from export.onnx_engine import OnnxEngine
+        import onnxruntime as ort
 
+        from export.artifacts import cached_export
+        from export.onnx_engine import OnnxEngine, choose_providers
+
+        choose_providers(device, ort.get_available_providers())  # no GPU provider: say so before any export
         return OnnxEngine(engine_file or cached_export(checkpoint), device, threads)
     if backend == "trt":
         if engine_file is None:

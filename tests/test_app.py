@@ -4,9 +4,7 @@ null sink, see pulse.py) that then disappears."""
 
 import json
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from mainrun import (CLIP, CLIP_S, ROOT, TIMEOUT_S, check_inferences, inference_events, read_events, streams,
-                     wait_for_inferences)
+from mainrun import (CLIP, CLIP_S, ROOT, TIMEOUT_S, check_inferences, free_port, inference_events, read_events,
+                     serve_stream, streams, wait_for_inferences)
 from mainrun import MAIN as MAIN_PY
 from pulse import pulse_server, speak  # noqa: F401  (pulse_server is a fixture)
 from realtime.asr import korean_test_model_path
@@ -100,35 +98,6 @@ def test_sigint_mid_run_leaves_a_playable_recording_and_a_complete_log(tmp_path)
     assert got["audio"] == pytest.approx(got["video"], abs=1.0)
 
 
-# A camera stand-in: the demo clip's picture as a paced MPEG-TS stream on a TCP port (PyAV listens
-# for one client), which the test can cut and bring back.
-STREAM_SERVER = """
-import sys, time, av
-port, clip = int(sys.argv[1]), sys.argv[2]
-print("listening", flush=True)
-out = av.open(f"tcp://127.0.0.1:{port}?listen=1", "w", format="mpegts")
-stream = out.add_stream("mpeg4", rate=30)
-stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
-t0, n = time.monotonic(), 0
-while True:
-    with av.open(clip) as src:
-        for decoded in src.decode(video=0):
-            frame = av.VideoFrame.from_ndarray(decoded.to_ndarray(format="rgb24"), format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-            n += 1
-            time.sleep(max(0.0, t0 + n / 30 - time.monotonic()))
-"""
-
-
-def _serve(port: int) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "-c", STREAM_SERVER, str(port), str(CLIP)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert server.stdout.readline().strip() == "listening"
-    time.sleep(0.5)  # from the print to the listening socket
-    return server
-
-
 def _wait_for(events: Path, process: subprocess.Popen, condition) -> list[dict]:
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
@@ -140,11 +109,9 @@ def _wait_for(events: Path, process: subprocess.Popen, condition) -> list[dict]:
 
 
 def test_a_lost_stream_is_reconnected_and_sigterm_ends_cleanly(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     events = tmp_path / "events.jsonl"
-    server = _serve(port)
+    server = serve_stream(port)
     process = subprocess.Popen([*MAIN, "--video", f"tcp://127.0.0.1:{port}", "--no-audio", "--events", str(events)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
@@ -156,7 +123,7 @@ def test_a_lost_stream_is_reconnected_and_sigterm_ends_cleanly(tmp_path):
         server.wait()
         log = _wait_for(events, process, lambda log: any(e["type"] == "status" and e["modality"] == "visual"
                                                          and e["state"] == "off" for e in log))
-        server = _serve(port)
+        server = serve_stream(port)
         log = _wait_for(events, process, lambda log: any(e["type"] == "status" and e["modality"] == "visual"
                                                          and e["state"] == "on" for e in log))
         back = next(e["t"] for e in log if e["type"] == "status" and e["state"] == "on")

@@ -1,0 +1,3 @@
+"""The engine back-ends ``--backend`` chooses from, importable without loading any of them."""
+
+BACKENDS = ("torch", "onnx", "trt")
