@@ -25,7 +25,7 @@ from .checkpoint import load_checkpoint
 from .emotion_eval import extract_all, held_out_sets, pools, score_held_out
 from .gd_unit import EDGE_NAMES
 from .metrics import regression_metrics
-from .mmsa import SPLITS, MMSADataset, MMSASplit, load_mmsa
+from .mmsa import SPLITS, MMSADataset, MMSAFileError, MMSASplit, load_mmsa
 from .model import DMD
 from .recognizer import load_recognizer
 
@@ -63,7 +63,8 @@ def parser() -> argparse.ArgumentParser:
                         "directory (model.safetensors + config.json) for MMSA data")
     p.add_argument("--data", type=Path, required=True,
                    help="the shared data folder (fer2013_48, ravdess_speech_16k, text), or an MMSA "
-                        "aligned_50.pkl / unaligned_50.pkl (a pickle: only use files you trust)")
+                        "aligned_50.pkl / unaligned_50.pkl (only plain data is unpickled: a file that refers to "
+                        "functions or other classes is refused)")
     p.add_argument("--split", default="test", choices=SPLITS, help="MMSA split to evaluate (default: %(default)s)")
     p.add_argument("--extraction", type=Path, default=Path("runs/default/extract"),
                    help="where the shared data's features are (or will be) extracted (default: %(default)s)")
@@ -91,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_file():
         p.error(f"no such data file or folder: {args.data}")
     model, _ = load_checkpoint(args.checkpoint, device=args.device)
-    split = load_mmsa(args.data)[args.split]
+    try:
+        split = load_mmsa(args.data)[args.split]
+    except MMSAFileError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
     print(json.dumps({"split": args.split, "n": len(split), **evaluate_split(model, split, torch.device(args.device))}))
     return 0
 

@@ -2,8 +2,9 @@
 CMU-MOSEI and CH-SIMS.
 
 An MMSA file is a pickle of `{split: {key: array}}` with splits train/valid/test (layout in
-`shared/reference/dmd_official.md` §2.3). Unpickling runs arbitrary code stored in the file:
-load only files from a source you trust (the official MMSA downloads, or `dmd_lite.synthetic`).
+`shared/reference/dmd_official.md` §2.3). The pickle is read by a restricted unpickler that only
+builds plain data (dicts, lists, strings, numbers, numpy arrays and scalars): a file that refers to
+anything else (a function such as `os.system`, any other class) is refused before it can run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,32 @@ from torch.utils.data import Dataset
 
 SPLITS = ("train", "valid", "test")
 REQUIRED_KEYS = ("text", "audio", "vision", "regression_labels", "id", "raw_text")
+
+# The only globals a plain-data pickle needs (numpy 1 `numpy.core` and numpy 2 `numpy._core` names;
+# `__builtin__` is how protocols 0-2 spell `builtins`, `_codecs.encode` how they store bytes).
+_PLAIN_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"), ("_codecs", "encode"),
+    *((f"{core}.{module}", name) for core in ("numpy.core", "numpy._core")
+      for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"),
+                           ("numeric", "_frombuffer"))),
+    *((module, name) for module in ("builtins", "__builtin__")
+      for name in ("set", "frozenset", "bytearray", "complex")),
+})
+
+
+class MMSAFileError(ValueError):
+    """An MMSA file that cannot be used: not a plain-data pickle, or a missing split or key, bad shapes
+    or inconsistent sample counts."""
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickler that builds only plain data: any global outside ``_PLAIN_GLOBALS`` is refused
+    before it is looked up, so nothing the file names can run."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _PLAIN_GLOBALS:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which is not allowed")
+        return super().find_class(module, name)
 
 
 @dataclass
@@ -39,15 +66,15 @@ class MMSASplit:
 def _split_from_dict(name: str, raw: dict, path: Path) -> MMSASplit:
     """Validate one split's dict and convert it to an MMSASplit."""
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: split '{name}' must be a dict of arrays, got {type(raw).__name__}")
+        raise MMSAFileError(f"{path}: split '{name}' must be a dict of arrays, got {type(raw).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
-        raise ValueError(f"{path}: split '{name}' lacks key(s) {missing}; an MMSA file needs {list(REQUIRED_KEYS)}")
+        raise MMSAFileError(f"{path}: split '{name}' lacks key(s) {missing}; an MMSA file needs {list(REQUIRED_KEYS)}")
     features = {}
     for key in ("text", "audio", "vision"):
         x = np.asarray(raw[key], dtype=np.float32)
         if x.ndim != 3:
-            raise ValueError(f"{path}: '{name}/{key}' must be (N, T, d), got shape {x.shape}")
+            raise MMSAFileError(f"{path}: '{name}/{key}' must be (N, T, d), got shape {x.shape}")
         features[key] = x
     features["audio"] = np.where(features["audio"] == -np.inf, np.float32(0), features["audio"])
     labels = np.asarray(raw["regression_labels"], dtype=np.float32).reshape(-1)
@@ -60,16 +87,17 @@ def _split_from_dict(name: str, raw: dict, path: Path) -> MMSASplit:
     if text_bert is not None:
         sizes["text_bert"] = len(text_bert)
     if len(set(sizes.values())) != 1:
-        raise ValueError(f"{path}: split '{name}' has inconsistent sample counts {sizes}; the file is corrupt")
+        raise MMSAFileError(f"{path}: split '{name}' has inconsistent sample counts {sizes}; the file is corrupt")
     return MMSASplit(labels=labels, ids=ids, raw_text=raw_text, text_bert=text_bert, **features)
 
 
 def load_mmsa(path: str | Path) -> dict[str, MMSASplit]:
     """Load an MMSA pickle into {"train", "valid", "test"} -> MMSASplit.
 
-    Pickles execute code while loading: only pass files you trust. Raises FileNotFoundError for
-    a missing file and ValueError for a missing split or key, bad shapes, inconsistent sample
-    counts, or feature sizes that differ between splits.
+    Only plain data is unpickled (see ``_PlainUnpickler``). Raises FileNotFoundError for a missing
+    file and MMSAFileError (a ValueError) for a pickle that is corrupt or refers to anything but
+    plain data, a missing split or key, bad shapes, inconsistent sample counts, or feature sizes
+    that differ between splits.
     """
     path = Path(path)
     if not path.is_file():
@@ -78,19 +106,25 @@ def load_mmsa(path: str | Path) -> dict[str, MMSASplit]:
             "or write a synthetic one with `python -m dmd_lite.synthetic --out FILE`"
         )
     with path.open("rb") as f:
-        data = pickle.load(f)
+        try:
+            data = _PlainUnpickler(f).load()
+        except (pickle.UnpicklingError, EOFError, ValueError) as e:  # ValueError: e.g. unknown protocol
+            raise MMSAFileError(
+                f"{path} is not a plain MMSA pickle: {e}; an MMSA file holds only dicts, lists, strings, numbers "
+                "and numpy arrays (use the official MMSA download, or write one with `python -m dmd_lite.synthetic`)"
+            ) from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a dict of splits {list(SPLITS)}, got {type(data).__name__}")
+        raise MMSAFileError(f"{path}: expected a dict of splits {list(SPLITS)}, got {type(data).__name__}")
     missing = [s for s in SPLITS if s not in data]
     if missing:
-        raise ValueError(f"{path}: missing split(s) {missing}; an MMSA file has {list(SPLITS)}")
+        raise MMSAFileError(f"{path}: missing split(s) {missing}; an MMSA file has {list(SPLITS)}")
     splits = {name: _split_from_dict(name, data[name], path) for name in SPLITS}
 
     reference = feature_shapes(splits["train"])
     for name in SPLITS[1:]:
         shapes = feature_shapes(splits[name])
         if shapes != reference:
-            raise ValueError(f"{path}: split '{name}' has feature shapes {shapes}, train has {reference}")
+            raise MMSAFileError(f"{path}: split '{name}' has feature shapes {shapes}, train has {reference}")
     return splits
 
 

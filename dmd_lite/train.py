@@ -29,7 +29,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import PRESETS, DMDConfig, preset
 from .evaluate import evaluate_split
-from .mmsa import MMSADataset, feature_shapes, load_mmsa
+from .mmsa import MMSADataset, MMSAFileError, feature_shapes, load_mmsa
 from .model import DMD
 from .objective import QUIRKS, ObjectiveConfig, dmd_loss
 from .plots import plot_curves
@@ -146,7 +146,8 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = TrainConfig()
     p.add_argument("--data", type=Path, required=True,
-                   help="MMSA aligned_50.pkl / unaligned_50.pkl (a pickle: only use files you trust)")
+                   help="MMSA aligned_50.pkl / unaligned_50.pkl (only plain data is unpickled: a file that refers to "
+                        "functions or other classes is refused)")
     p.add_argument("--out", type=Path, required=True, help="run directory for checkpoint, logs and plots")
     p.add_argument("--preset", default="lite", choices=list(PRESETS),
                    help="model preset; input sizes are taken from the data (default: %(default)s)")
@@ -191,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
-    result = train(args.data, args.out, preset(args.preset), cfg, pick_device(args.device), args.workers)
+    try:
+        result = train(args.data, args.out, preset(args.preset), cfg, pick_device(args.device), args.workers)
+    except MMSAFileError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
     print(json.dumps(result))
     return 0
 

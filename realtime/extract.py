@@ -2,13 +2,16 @@
 
     python -m realtime.extract --kind {video,audio,image,text} --input PATH --out DIR [--workers N]
 
-``--input`` is a file or a folder searched recursively. Per kind:
+``--input`` is a file or a folder searched recursively; symbolic links inside it, to files and to
+folders alike, are never followed: each is skipped and counted as failed (name the link's target as
+``--input`` to extract it). Per kind:
   video  videos with sound: face features (15 Hz) and voice features (25 Hz) on media time
   audio  flac/wav clips: voice features
   image  face crops (png/jpg, FER2013-style): one face-feature vector each, still-image mode; where
          MediaPipe finds no face (status no_face) the expression CNN still sees the whole picture
   text   transcript CSVs (MELD, EmoryNLP, CMU-MOSI): per utterance, the text front-end's word features
-         timed at a speaking rate
+         timed at a speaking rate; a malformed row (more or fewer fields than the header, a valence
+         that does not parse) is skipped and counted as failed, with its file and line
 
 Output in DIR:
   shards/...npz   one shard per video or clip, per chunk of ``CHUNK`` images of one folder, per chunk
@@ -45,7 +48,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .errors import SourceError, one_line
+from .errors import SourceError, interrupts_left_to_parent, one_line, run_cli
 from .feature_spec import FeatureSpec
 from .text import tokenize
 from .window import Stream
@@ -60,6 +63,8 @@ SUFFIXES = {
 STREAMS_OF = {"video": ("visual", "audio"), "audio": ("audio",), "image": ("visual",), "text": ("text",)}
 CHUNK = 1000  # images or transcript rows per shard
 SHARDS, INDEX, SPEC = "shards", "index.jsonl", "feature_spec.json"
+LINK_SKIPPED = ("a symbolic link, not followed (extraction reads only what lies inside --input): "
+                "pass its target as --input")
 
 # Labels the sources carry, mapped onto FeatureSpec.labels (None: no match in the label set).
 RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
@@ -146,48 +151,79 @@ def csv_schema(columns: list[str], path: Path) -> CsvSchema:
                      + ", ".join(f"{s.name} ({', '.join(sorted(s.columns))})" for s in CSV_SCHEMAS))
 
 
-def csv_items(path: Path, rel: Path) -> list[Item]:
-    """One item per utterance of a transcript CSV, with the labels its schema gives."""
+def row_meta(schema: CsvSchema, row: dict[str, str], file_split: str | None) -> dict:
+    """The labels one transcript row gives under its schema; ValueError for a valence that does not parse."""
+    meta: dict = {"corpus": schema.name}
+    if schema.emotion:
+        raw = row[schema.emotion].strip()
+        meta.update(label=schema.emotion_map.get(raw), source_label=raw)
+    if schema.valence:
+        raw = row[schema.valence].strip()
+        if schema.valence_map and raw not in schema.valence_map:
+            raise ValueError(f"{schema.valence} {raw!r} is none of {sorted(schema.valence_map)}")
+        meta["valence"] = schema.valence_map[raw] if schema.valence_map else float(raw) / schema.valence_scale
+    if schema.speaker:
+        meta["speaker"] = row[schema.speaker].strip("[]'\" ")
+    elif schema.name == "mosi":
+        meta["speaker"] = row["id"].rsplit("_", 1)[0]  # the video id: one speaker per video
+    split = SPLIT_NAMES.get(row[schema.split].strip().lower()) if schema.split else file_split
+    return {**meta, **({"split": split} if split else {})}
+
+
+def csv_items(path: Path, rel: Path) -> tuple[list[Item], list[dict]]:
+    """One item per utterance of a transcript CSV, with the labels its schema gives, and a failure
+    record per malformed row (naming its line), which is skipped."""
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.DictReader(f)
-        schema = csv_schema(list(reader.fieldnames or []), path)
-        rows = list(reader)
+        reader = csv.reader(f)
+        header = next(reader, [])
+        schema = csv_schema(header, path)
+        rows = [(reader.line_num, fields) for fields in reader if fields]  # blank lines are no rows
     file_split = next((SPLIT_NAMES[w] for w in re.split(r"[_\W]+", path.stem.lower()) if w in SPLIT_NAMES), None)
-    items = []
-    for i, row in enumerate(rows):
-        meta: dict = {"corpus": schema.name}
-        if schema.emotion:
-            raw = row[schema.emotion].strip()
-            meta.update(label=schema.emotion_map.get(raw), source_label=raw)
-        if schema.valence:
-            raw = row[schema.valence].strip()
-            meta["valence"] = schema.valence_map[raw] if schema.valence_map else float(raw) / schema.valence_scale
-        if schema.speaker:
-            meta["speaker"] = row[schema.speaker].strip("[]'\" ")
-        elif schema.name == "mosi":
-            meta["speaker"] = row["id"].rsplit("_", 1)[0]  # the video id: one speaker per video
-        split = SPLIT_NAMES.get(row[schema.split].strip().lower()) if schema.split else file_split
-        if split:
-            meta["split"] = split
-        items.append(Item(f"{rel.as_posix()}#{i}", str(path), meta, row[schema.text]))
-    return items
+    items: list[Item] = []
+    failures: list[dict] = []
+    for i, (line, fields) in enumerate(rows):
+        source = f"{rel.as_posix()}#{i}"
+        try:
+            if len(fields) != len(header):
+                raise ValueError(f"{len(fields)} fields where the header has {len(header)}")
+            row = dict(zip(header, fields))
+            items.append(Item(source, str(path), row_meta(schema, row, file_split), row[schema.text]))
+        except ValueError as e:
+            failures.append(_failure(Item(source, str(path), {}), ValueError(f"malformed row at line {line}: {e}")))
+    return items, failures
 
 
 # ---------------------------------------------------------------- planning
 
-def find_inputs(kind: str, root: Path) -> list[Path]:
+def find_inputs(kind: str, root: Path) -> tuple[list[Path], list[Path]]:
+    """(the ``kind`` files under ``root``, the symbolic links there that are not followed), each sorted.
+
+    The one place of the link rule: a link inside ``root`` is never followed, whether it points to a
+    file or to a folder (inside ``root`` or out of it); it is listed when it is a folder link or has
+    the kind's suffix. ``root`` itself is read even when it is a link: the user named it.
+    """
     if root.is_file():
-        return [root]
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES[kind])
+        return [root], []
+    files: list[Path] = []
+    links: list[Path] = []
+    for folder, dirs, names in os.walk(root):  # does not descend into linked folders
+        for p in (Path(folder, n) for n in dirs + names):
+            matches = p.suffix.lower() in SUFFIXES[kind]
+            if p.is_symlink():
+                if matches or p.is_dir():
+                    links.append(p)
+            elif matches and p.is_file():
+                files.append(p)
+    return sorted(files), sorted(links)
 
 
 def plan(kind: str, root: Path) -> tuple[list[Unit], list[dict]]:
-    """The shards to make, and failure records for inputs that could not even be listed (a CSV
-    that does not parse)."""
+    """The shards to make, and failure records for inputs that could not even be listed (a symbolic
+    link, a CSV that does not parse, a malformed transcript row)."""
     base = root.parent if root.is_file() else root
-    files = find_inputs(kind, root)
+    files, links = find_inputs(kind, root)
     units: list[Unit] = []
-    failures: list[dict] = []
+    failures = [_failure(Item(p.relative_to(base).as_posix(), str(p), {}), ValueError(LINK_SKIPPED)) for p in links]
     if kind in ("video", "audio"):
         for p in files:
             rel = p.relative_to(base)
@@ -200,9 +236,11 @@ def plan(kind: str, root: Path) -> tuple[list[Unit], list[dict]]:
             groups.setdefault(rel.parent.as_posix(), []).append(Item(rel.as_posix(), str(p), path_meta(rel)))
             continue
         try:
-            groups[rel.with_suffix("").as_posix()] = csv_items(p, rel)
-        except (OSError, ValueError, KeyError) as e:
+            groups[rel.with_suffix("").as_posix()], bad_rows = csv_items(p, rel)
+        except (OSError, ValueError, csv.Error) as e:
             failures.append(_failure(Item(rel.as_posix(), str(p), {}), e))
+            continue
+        failures += bad_rows
     for name, items in groups.items():
         for c in range(0, len(items), CHUNK):
             units.append(Unit(f"{name}/{kind}_{c // CHUNK:04d}.npz", tuple(items[c:c + CHUNK])))
@@ -408,7 +446,9 @@ def _results(units: list[Unit], out: Path, workers: int, kind: str) -> Iterator[
         _init_worker(kind, threads)
         yield from map(_run_unit, jobs)
         return
-    with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(kind, threads)) as pool:
+    with interrupts_left_to_parent():
+        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(kind, threads))
+    with pool:
         yield from pool.imap_unordered(_run_unit, jobs)
 
 
@@ -456,7 +496,8 @@ def extract(kind: str, root: Path, out: Path, workers: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m realtime.extract", description=__doc__.split("\n\n")[0])
     parser.add_argument("--kind", choices=KINDS, required=True)
-    parser.add_argument("--input", type=Path, required=True, help="a file or a folder (searched recursively)")
+    parser.add_argument("--input", type=Path, required=True,
+                        help="a file or a folder, searched recursively; symbolic links in it are skipped, not followed")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     args = parser.parse_args(argv)
@@ -468,4 +509,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
