@@ -4,24 +4,33 @@ config plus whatever travels with it: training config, FeatureSpec, metrics). No
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
+from torch import nn
 
 from .config import DMDConfig
 from .model import DMD
+from .model_files import SHA256_KEY, ModuleT, check_sha256, fit_state, read_json, read_tensors, sha256
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+MAKE = "restore it or make it again (`python -m dmd_lite.train`, `.convert` or `.recipes.default`)"
+
+
+def write_checkpoint(model: nn.Module, directory: str | Path, meta: dict, fmt: str) -> Path:
+    """Write ``model``'s weights and config.json: ``meta`` plus the weights' sha256 (``SHA256_KEY``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, directory / WEIGHTS, metadata={"format": fmt})
+    (directory / CONFIG).write_text(json.dumps({**meta, SHA256_KEY: sha256(directory / WEIGHTS)}, indent=2))
+    return directory
 
 
 def save_checkpoint(model: DMD, directory: str | Path, **extra: object) -> Path:
     """Write weights and config; ``extra`` entries (JSON-serialisable) go into config.json."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, directory / WEIGHTS, metadata={"format": "dmd_lite"})
-    (directory / CONFIG).write_text(json.dumps({"model": model.cfg.to_dict(), **extra}, indent=2))
-    return directory
+    return write_checkpoint(model, directory, {"model": model.cfg.to_dict(), **extra}, "dmd_lite")
 
 
 def read_config(directory: str | Path) -> dict:
@@ -30,16 +39,25 @@ def read_config(directory: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{directory} is not a dmd_lite checkpoint (no {CONFIG}); "
                                 "train one with `python -m dmd_lite.train` or convert one with `python -m dmd_lite.convert`")
-    return json.loads(path.read_text())
+    return read_json(path, MAKE)
+
+
+def load_model(directory: str | Path, meta: dict, build: Callable[[dict], ModuleT], device: str = "cpu") -> ModuleT:
+    """``build(meta)`` in eval mode on ``device`` with the checkpoint's weights, once they match the
+    sha256 in config.json and fit the model; each failure is a one-line ``ValueError``."""
+    directory = Path(directory)
+    try:
+        model = build(meta)
+    except (KeyError, TypeError, ValueError, AssertionError, RuntimeError) as e:
+        raise ValueError(f"{directory / CONFIG} does not describe a model this code can build ({e!r}); {MAKE}") from e
+    if not (directory / WEIGHTS).is_file():
+        raise FileNotFoundError(f"{directory} has no {WEIGHTS}; {MAKE}")
+    check_sha256(directory / WEIGHTS, meta, directory / CONFIG, MAKE)
+    state = read_tensors(directory / WEIGHTS, MAKE, device)
+    return fit_state(model, state, directory / WEIGHTS, MAKE).to(device).eval()
 
 
 def load_checkpoint(directory: str | Path, device: str = "cpu") -> tuple[DMD, dict]:
-    """(model in eval mode, config.json contents); refuses weights that do not fit the config."""
+    """(model in eval mode, config.json contents); refuses weights that are damaged or do not fit the config."""
     meta = read_config(directory)
-    model = DMD(DMDConfig.from_dict(meta["model"]))
-    state = load_file(Path(directory) / WEIGHTS, device=device)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"checkpoint {directory} does not match its config: "
-                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
-    return model.to(device).eval(), meta
+    return load_model(directory, meta, lambda m: DMD(DMDConfig.from_dict(m["model"])), device), meta

@@ -30,19 +30,17 @@ the recipe recorded (seed, data, metrics).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from realtime.feature_spec import FeatureSpec
 from realtime.text_encoder import own_answer
 from realtime.voice_encoder import VoiceConfig, VoiceEncoder
 
-from .checkpoint import CONFIG, WEIGHTS, read_config
+from .checkpoint import load_model, read_config, write_checkpoint
 from .config import DMDConfig
 from .model import DMD, last_present
 
@@ -94,14 +92,9 @@ class Recognizer(nn.Module):
 
 def save_recognizer(model: Recognizer, directory: str | Path, **extra: object) -> Path:
     """Write a checkpoint directory; ``extra`` (JSON-serialisable) goes into config.json."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, directory / WEIGHTS, metadata={"format": "dmd_lite.recognizer"})
     meta = {"model": model.dmd.cfg.to_dict(), "feature_spec": model.spec.to_dict(),
             "voice_encoder": asdict(model.voice.cfg), **extra}
-    (directory / CONFIG).write_text(json.dumps(meta, indent=2))
-    return directory
+    return write_checkpoint(model, directory, meta, "dmd_lite.recognizer")
 
 
 def resolve_checkpoint(name: str | Path) -> Path:
@@ -110,15 +103,15 @@ def resolve_checkpoint(name: str | Path) -> Path:
 
 
 def load_recognizer(name: str | Path = "default", device: str = "cpu") -> tuple[Recognizer, dict]:
-    """(model in eval mode, config.json contents); refuses weights that do not fit the config."""
+    """(model in eval mode, config.json contents); refuses weights that are damaged or do not fit the config."""
     directory = resolve_checkpoint(name)
     meta = read_config(directory)
     if "feature_spec" not in meta or "voice_encoder" not in meta:
         raise ValueError(f"{directory} is a bare DMD checkpoint, not a recognizer; load it with dmd_lite.checkpoint")
-    model = Recognizer(DMD(DMDConfig.from_dict(meta["model"])),
-                       VoiceEncoder(VoiceConfig(**meta["voice_encoder"])), FeatureSpec.from_dict(meta["feature_spec"]))
-    missing, unexpected = model.load_state_dict(load_file(directory / WEIGHTS, device=device), strict=False)
-    if missing or unexpected:
-        raise ValueError(f"checkpoint {directory} does not match its config: "
-                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
-    return model.to(device).eval(), meta
+    return load_model(directory, meta, build_recognizer, device), meta
+
+
+def build_recognizer(meta: dict) -> Recognizer:
+    """An untrained recognizer shaped as a checkpoint's config.json says."""
+    return Recognizer(DMD(DMDConfig.from_dict(meta["model"])), VoiceEncoder(VoiceConfig(**meta["voice_encoder"])),
+                      FeatureSpec.from_dict(meta["feature_spec"]))

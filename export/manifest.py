@@ -9,20 +9,14 @@ artifacts, ``quantization`` (what was quantized, what kept in higher precision, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from pathlib import Path
 
+from dmd_lite.model_files import read_json, sha256
+
 MANIFEST = "manifest.json"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+REEXPORT = "re-export with `python -m export onnx|quantize ... --out DIR`"
 
 
 def versions() -> dict[str, str]:
@@ -51,10 +45,11 @@ def read_manifest(directory: Path) -> dict:
     path = directory / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{directory} has no {MANIFEST}: not an export made by `python -m export`")
-    manifest = json.loads(path.read_text())
+    manifest = read_json(path, REEXPORT)
     for name, digest in manifest.get("files", {}).items():
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory / name}, listed in {path}, is missing")
         if sha256(directory / name) != digest:
-            raise ValueError(f"{directory / name} does not match the sha256 in {path}: the file changed after export")
+            raise ValueError(f"{directory / name} does not match the sha256 in {path}: "
+                             f"the file changed after export; {REEXPORT}")
     return manifest

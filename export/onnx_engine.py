@@ -22,11 +22,12 @@ import numpy as np
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS
 from realtime.engine import Engine
+from realtime.errors import one_line
 from realtime.expression import LABELS, crops_to_tensor
 from realtime.feature_spec import FeatureSpec
 
 from .layout import EXPRESSION, MODEL_FILE, artifact_dir
-from .manifest import read_manifest
+from .manifest import REEXPORT, read_manifest
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
@@ -45,8 +46,10 @@ def choose_providers(device: str, available: Sequence[str]) -> list[str]:
 
 
 def make_session(model: Path, providers: Sequence[str], threads: int | None = None):
-    """An onnxruntime session; ``threads`` pins the intra-op thread count (CPU)."""
+    """An onnxruntime session; ``threads`` pins the intra-op thread count (CPU). A file onnxruntime
+    cannot load as a model is a one-line ``ValueError``."""
     import onnxruntime as ort
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument, InvalidGraph, InvalidProtobuf
 
     options = ort.SessionOptions()
     if threads:
@@ -56,7 +59,11 @@ def make_session(model: Path, providers: Sequence[str], threads: int | None = No
     provider_options = [{"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
                          "trt_timing_cache_enable": "True"} if p == "TensorrtExecutionProvider" else {}
                         for p in providers]
-    return ort.InferenceSession(str(model), options, providers=list(providers), provider_options=provider_options)
+    try:
+        return ort.InferenceSession(str(model), options, providers=list(providers), provider_options=provider_options)
+    except (InvalidProtobuf, InvalidGraph, InvalidArgument) as e:
+        reason = one_line(e).rsplit("failed:", 1)[-1].strip()  # onnxruntime's reason, without its prefix and path
+        raise ValueError(f"{model} is not a valid ONNX model ({reason}): {REEXPORT}") from e
 
 
 class OnnxEngine(Engine):

@@ -40,11 +40,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from .weights import checked_sidecar
+from .errors import run_cli
+from .weights import checked_sidecar, load_weights
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_PATH = REPO_ROOT / "models" / "sentence_encoder.safetensors"
@@ -245,14 +245,7 @@ def load_sentence_encoder(path: Path | str = WEIGHTS_PATH) -> SentenceEncoder:
     path = Path(path)
     checked_sidecar(path, _meta_contract(), "sentence encoder",
                     "python -m realtime.sentence_encoder convert --source <all-MiniLM-L6-v2 folder>")
-    model = SentenceEncoder(read_vocab(vocab_path(path)))
-    try:
-        model.load_state_dict(dequantize(load_file(path)))
-    except SafetensorError as e:
-        raise ValueError(f"{path} is not a readable safetensors file ({e}); re-convert") from e
-    except (RuntimeError, KeyError) as e:
-        raise ValueError(f"{path} does not fit SentenceEncoder: {str(e).splitlines()[0]}") from e
-    return model.eval()
+    return load_weights(SentenceEncoder(read_vocab(vocab_path(path))), path, dequantize)
 
 
 def source_state(source: Path) -> tuple[dict[str, Tensor], list[str]]:
@@ -296,16 +289,23 @@ def convert(source: Path, out: Path) -> None:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {vocab_path(out).name}, {out.with_suffix('.json').name}")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m realtime.sentence_encoder", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The command line: the ``convert`` sub-command."""
+    ap = argparse.ArgumentParser(prog="python -m realtime.sentence_encoder", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True, help="what to do")
     conv = sub.add_parser("convert", help="all-MiniLM-L6-v2 (Hugging Face folder) -> int8 weights + vocab + sidecar")
     conv.add_argument("--source", type=Path, required=True,
                       help="folder with model.safetensors, config.json and tokenizer.json")
-    conv.add_argument("--out", type=Path, default=WEIGHTS_PATH)
-    args = parser.parse_args(argv)
+    conv.add_argument("--out", type=Path, default=WEIGHTS_PATH,
+                      help="where the int8 weights are written, the vocabulary and sidecar beside them "
+                           "(default: %(default)s)")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     convert(args.source, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-from torch import nn
+from torch import Tensor, nn
+
+from dmd_lite.model_files import ModuleT, fit_state, read_json, read_tensors
+
+REMAKE = "re-download or retrain"
 
 
 def checked_sidecar(path: Path, contract: dict, what: str, train_hint: str) -> dict:
@@ -16,19 +18,25 @@ def checked_sidecar(path: Path, contract: dict, what: str, train_hint: str) -> d
     sidecar = path.with_suffix(".json")
     if not path.is_file() or not sidecar.is_file():
         raise FileNotFoundError(f"{what} weights not found at {path} (+ .json sidecar); train them with `{train_hint}`")
-    meta = json.loads(sidecar.read_text())
+    meta = read_json(sidecar, f"{REMAKE} with `{train_hint}`")
     for key, want in contract.items():
         if meta.get(key) != want:
             raise ValueError(f"{sidecar}: {key} is {meta.get(key)!r}, this code needs {want!r}; retrain")
     return meta
 
 
-def load_weights(model: nn.Module, path: Path) -> nn.Module:
-    """``model`` in eval mode (float32) with the weights at ``path``; a one-line error when they do not fit."""
+def to_float(stored: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Stored tensors -> float32."""
+    return {k: v.float() for k, v in stored.items()}
+
+
+def load_weights(model: ModuleT, path: Path,
+                 convert: Callable[[dict[str, Tensor]], dict[str, Tensor]] = to_float) -> ModuleT:
+    """``model`` in eval mode with the weights at ``path`` (``convert`` turns the stored tensors into the
+    model's, float32 by default); a one-line error when the file is unreadable or does not fit."""
+    stored = read_tensors(path, REMAKE)
     try:
-        model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
-    except SafetensorError as e:
-        raise ValueError(f"{path} is not a readable safetensors file ({e}); re-download or retrain") from e
-    except RuntimeError as e:
-        raise ValueError(f"{path} does not fit {type(model).__name__}: {str(e).splitlines()[0]}") from e
-    return model.eval()
+        state = convert(stored)
+    except KeyError as e:
+        raise ValueError(f"{path} lacks the tensor {e} that another one needs; {REMAKE}") from e
+    return fit_state(model, state, path, REMAKE).eval()

@@ -1,0 +1,82 @@
+"""Reading model files before use: each failure is a one-line ``ValueError`` that names the file and
+says what to do (``fix``). Weights are checked against the sha256 their JSON records (``SHA256_KEY``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import TypeVar
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+SHA256_KEY = "weights_sha256"
+SHOWN = 3  # problems named in a "does not fit" message; the rest are counted
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+log = logging.getLogger(__name__)
+
+
+def sha256(path: Path) -> str:
+    """The file's sha256, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_json(path: Path, fix: str) -> dict:
+    """The JSON object in ``path``; a one-line error when it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); {fix}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object; {fix}")
+    return data
+
+
+def check_sha256(path: Path, meta: dict, meta_path: Path, fix: str) -> None:
+    """Refuse the file at ``path`` when its sha256 is not the one ``meta`` (read from ``meta_path``)
+    records; a file whose JSON records none (made before the check) loads with a warning."""
+    recorded = meta.get(SHA256_KEY)
+    if recorded is None:
+        log.warning("%s records no %s for %s, so the weights are not checked; save them again to add it",
+                    meta_path, SHA256_KEY, path.name)
+        return
+    if sha256(path) != recorded:
+        raise ValueError(f"{path} does not match the sha256 in its {meta_path.name}: "
+                         f"the weights changed or are damaged; {fix}")
+
+
+def read_tensors(path: Path, fix: str, device: str = "cpu") -> dict[str, Tensor]:
+    """The tensors of a safetensors file; a one-line error when it cannot be read."""
+    try:
+        return load_file(path, device=device)
+    except SafetensorError as e:
+        raise ValueError(f"{path} is not a readable safetensors file ({e}); {fix}") from e
+
+
+def fit_state(model: ModuleT, state: dict[str, Tensor], path: Path, fix: str) -> ModuleT:
+    """``model`` with ``state`` (read from ``path``) loaded; when they do not fit, a one-line error that
+    names the first few missing, unexpected or differently shaped tensors and counts them all."""
+    own = model.state_dict()
+    problems = ([f"missing {k}" for k in own if k not in state]
+                + [f"unexpected {k}" for k in state if k not in own]
+                + [f"{k} {_dims(v)} in file, {_dims(own[k])} in model"
+                   for k, v in state.items() if k in own and v.shape != own[k].shape])
+    if problems:
+        more = f"; {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
+        raise ValueError(f"{path} does not fit {type(model).__name__} ({len(problems)} "
+                         f"mismatch{'es' if len(problems) > 1 else ''}: {'; '.join(problems[:SHOWN])}{more}); {fix}")
+    model.load_state_dict(state)
+    return model
+
+
+def _dims(t: Tensor) -> str:
+    """A tensor's shape as ``32x40`` (``scalar`` for none)."""
+    return "x".join(map(str, t.shape)) or "scalar"
