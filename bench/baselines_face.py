@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from dmd_lite.emotion_data import records
 from dmd_lite.metrics import classification_metrics
+from realtime.errors import run_cli
 from realtime.face import BLENDSHAPES, POSE, PRESENCE
 from realtime.feature_spec import LABELS
 
@@ -49,11 +50,16 @@ def fit_boosting(extraction: Path, max_iter: int = 1000, seed: int = 0) -> HistG
     return clf.fit(x, y, X_val=x_val, y_val=y_val)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     ap = argparse.ArgumentParser(prog="python -m bench.baselines_face", description=__doc__.split("\n")[0])
     ap.add_argument("--extraction", type=Path, default=DEFAULT_EXTRACTION, help="realtime.extract output of FER2013")
     ap.add_argument("--threads", type=int, default=1, help="OpenMP / BLAS threads")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     start = time.perf_counter()
     with threadpool_limits(a.threads):
         clf = fit_boosting(a.extraction)
@@ -72,4 +78,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 from dmd_lite.emotion_data import records
 from dmd_lite.emotion_eval import N_PAIRED, paired_test_picks, pools
 from dmd_lite.metrics import classification_metrics
+from realtime.errors import run_cli
 from realtime.feature_spec import LABELS, FeatureSpec
 
 from .baselines_face import blendshape_pose, fit_boosting
@@ -113,14 +114,20 @@ def table(result: dict) -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     ap = argparse.ArgumentParser(prog="python -m bench.baselines_fused", description=__doc__.split("\n")[0])
     ap.add_argument("--extraction", type=Path, default=REPO / "runs" / "default" / "extract",
                     help="folder with the fer2013, ravdess and text extractions")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with meld/")
-    ap.add_argument("--out", type=Path, default=REPO / "runs" / "default" / "report" / "baselines.json")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "default" / "report" / "baselines.json",
+                    help="where the JSON summary is written (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch, OpenMP and BLAS threads")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     torch.set_num_threads(a.threads)
     seconds, probs, labels = {}, {}, {}
     with threadpool_limits(a.threads):
@@ -151,4 +158,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
 from dmd_lite.metrics import classification_metrics
+from realtime.errors import run_cli
 from realtime.feature_spec import LABELS
 from realtime.text import tokenize
 from realtime.text_encoder import MELD_EMOTIONS
@@ -53,10 +54,15 @@ def tfidf_baseline(data: Path, tokenized: bool, c: float = 1.0) -> dict[str, flo
     return {k: m[k] for k in ("accuracy", "weighted_f1", "macro_f1")}
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     ap = argparse.ArgumentParser(prog="python -m bench.baselines_text", description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with meld/")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     summary = {}
     for name, tokenized in (("raw_text", False), ("tokenized_words", True)):
         m = summary[name] = {k: round(v, 4) for k, v in tfidf_baseline(a.data, tokenized).items()}
@@ -66,4 +72,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dmd_lite.emotion_data import records
 from dmd_lite.metrics import classification_metrics
+from realtime.errors import run_cli
 from realtime.feature_spec import LABELS
 from realtime.voice import N_MELS
 from realtime.voice_encoder import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
@@ -50,10 +51,15 @@ def fit_logmel(extraction: Path, c: float = 1.0) -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x, y)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     ap = argparse.ArgumentParser(prog="python -m bench.baselines_voice", description=__doc__.split("\n")[0])
     ap.add_argument("--extraction", type=Path, default=DEFAULT_EXTRACTION, help="realtime.extract output of RAVDESS")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     clf = fit_logmel(a.extraction)
     x, y = clip_statistics(a.extraction, held_out)
     m = classification_metrics(clf.predict(x), y, len(LABELS))
@@ -64,4 +70,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

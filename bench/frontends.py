@@ -37,6 +37,7 @@ from bench.report import cpu_name, print_table, time_interleaved
 from realtime.asr import StreamingASR, korean_test_model_path
 from realtime.audio_source import BLOCK, SAMPLE_RATE, AudioChunk, FileAudioSource
 from realtime.clock import now
+from realtime.errors import run_cli
 from realtime.expression import CROP_SIZE, ExpressionEncoder, crops_to_tensor
 from realtime.face import PRESENCE, FaceFrontEnd, Resampler
 from realtime.feature_spec import FeatureSpec
@@ -274,10 +275,15 @@ def bench_stack(clip: Path, spec: FeatureSpec, encoder: ExpressionEncoder | None
 
 # ---------------------------------------------------------------- table
 
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=12.0, help="length of the paced clip")
+    return ap
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=12.0, help="length of the paced clip")
-    args = parser.parse_args()
+    args = parser().parse_args()
     spec = FeatureSpec()
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -324,4 +330,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -46,6 +46,7 @@ from export.artifacts import make_artifacts
 from export.layout import MODEL_FILE, RECOGNIZER
 from export.onnx_engine import OnnxEngine
 from realtime.engine import Engine, TorchEngine
+from realtime.errors import run_cli
 
 BATCHES = (1, 16)
 
@@ -94,7 +95,8 @@ def mib(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:.2f} MiB"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default="default", help="recognizer checkpoint (default: the shipped model)")
     p.add_argument("--fp32", type=Path, default=Path("out/export"), help="FP32 export (default: %(default)s)")
@@ -104,7 +106,11 @@ def main() -> None:
                    help="where PyTorch runs; onnxruntime rows only with cpu (default: %(default)s)")
     p.add_argument("--windows", type=Path, help="window source (see calibration.windows; default: the held-out data)")
     p.add_argument("--repeat", type=int, default=200, help="timed calls per row (default: %(default)s)")
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
     eager = TorchEngine(args.checkpoint, args.device, args.threads, cuda_graphs=False)
     engines: dict[str, Engine] = {"torch eager": eager, "torch traced": TracedTorchEngine(eager)}
     if args.device == "cuda":
@@ -139,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -19,6 +19,7 @@ import torch
 from bench.baselines_text import DEFAULT_DATA
 from dmd_lite.metrics import classification_metrics
 from dmd_lite.recognizer import Recognizer, load_recognizer
+from realtime.errors import run_cli
 from realtime.text import strip_marks
 from realtime.text_encoder import meld_split
 from realtime.text_frontend import TextFrontEnd
@@ -44,11 +45,16 @@ def words_only(model: Recognizer, utterances: list[list[str]], labels: np.ndarra
             "valence_mae": float(np.abs(predicted_valence.numpy() - valence).mean())}
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     ap = argparse.ArgumentParser(prog="python -m bench.words_without_marks", description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default="default", help="recognizer checkpoint (default: the shipped model)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with meld/")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     test, (model, _) = meld_split(a.data, "test"), load_recognizer(a.checkpoint)
     summary = {}
     for name, utterances in (("with_marks", test.words), ("without_marks", [strip_marks(u) for u in test.words])):
@@ -60,4 +66,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

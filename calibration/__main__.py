@@ -15,18 +15,25 @@ import json
 import sys
 from pathlib import Path
 
+from realtime.errors import run_cli
+
 from .coverage import coverage, format_coverage
 from .windows import PARTS, read_windows
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(prog="python -m calibration", description=__doc__.split("\n\n")[0])
     p.add_argument("--source", type=Path, help="where windows come from (default: shared data, else demo clip)")
     p.add_argument("--part", choices=PARTS, default="calibration", help="which half of labelled data")
     p.add_argument("--limit", type=int, default=200, help="items drawn per extraction (default: %(default)s)")
     p.add_argument("--checkpoint", default="default", help="model whose FeatureSpec builds the windows")
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
+    p.add_argument("--out", type=Path, required=True, help="output folder: windows_NNNNN.npz files and coverage.json")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     from dmd_lite.recognizer import load_recognizer
 
     try:
@@ -43,4 +50,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -23,6 +23,8 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
+from realtime.errors import run_cli
+
 from .checkpoint import save_checkpoint
 from .config import DMDConfig, preset
 from .model import DMD
@@ -134,7 +136,8 @@ def verify(directory: Path) -> dict:
             "max_abs_diff": abs_diff, "max_rel_diff": rel_diff, "failed": failed}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(prog="python -m dmd_lite.convert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--verify", type=Path, metavar="DIR",
@@ -143,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", choices=[n for n in ("mosi_aligned", "mosi_unaligned", "mosei_aligned", "mosei_unaligned")],
                    help="paper preset the official checkpoint was trained with")
     p.add_argument("--out", type=Path, help="output checkpoint directory")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
     if args.verify:
         if not (args.verify / "outputs.npz").is_file():
@@ -164,4 +172,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

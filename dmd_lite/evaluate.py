@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+
+from realtime.errors import run_cli
 
 from .checkpoint import load_checkpoint
 from .emotion_eval import extract_all, held_out_sets, pools, score_held_out
@@ -101,4 +102,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.errors import run_cli
+
 DEFAULT_DIMS = (768, 5, 20)  # (text, audio, vision): MOSI's BERT, COVAREP-subset, FACET-subset sizes
 DEFAULT_LENS = (50, 50, 50)  # aligned MMSA sequence lengths
 DEFAULT_SIGNAL = 8.0  # peak label amplitude along its direction, in units of the noise std
@@ -138,30 +140,35 @@ def write_synthetic(
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(
         prog="python -m dmd_lite.synthetic",
         description="Write a synthetic MMSA-format pickle (train/valid/test) whose labels are "
         "planted in all three modalities, each only partly informative.",
     )
-    parser.add_argument("--out", required=True, type=Path, help="output .pkl file")
-    parser.add_argument("--n-train", type=int, default=1000, help="training samples (default: %(default)s)")
-    parser.add_argument("--n-valid", type=int, default=200, help="validation samples (default: %(default)s)")
-    parser.add_argument("--n-test", type=int, default=400, help="test samples (default: %(default)s)")
-    parser.add_argument(
+    p.add_argument("--out", required=True, type=Path, help="output .pkl file")
+    p.add_argument("--n-train", type=int, default=1000, help="training samples (default: %(default)s)")
+    p.add_argument("--n-valid", type=int, default=200, help="validation samples (default: %(default)s)")
+    p.add_argument("--n-test", type=int, default=400, help="test samples (default: %(default)s)")
+    p.add_argument(
         "--dims", type=int, nargs=3, default=DEFAULT_DIMS, metavar=("L", "A", "V"),
         help="feature sizes of text, audio, vision (default: %(default)s, as MOSI)",
     )
-    parser.add_argument(
+    p.add_argument(
         "--lens", type=int, nargs=3, default=DEFAULT_LENS, metavar=("L", "A", "V"),
         help="sequence lengths of text, audio, vision (default: %(default)s, as aligned MMSA)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument(
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument(
         "--signal", type=float, default=DEFAULT_SIGNAL,
         help="label amplitude in noise-std units; lower is harder (default: %(default)s)",
     )
-    args = parser.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     path = write_synthetic(
         args.out, args.n_train, args.n_valid, args.n_test, tuple(args.dims), tuple(args.lens), args.seed, args.signal
     )
@@ -171,4 +178,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -26,6 +26,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from realtime.errors import run_cli
+
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import PRESETS, DMDConfig, preset
 from .evaluate import evaluate_split
@@ -201,4 +203,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+from realtime.errors import run_cli
+
 
 def _add_sources(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="default", help="recognizer checkpoint (default: the shipped model)")
@@ -29,34 +31,38 @@ def _add_sources(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    sub = ap.add_subparsers(dest="command", required=True)
+    sub = ap.add_subparsers(dest="command", required=True, help="what to do")
     _add_sources(sub.add_parser("onnx", help="FP32 ONNX export + parity gate"))
     q = sub.add_parser("quantize", help="INT8 (explicit Q/DQ) or FP16 ONNX + parity gate")
     mode = q.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--int8", dest="precision", action="store_const", const="int8")
-    mode.add_argument("--fp16", dest="precision", action="store_const", const="fp16")
+    mode.add_argument("--int8", dest="precision", action="store_const", const="int8",
+                      help="INT8 by explicit Q/DQ, activation ranges calibrated on real windows")
+    mode.add_argument("--fp16", dest="precision", action="store_const", const="fp16",
+                      help="FP16 weights and activations, float32 inputs and outputs")
     q.add_argument("--calibration", type=Path, help="calibration windows (INT8; default: like --windows, "
                                                     "the calibration half)")
     _add_sources(q)
     t = sub.add_parser("trt", help="build a TensorRT engine from an ONNX export")
     t.add_argument("--onnx", type=Path, required=True, help="an export folder, artifact folder or model.onnx")
     t.add_argument("--out", type=Path, help="engine file (default: model.plan beside the ONNX file)")
-    t.add_argument("--max-batch", type=int, default=16)
+    t.add_argument("--max-batch", type=int, default=16, help="largest batch the engine takes (default: %(default)s)")
     t.add_argument("--opt-batch", type=int, default=1, help="batch size the kernels are tuned for")
-    t.add_argument("--workspace-mib", type=int, default=1024)
+    t.add_argument("--workspace-mib", type=int, default=1024,
+                   help="GPU scratch memory TensorRT may use while building, MiB (default: %(default)s)")
     v = sub.add_parser("verify", help="rebuild an engine if it is foreign or stale, then gate it against PyTorch")
     v.add_argument("engine", type=Path, help="a .plan file, or an export to build one for")
     v.add_argument("--checkpoint", help="reference checkpoint (default: the one named in the manifest)")
-    v.add_argument("--windows", type=Path)
-    v.add_argument("--limit", type=int, default=200)
+    v.add_argument("--windows", type=Path, help="held-out windows for the parity gate (see calibration.windows)")
+    v.add_argument("--limit", type=int, default=200, help="items drawn per extraction (default: %(default)s)")
     r = sub.add_parser("triton-repo", help="write a Triton Inference Server model repository")
     r.add_argument("--model", type=Path, required=True, help="an ONNX export (folder or model.onnx) or a .plan")
     r.add_argument("--out", type=Path, required=True, help="repository folder")
-    r.add_argument("--name", default="dmd_recognizer")
-    r.add_argument("--max-batch", type=int, default=16)
+    r.add_argument("--name", default="dmd_recognizer", help="model name in the repository (default: %(default)s)")
+    r.add_argument("--max-batch", type=int, default=16, help="largest batch Triton forms (default: %(default)s)")
     r.add_argument("--queue-delay-us", type=int, default=2000, help="longest wait to fill a batch")
-    r.add_argument("--instance-kind", choices=("gpu", "cpu"), default="gpu")
-    r.add_argument("--instances", type=int, default=1)
+    r.add_argument("--instance-kind", choices=("gpu", "cpu"), default="gpu",
+                   help="where the model instances run (default: %(default)s)")
+    r.add_argument("--instances", type=int, default=1, help="model instances (default: %(default)s)")
     return ap
 
 
@@ -128,4 +134,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -1,7 +1,8 @@
 """What the app writes down as it runs: the JSONL event log and, for calibration, the windows.
 
-``EventLog``: one JSON object per line, written and flushed as it happens (a crash loses at most
-the line being written), from any thread. ``WindowSaver`` (``--save-windows DIR``): every window
+``EventLog``: one strict JSON object per line (a NaN or infinite number is written as null),
+written and flushed as it happens (a crash loses at most the line being written), from any
+thread. ``WindowSaver`` (``--save-windows DIR``): every window
 the engine sees, in files ``DIR/windows_NNNNN.npz`` of up to ``WINDOWS_PER_FILE`` windows, each
 holding the arrays of ``engine.window_batch`` (visual, visual_mask, audio, audio_mask, text,
 text_mask) and ``t_end`` (n,); a file is written to a temporary name and renamed, so a reader
@@ -11,6 +12,7 @@ never sees half a file. Both are closed on every exit path; closing saves the la
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from pathlib import Path
@@ -24,6 +26,22 @@ from .window import Window
 WINDOWS_PER_FILE = 256
 
 
+def _json_line(value: object) -> str:
+    """``value`` as one line of compact, strict JSON (ASCII, so no character in it can break the line)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+def _finite(value: object) -> object:
+    """``value`` with every non-finite float in it, nested in dicts, lists or tuples, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 class EventLog:
     """Appends events (dicts of JSON values) to ``path``, one line each, flushed per line."""
 
@@ -34,7 +52,11 @@ class EventLog:
         self._lock = threading.Lock()
 
     def write(self, event: dict) -> None:
-        line = json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n"
+        """Append ``event`` as one line of strict JSON; a non-finite float in it is written as null."""
+        try:
+            line = _json_line(event)
+        except ValueError:  # a NaN or an infinity somewhere (strict JSON has neither): the rare, slower path
+            line = _json_line(_finite(event))
         with self._lock:
             if self._file is None:
                 return

@@ -40,6 +40,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
+from .errors import run_cli
 from .feature_spec import LABELS
 from .weights import checked_sidecar, load_weights
 
@@ -360,22 +361,32 @@ def evaluate(data: Path, weights: Path, cache: Path, png: Path) -> dict[str, flo
     return sc
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line: ``train`` and ``evaluate`` sub-commands."""
     ap = argparse.ArgumentParser(prog="python -m realtime.expression", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("train", "evaluate"):
-        p = sub.add_parser(name)
+    sub = ap.add_subparsers(dest="cmd", required=True, help="what to do")
+    for name, what, weights in (("train", "train the CNN on FER2013 train, select on val, score test once",
+                                 "where the weights (and their JSON sidecar) are written"),
+                                ("evaluate", "score weights on FER2013 test and save a confusion matrix",
+                                 "the weights to score")):
+        p = sub.add_parser(name, help=what)
         p.add_argument("--data", type=Path, required=True, help="FER2013 root with train/val/test/<emotion>/*.png")
-        p.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
+        p.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help=f"{weights} (default: %(default)s)")
         p.add_argument("--cache", type=Path, default=CACHE_PATH, help="aligned-crop cache (.npz)")
     t = sub.choices["train"]
-    t.add_argument("--epochs", type=int, default=22)
-    t.add_argument("--batch", type=int, default=128)
-    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--epochs", type=int, default=22, help="most training epochs (default: %(default)s)")
+    t.add_argument("--batch", type=int, default=128, help="mini-batch size (default: %(default)s)")
+    t.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle learning rate (default: %(default)s)")
     t.add_argument("--patience", type=int, default=6, help="stop after this many epochs without val gain")
-    t.add_argument("--seed", type=int, default=0)
-    sub.choices["evaluate"].add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "expression" / "confusion.png")
-    a = ap.parse_args(argv)
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    e = sub.choices["evaluate"]
+    e.add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "expression" / "confusion.png",
+                   help="where the confusion matrix is saved (default: %(default)s)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     if a.cmd == "train":
         train(a.data, a.epochs, a.batch, a.lr, a.patience, a.weights, a.cache, a.seed)
     else:
@@ -383,4 +394,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

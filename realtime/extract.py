@@ -493,18 +493,26 @@ def extract(kind: str, root: Path, out: Path, workers: int) -> dict:
     return {"processed": processed, "skipped_existing": skipped, "failed": failed, "out": str(out)}
 
 
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="python -m realtime.extract", description=__doc__.split("\n\n")[0])
+    p.add_argument("--kind", choices=KINDS, required=True,
+                   help="the inputs: videos with sound, audio clips, face images or transcript CSVs")
+    p.add_argument("--input", type=Path, required=True,
+                   help="a file or a folder, searched recursively; symbolic links in it are skipped, not followed")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output folder (shards/, index.jsonl, feature_spec.json); a rerun skips finished shards")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    return p
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m realtime.extract", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", choices=KINDS, required=True)
-    parser.add_argument("--input", type=Path, required=True,
-                        help="a file or a folder, searched recursively; symbolic links in it are skipped, not followed")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
-    args = parser.parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     try:
         summary = extract(args.kind, args.input, args.out, args.workers)
     except (FileNotFoundError, ValueError, SourceError) as e:
-        parser.exit(2, f"extract: {e}\n")
+        p.exit(2, f"extract: {e}\n")
     print(json.dumps(summary))
 
 

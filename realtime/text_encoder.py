@@ -93,6 +93,7 @@ from torch import nn
 
 from dmd_lite.metrics import classification_metrics, save_confusion_png
 
+from .errors import run_cli
 from .feature_spec import LABELS
 from .sentence_encoder import CONTEXT_DIM, SentenceEncoder, load_sentence_encoder
 from .text import MARK_IDS, MARKS, PIECES_PER_WORD, TEXT_BUCKETS, encode_words, strip_marks, tokenize
@@ -558,14 +559,17 @@ def evaluate(data: Path, weights: Path, png: Path) -> dict[str, float]:
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line: ``train`` and ``evaluate`` sub-commands."""
     ap = argparse.ArgumentParser(prog="python -m realtime.text_encoder", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("train", "evaluate"):
-        p = sub.add_parser(name)
+    sub = ap.add_subparsers(dest="cmd", required=True, help="what to do")
+    for name, what in (("train", "fit the text encoder on MELD train (+ MOSI valence), select on MELD dev"),
+                       ("evaluate", "score weights on MELD test and save a confusion matrix")):
+        p = sub.add_parser(name, help=what)
         p.add_argument("--data", type=Path, required=True, help="folder with meld/, emorynlp/ and mosi/")
     t = sub.choices["train"]
-    t.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    t.add_argument("--out", type=Path, default=WEIGHTS_PATH,
+                   help="where the weights (and their JSON sidecar) are written (default: %(default)s)")
     t.add_argument("--class-weight-power", type=float, default=0.75, help="0 = unweighted, 1 = balanced")
     t.add_argument("--weight-decay", type=float, default=5e-5, help="L2 penalty on the head table")
     t.add_argument("--context-decay", type=float, default=1e-4, help="L2 penalty on the context head")
@@ -576,11 +580,16 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--epochs", type=int, default=6, help="embedding epochs")
     t.add_argument("--lr", type=float, default=3e-3, help="embedding learning rate")
     t.add_argument("--dropout", type=float, default=0.5, help="embedding dropout")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     e = sub.choices["evaluate"]
-    e.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
-    e.add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "text_encoder" / "confusion.png")
-    a = ap.parse_args(argv)
+    e.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights to score (default: %(default)s)")
+    e.add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "text_encoder" / "confusion.png",
+                   help="where the confusion matrix is saved (default: %(default)s)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     torch.set_num_threads(1)  # small sparse problems: one thread is as fast and leaves the others free
     if a.cmd == "train":
         train(a.data, a.out, a.class_weight_power, a.weight_decay, a.context_decay, a.emorynlp_weight, a.mosi_weight,
@@ -590,4 +599,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

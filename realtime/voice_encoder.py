@@ -67,6 +67,7 @@ from torch import nn
 from dmd_lite.emotion_data import Pool, sequence_pool
 from dmd_lite.metrics import classification_metrics, save_confusion_png
 
+from .errors import run_cli
 from .feature_spec import LABELS, FeatureSpec
 from .voice import FEATURE_RATE_HZ, N_MELS, VOICE_FEATURE_DIM
 from .weights import checked_sidecar, load_weights
@@ -309,25 +310,34 @@ def evaluate(extraction: Path, weights: Path, png: Path) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line: ``train`` and ``evaluate`` sub-commands."""
     ap = argparse.ArgumentParser(prog="python -m realtime.voice_encoder", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("train", "evaluate"):
-        p = sub.add_parser(name)
+    sub = ap.add_subparsers(dest="cmd", required=True, help="what to do")
+    for name, what in (("train", "train on RAVDESS actors 1-16, report actors 17-20 after every epoch"),
+                       ("evaluate", "score weights on RAVDESS actors 21-24 and save a confusion matrix")):
+        p = sub.add_parser(name, help=what)
         p.add_argument("--extraction", type=Path, required=True,
                        help="`python -m realtime.extract --kind audio` output of RAVDESS")
     t = sub.choices["train"]
-    t.add_argument("--out", type=Path, default=WEIGHTS_PATH)
-    t.add_argument("--epochs", type=int, default=25)
+    t.add_argument("--out", type=Path, default=WEIGHTS_PATH,
+                   help="where the weights (and their JSON sidecar) are written (default: %(default)s)")
+    t.add_argument("--epochs", type=int, default=25, help="training epochs (default: %(default)s)")
     t.add_argument("--lr", type=float, default=2e-3, help="peak of the one-cycle schedule")
-    t.add_argument("--weight-decay", type=float, default=1e-2)
-    t.add_argument("--label-smoothing", type=float, default=0.1)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default: %(default)s)")
+    t.add_argument("--label-smoothing", type=float, default=0.1,
+                   help="label smoothing of the cross-entropy (default: %(default)s)")
+    t.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default: %(default)s)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     e = sub.choices["evaluate"]
-    e.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
-    e.add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "voice_encoder" / "confusion.png")
-    a = ap.parse_args(argv)
+    e.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights to score (default: %(default)s)")
+    e.add_argument("--png", type=Path, default=REPO_ROOT / "runs" / "voice_encoder" / "confusion.png",
+                   help="where the confusion matrix is saved (default: %(default)s)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     torch.set_num_threads(1)  # a small model: one thread leaves the other cores to the live app or other jobs
     if a.cmd == "train":
         train(a.extraction, a.out, VoiceConfig(), Augment(), a.epochs, a.lr, a.weight_decay, a.label_smoothing,
@@ -337,4 +347,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -21,6 +21,8 @@ import av
 import cv2
 import numpy as np
 
+from realtime.errors import run_cli
+
 ROOT = Path(__file__).resolve().parent.parent
 PORTRAIT = ROOT / "media" / "astronaut.png"
 SENTENCES = (
@@ -59,10 +61,15 @@ def frame(portrait: np.ndarray, t: float) -> np.ndarray:
     return cv2.warpAffine(portrait, m, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderValue=(40, 40, 40))
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=ROOT / "media" / "demo.mp4", help="output MP4 (default: %(default)s)")
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
     portrait = cv2.imread(str(PORTRAIT), cv2.IMREAD_COLOR)
     with tempfile.TemporaryDirectory() as tmp:
         audio = soundtrack(Path(tmp))
@@ -85,4 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from realtime.errors import run_cli
 from realtime.feature_spec import LABELS, FeatureSpec, NormStats
 from realtime.voice_encoder import load_voice_encoder
 
@@ -110,22 +111,29 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line; training defaults are ``TripletTraining``'s."""
     defaults = TripletTraining()
     p = argparse.ArgumentParser(prog="python -m dmd_lite.recipes.default", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="the shared data folder (fer2013_48, ravdess_speech_16k, text)")
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT, help="artifact directory (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--steps-per-epoch", type=int, default=defaults.steps_per_epoch)
+    p.add_argument("--epochs", type=int, default=defaults.epochs,
+                   help="most epochs per seed; training stops early when selection stalls (default: %(default)s)")
+    p.add_argument("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
+                   help="mini-batches of label-paired triplets per epoch (default: %(default)s)")
     p.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="one DMD-lite per seed, the best kept")
     p.add_argument("--workers", type=int, default=2, help="extraction worker processes")
-    args = p.parse_args(argv)
-    cfg = replace(defaults, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    cfg = replace(TripletTraining(), epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
     results = run(args.data, args.out, cfg, tuple(args.seeds), args.workers)
     print(json.dumps(results))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)
