@@ -50,6 +50,7 @@ from tqdm import tqdm
 
 from .errors import SourceError, interrupts_left_to_parent, one_line, run_cli
 from .feature_spec import FeatureSpec
+from .native_logs import silence_native_stderr
 from .text import tokenize
 from .window import Stream
 
@@ -503,12 +504,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True,
                    help="output folder (shards/, index.jsonl, feature_spec.json); a rerun skips finished shards")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--native-logs", action="store_true",
+                   help="let MediaPipe, TFLite and FFmpeg print their own log lines (silenced by default)")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     p = parser()
     args = p.parse_args(argv)
+    if not args.native_logs:
+        silence_native_stderr()
     try:
         summary = extract(args.kind, args.input, args.out, args.workers)
     except (FileNotFoundError, ValueError, SourceError) as e:
