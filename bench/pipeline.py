@@ -1,6 +1,7 @@
 """The whole live app on a paced clip, headless, as a table.
 
     .venv/bin/python -m bench.pipeline [--seconds 300] [--vosk-model PATH]
+    .venv/bin/python -m bench.pipeline --seconds 1800   # the 30-minute soak
 
 The clip is ``media/demo.mp4`` (640x480, 30 fps, speech) looped to ``--seconds`` by remuxing
 (no re-encoding) into ``runs/bench/``; it plays in real time, like a camera. The app runs exactly
@@ -11,14 +12,18 @@ load is still there, else off; the table says which), inference, overlay and rec
 Rows: display frame rate; dropped frames (capture queue + display queue); glass-to-glass latency,
 from a frame's capture time to the moment it has been shown with its overlay (here: rendered and
 encoded into the recording); emotion update latency, from a window's end to its result; model
-time; CPU use of the process; resident memory at the start (10 s in, everything loaded), 60 s in
-and at the end. Measured here: without the ASR the app's memory is flat (755 -> 756 MB over 3
-minutes, 763 -> 766 MB with recording). With it, it grows by about 4 % in the first minute and
-by a few MB a minute after: the Vosk recogniser composes its decoding graph on the fly and keeps
-what it composed (see ``realtime.asr.StreamingASR``). A new recogniser frees that (about 85 MB)
-but is back to most of it within 30 s of speech, so the app renews it only every 10 minutes,
-which bounds the growth; a 5-minute run sees the growth and no renewal. The machine line gives the
-load average too: on a shared machine the figures are only as good as the CPU left to the app.
+time; CPU use of the process; resident memory at minute 1, every 5 minutes and at the end, and its
+change from minute 1 to the end; the glass-to-glass and emotion update latencies of the first 5
+minutes (from 10 s in) against the last 5 (the halves of a run shorter than 10 minutes), to show a
+drift; the ASR's recogniser renewals. The process's resident memory is sampled every second; the
+figure at a mark is the highest sample of the minute before it, and the note gives the lowest.
+Without the ASR the app's memory was measured flat (755 -> 756 MB over 3 minutes, 763 -> 766 MB
+with recording). Why the peak: with the ASR on, the memory is a sawtooth, not a level. The Vosk
+recogniser composes its decoding graph on the fly and keeps what it composed, so the ASR renews
+it every minute (see ``realtime.asr.StreamingASR``); each renewal hands the memory back and the
+new recogniser takes it again within about half a minute, so a single sample lands anywhere in
+that dip, while the peak of each minute shows whether the memory grows. The machine line gives
+the load average too: on a shared machine the figures are only as good as the CPU left to the app.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import av
@@ -36,14 +42,16 @@ import numpy as np
 
 from bench.report import cpu_name, print_table
 from realtime.app import App, AppConfig
-from realtime.asr import korean_test_model_path, resolve_vosk_model
-from realtime.errors import SourceError
+from realtime.asr import RENEW_S, korean_test_model_path, resolve_vosk_model
+from realtime.errors import SourceError, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "media" / "demo.mp4"
 OUT = ROOT / "runs" / "bench"
-WARM_S = 10.0  # the "start" memory figure is taken this long into the run
-SETTLED_S = 60.0  # and a middle one this long: the ASR's memory grows in its first minute
+WARM_S = 10.0  # the CPU figure and the first latency span start this long into the run (everything loaded)
+MINUTE_S = 60.0  # memory at a mark: the highest and lowest 1-s sample of the minute before it
+MARK_S = 300.0  # memory marks: minute 1, every 5 minutes, the end
+DRIFT_S = 300.0  # latency drift: the first 5 minutes (after WARM_S) against the last 5 (halves of a shorter run)
 
 
 def looped_clip(seconds: float) -> Path:
@@ -94,13 +102,36 @@ def p(values, q: float) -> str:
     return f"{np.percentile(np.asarray(values), q):.0f}" if len(values) else "-"
 
 
+def minute_rss(samples: list[tuple], end: float) -> tuple[float, float]:
+    """(highest, lowest) resident memory in MB of the 1-s samples in the minute before ``end``."""
+    rss = [s[1] for s in samples if end - MINUTE_S < s[0] <= end] or [samples[-1][1]]
+    return max(rss), min(rss)
+
+
+def between(values: Iterable[float], appended: int, counts: list[tuple[float, int]], a: float, b: float) -> list[float]:
+    """The ``values`` appended while the run was between ``a`` and ``b`` seconds in. ``values`` holds
+    the last of ``appended`` appended in all (a bounded deque); ``counts`` is (seconds into the run,
+    how many had been appended then), from the sampler."""
+    def count(t: float) -> int:
+        return max((n for s, n in counts if s <= t), default=0)
+
+    kept = list(values)
+    first = appended - len(kept)  # overall index of kept[0]
+    return kept[max(count(a) - first, 0):max(count(b) - first, 0)]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=300.0, help="length of the run (default 300)")
+    ap.add_argument("--vosk-model", help="Vosk model for the ASR (default: as the app resolves it)")
+    ap.add_argument("--checkpoint", default="default", help="model checkpoint (default: the shipped one)")
+    ap.add_argument("--threads", type=int, default=1, help="engine threads (the app's default: 1)")
+    return ap
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=300.0, help="length of the run (default 300)")
-    parser.add_argument("--vosk-model", help="Vosk model for the ASR (default: as the app resolves it)")
-    parser.add_argument("--checkpoint", default="default", help="model checkpoint (default: the shipped one)")
-    parser.add_argument("--threads", type=int, default=1, help="engine threads (the app's default: 1)")
-    args = parser.parse_args()
+    args = parser().parse_args()
 
     clip = looped_clip(args.seconds + 5)
     model, asr_note = asr_model(args.vosk_model)
@@ -110,14 +141,16 @@ def main() -> None:
                         threads=args.threads,
                         headless=True, record=OUT / "pipeline.mp4", events=OUT / "pipeline_events.jsonl",
                         max_seconds=args.seconds))
-    samples: list[tuple[float, float, float]] = []  # (seconds into the run, RSS MB, CPU seconds)
+    # (seconds into the run, RSS MB, CPU seconds, frames shown, windows inferred so far)
+    samples: list[tuple[float, float, float, int, int]] = []
     done = threading.Event()
 
     def sample() -> None:
         t0 = time.monotonic()
         while not done.wait(1.0):
             cpu = os.times()
-            samples.append((time.monotonic() - t0, rss_mb(), cpu.user + cpu.system))
+            samples.append((time.monotonic() - t0, rss_mb(), cpu.user + cpu.system,
+                            app.stats.shown, app.stats.inferences))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -126,9 +159,9 @@ def main() -> None:
     sampler.join()
     load_after = os.getloadavg()
 
-    warm = [s for s in samples if s[0] >= WARM_S] or samples
-    rss_start, rss_end = warm[0][1], samples[-1][1]
-    rss_settled = next((s[1] for s in samples if s[0] >= SETTLED_S), rss_end)
+    running = [s for s in samples if s[0] <= args.seconds] or samples  # not the shutdown
+    warm = [s for s in running if s[0] >= WARM_S] or running
+    end = running[-1][0]
     cpu_pct = 100 * (warm[-1][2] - warm[0][2]) / max(warm[-1][0] - warm[0][0], 1e-9)
     frames = round(args.seconds * 30)
     dropped = stats.capture_dropped + stats.display_dropped
@@ -142,11 +175,12 @@ def main() -> None:
         ("model p50 / p95", f"{p(stats.model_ms, 50)} / {p(stats.model_ms, 95)} ms",
          f"torch, {args.threads} thread(s), included in the update latency"),
         ("CPU", f"{cpu_pct:.0f} %", f"of one core, process total after {WARM_S:.0f} s"),
-        ("resident memory", f"{rss_start:.0f} -> {rss_settled:.0f} -> {rss_end:.0f} MB",
-         f"{WARM_S:.0f} s in -> {SETTLED_S:.0f} s in -> end ({100 * (rss_end - rss_start) / rss_start:+.1f} % from "
-         f"{WARM_S:.0f} s, {100 * (rss_end - rss_settled) / rss_settled:+.1f} % from {SETTLED_S:.0f} s; "
-         f"{rss_launch:.0f} MB before the models loaded; target within 5 %)"),
     ]
+    rows += memory_rows(warm, end, rss_launch)  # minute 1: from WARM_S, the models loaded
+    rows += drift_rows(stats, running, end)
+    rows.append(("ASR recogniser renewals", f"{stats.asr_renewals}" if model is not None else "-",
+                 f"each at the first utterance end after {RENEW_S:.0f} s of audio (realtime.asr.StreamingASR)"
+                 if model is not None else "ASR off"))
     print(f"# pipeline on {cpu_name()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), load average "
           f"{load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end; python {platform.python_version()}")
     print(f"# {args.seconds:.0f} s of {clip.relative_to(ROOT)} (640x480, 30 fps, paced), headless, recording on; "
@@ -155,5 +189,41 @@ def main() -> None:
     print_table(("measure", "value"), rows)
 
 
+def memory_rows(samples: list[tuple], end: float, rss_launch: float) -> list[tuple[str, str, str]]:
+    """Resident memory at minute 1, every 5 minutes and the end (the peak of the minute before each
+    mark, and its lowest), and the change of the peak from minute 1 to the end."""
+    marks = [MINUTE_S, *np.arange(MARK_S, end - MINUTE_S / 2, MARK_S), end]
+    first = minute_rss(samples, MINUTE_S)[0]
+    rows = []
+    for mark in marks:
+        peak, low = minute_rss(samples, mark)
+        label = f"{mark / 60:.0f} min" if mark != end else f"{mark / 60:.1f} min (end)"
+        change = 100 * (peak - first) / first
+        rows.append((f"resident memory at {label}", f"{peak:.0f} MB",
+                     f"peak of the minute before, lowest {low:.0f} MB; {change:+.1f} % from minute 1"))
+    last = minute_rss(samples, end)[0]
+    every = [s[1] for s in samples if s[0] >= MINUTE_S] or [samples[-1][1]]
+    rows.append(("resident memory change", f"{100 * (last - first) / first:+.1f} %",
+                 f"peak of minute 1 {first:.0f} MB -> peak of the last minute {last:.0f} MB (target within 5 %); "
+                 f"after minute 1 it spanned {min(every):.0f}..{max(every):.0f} MB (the ASR's renewals give memory "
+                 f"back and its new recogniser takes it again); {rss_launch:.0f} MB before the models loaded"))
+    return rows
+
+
+def drift_rows(stats, samples: list[tuple], end: float) -> list[tuple[str, str, str]]:
+    """Latency p50 / p95 over the first span of the run (after WARM_S) and the last one."""
+    span = min(DRIFT_S, (end - WARM_S) / 2)
+    first, last = (WARM_S, WARM_S + span), (end - span, end)
+    rows = []
+    for name, values, appended, column in (("glass-to-glass", stats.glass_ms, stats.shown, 3),
+                                           ("emotion update", stats.update_ms, stats.inferences, 4)):
+        counts = [(s[0], s[column]) for s in samples]
+        a, b = (between(values, appended, counts, *t) for t in (first, last))
+        rows.append((f"{name} drift p50 / p95", f"{p(a, 50)} / {p(a, 95)} -> {p(b, 50)} / {p(b, 95)} ms",
+                     f"{first[0] / 60:.1f}-{first[1] / 60:.1f} min ({len(a)}) -> {last[0] / 60:.1f}-{last[1] / 60:.1f} "
+                     f"min ({len(b)})"))
+    return rows
+
+
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -14,6 +14,7 @@ timestamps. Vosk's non-lexical tokens (``[unk]``, noise marks, punctuation) are 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import importlib.util
 import json
 import os
@@ -32,9 +33,16 @@ from .audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
 from .errors import ModelUnavailableError
 
 DEFAULT_MODEL_URL = "https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip"
+# url -> (sha256, size in bytes) a downloaded zip must match before it is unpacked. alphacephei.com
+# publishes no digests; these are the values others pinned for the same file: the sha256 is in the
+# sha256sums of the AUR vosk-api-git PKGBUILD (maintained by an Arch Linux packager), and several
+# unrelated projects' model manifests pin the same sha256 together with this size.
+MODEL_PINS: dict[str, tuple[str, int]] = {
+    DEFAULT_MODEL_URL: ("30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498", 41_205_931),
+}
 MODEL_ENV = "VOSK_MODEL_PATH"
 _DOWNLOAD_TIMEOUT_S = 30
-RENEW_S = 600.0  # seconds of audio after which the recogniser is renewed (see StreamingASR)
+RENEW_S = 60.0  # seconds of audio after which the recogniser is renewed (see StreamingASR)
 _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc's; None elsewhere
 
 
@@ -59,9 +67,12 @@ def is_vosk_model(path: Path) -> bool:
 
 
 def resolve_vosk_model(path: str | Path | None = None, *, cache_dir: str | Path | None = None,
-                       download: bool = True, url: str = DEFAULT_MODEL_URL) -> Path:
+                       download: bool = True, url: str = DEFAULT_MODEL_URL,
+                       pin: tuple[str, int] | None = None) -> Path:
     """The Vosk model directory to use: ``path`` (the --vosk-model argument), else $VOSK_MODEL_PATH,
     else the model named by ``url`` in the user cache, downloaded there first when ``download``.
+    A download is unpacked only when it matches ``pin`` (sha256, size in bytes; default
+    ``MODEL_PINS[url]``); a url with no pin is not downloaded.
 
     Raises ModelUnavailableError with a one-line message saying how to get a model; the caller
     turns speech recognition off and shows it.
@@ -81,25 +92,37 @@ def resolve_vosk_model(path: str | Path | None = None, *, cache_dir: str | Path 
            f"or set {MODEL_ENV}; speech recognition is off")
     if not download:
         raise ModelUnavailableError(f"no Vosk model at {target}: {how}")
+    pin = pin or MODEL_PINS.get(url)
+    if pin is None:
+        raise ModelUnavailableError(f"no sha256 is pinned for {url}, so it is not downloaded: {how}")
     try:
-        _download(url, target)
-    except (OSError, zipfile.BadZipFile) as e:  # URLError and timeouts are OSErrors
+        _download(url, target, pin)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:  # URLError and timeouts are OSErrors
         reason = getattr(e, "reason", None) or e
         raise ModelUnavailableError(f"could not download the Vosk model ({reason}): {how}") from None
     return target
 
 
-def _download(url: str, target: Path) -> None:
-    """Fetch the zip at ``url`` with a progress bar and unpack its model folder to ``target``."""
+def _download(url: str, target: Path, pin: tuple[str, int]) -> None:
+    """Fetch the zip at ``url`` with a progress bar, check it against ``pin`` (sha256, size in bytes),
+    and only then unpack its model folder to ``target``. Raises ValueError on a mismatch; reading
+    stops as soon as the download is larger than pinned."""
+    sha256, size = pin
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
         archive = Path(tmp) / "model.zip"
+        digest, got = hashlib.sha256(), 0
         with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response, open(archive, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"Vosk model {target.name}") as bar:
-                while block := response.read(1 << 20):
+            with tqdm(total=size, unit="B", unit_scale=True, desc=f"Vosk model {target.name}") as bar:
+                while got <= size and (block := response.read(1 << 20)):
                     out.write(block)
+                    digest.update(block)
+                    got += len(block)
                     bar.update(len(block))
+        if got != size:
+            raise ValueError(f"{url} is {'at least ' if got > size else ''}{got} bytes, not the pinned {size}")
+        if digest.hexdigest() != sha256:
+            raise ValueError(f"{url} has sha256 {digest.hexdigest()}, not the pinned {sha256}")
         unpacked = Path(tmp) / "unpacked"
         with zipfile.ZipFile(archive) as z:
             z.extractall(unpacked)
@@ -133,21 +156,25 @@ class StreamingASR:
     the words Vosk finalised (at the end of each utterance); ``partial`` holds the tentative words
     of the utterance in progress; ``finish`` finalises the rest and resets for a new stream.
 
-    The Kaldi recogniser is renewed at the first utterance end after ``renew_s`` seconds of audio.
-    Why: with a lookahead model (graph/HCLr.fst + Gr.fst, as Vosk's small models have) each
-    recogniser composes its decoding graph on the fly and keeps what it composed, so its memory
-    keeps growing: a bare StreamingASR with the Korean test model, fed the demo clip's audio
-    looped, is 642 MB resident after 11 s, 715 MB after 2 minutes, 762 after 10, 798 after 25.
-    Vosk's ``Reset`` keeps the graph and changes nothing; nor do ``malloc_trim`` or fewer malloc
-    arenas; only a new recogniser frees it (about 85 MB in the app, given back by ``malloc_trim``;
-    glibc keeps it otherwise). Renewing often buys little: a new recogniser is back to most of
-    that within 30 s of speech, and composing the graph again costs about 3.5 s of CPU (the
-    decoding itself takes about 5.5 s a minute). So the default renews every 10 minutes, which
-    bounds the growth for 0.6 % of a core, at about the moment Vosk restarts its feature pipeline
-    by itself (an utterance end after 10 minutes of frames): the speaker adaptation (online CMVN,
-    i-vector) restarts no more often than it did, no word is cut (the utterance has just ended on
-    trailing silence), and the cache does not change what the graph is, so the words recognised
-    stay the same.
+    Memory: the Kaldi recogniser is renewed (a new one, whose sample 0 is the stream's next sample;
+    the old one's memory handed back to the system with ``malloc_trim``) at the first utterance end
+    after ``renew_s`` seconds of audio, a minute by default (``RENEW_S``; Vosk ends an utterance
+    at least every 20 s, so a renewal is at most that late). Why: with a lookahead model
+    (graph/HCLr.fst + Gr.fst, as Vosk's small models have) a recogniser composes its decoding graph
+    on the fly and keeps every state it composed, so its memory grows for as long as it lives,
+    most in its first half minute, then ever more slowly but without end. Vosk's ``Reset`` keeps
+    that graph, and so does the restart of the feature pipeline Vosk makes by itself after 10
+    minutes; ``malloc_trim`` alone frees nothing; only a new recogniser does. Renewed every minute,
+    the ASR's memory stays between what it holds after a few seconds and what it holds after about
+    a minute (it dips at each renewal and comes back as the new recogniser composes again), so a
+    long run holds about the memory of its first minute. The cost is composing again, a few seconds
+    of CPU per renewal. Without ``malloc_trim`` glibc would keep the freed memory, and the
+    allocations of the next recogniser, interleaved with it, would raise the high-water mark.
+    A renewal cuts no word: it comes right after an utterance ended on trailing silence, and word
+    times stay on the shared clock (each recogniser counts from its own sample 0, ``_origin``).
+    The graph a recogniser composes is the same whatever it cached, but a new recogniser also
+    restarts Vosk's feature pipeline, so the speaker adaptation (online CMVN, i-vector) starts
+    again from its defaults at each renewal.
     """
 
     def __init__(self, model_path: str | Path, renew_s: float = RENEW_S) -> None:

@@ -2,6 +2,7 @@
 model resolution."""
 
 import functools
+import hashlib
 import http.server
 import threading
 import zipfile
@@ -131,7 +132,7 @@ def test_failed_download_says_how_to_get_one(tmp_path, monkeypatch):
     monkeypatch.delenv(MODEL_ENV, raising=False)
     url = "http://127.0.0.1:9/vosk-model-test.zip"  # the discard port: nothing listens
     with pytest.raises(ModelUnavailableError) as e:
-        resolve_vosk_model(cache_dir=tmp_path, url=url)
+        resolve_vosk_model(cache_dir=tmp_path, url=url, pin=("0" * 64, 1))
     assert "could not download" in str(e.value) and url in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "vosk-model-test").exists() and not list(tmp_path.glob(".download-*"))
 
@@ -141,7 +142,8 @@ def test_download_unpacks_the_model_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.delenv(MODEL_ENV, raising=False)
     served = tmp_path / "served"
     served.mkdir()
-    with zipfile.ZipFile(served / "vosk-model-test.zip", "w") as z:
+    archive = served / "vosk-model-test.zip"
+    with zipfile.ZipFile(archive, "w") as z:
         z.writestr("vosk-model-test/am/final.mdl", b"acoustic model")
         z.writestr("vosk-model-test/conf/model.conf", b"--beam=10.0\n")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
@@ -149,7 +151,8 @@ def test_download_unpacks_the_model_into_the_cache(tmp_path, monkeypatch):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_address[1]}/vosk-model-test.zip"
         try:
-            path = resolve_vosk_model(cache_dir=tmp_path / "cache", url=url)
+            pin = (hashlib.sha256(archive.read_bytes()).hexdigest(), archive.stat().st_size)
+            path = resolve_vosk_model(cache_dir=tmp_path / "cache", url=url, pin=pin)
         finally:
             server.shutdown()
     assert path == tmp_path / "cache" / "vosk-model-test"
