@@ -51,7 +51,9 @@ def test_the_pinned_zip_unpacks(tmp_path, served):
     path = resolve_vosk_model(cache_dir=tmp_path / "cache", url=url, pin=pin)
     assert path == tmp_path / "cache" / "vosk-model-tiny"
     assert (path / "am" / "final.mdl").read_bytes() == b"acoustic model"
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["vosk-model-tiny"]
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["vosk-model-tiny"]  # no temporary left
+    offline = "http://127.0.0.1:9/vosk-model-tiny.zip"  # nothing listens there: the cached copy answers
+    assert resolve_vosk_model(cache_dir=tmp_path / "cache", url=offline) == path
 
 
 @pytest.mark.parametrize("wrong", ["sha256", "size", "larger"])
