@@ -1,6 +1,6 @@
 """Sets of real windows for calibration and parity, read from wherever windows can come from.
 
-A ``WindowSet`` is a batch of windows in the engine's input layout (``realtime.engine.window_batch``)
+A ``WindowSet`` is a batch of windows in the engine's input layout (``realtime.engines.base.window_batch``)
 plus, per window, a label (index into the spec's labels, -1 = unknown) and the kind of source it
 came from. ``read_windows`` accepts:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from dmd_lite.recognizer import INPUTS
-from realtime.engine import window_batch
+from realtime.engines.base import window_batch
 from realtime.extract import INDEX, SUFFIXES, extract
 from realtime.feature_spec import SPEC_VERSION, FeatureSpec
 from realtime.voice_encoder import TEST_ACTORS, actor_of

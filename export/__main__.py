@@ -73,10 +73,10 @@ def _report(results: dict, out: Path) -> None:
 
 def verify(args: argparse.Namespace) -> None:
     from calibration.windows import read_windows
-    from realtime.engine import TorchEngine
+    from realtime.engines.torch_engine import TorchEngine
 
     from .parity import compare, probabilities
-    from .tensorrt import TrtEngine
+    from realtime.engines.trt_engine import TrtEngine
 
     engine = TrtEngine(args.engine)
     sidecar = Path(f"{engine.plan}.json")
@@ -99,7 +99,7 @@ def verify(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from .parity import ParityError
-    from .tensorrt import TensorRTUnavailable
+    from realtime.engines.trt_engine import TensorRTUnavailable
 
     try:
         if args.command in ("onnx", "quantize"):
@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             _report(make_artifacts(args.checkpoint, args.out, precision, args.windows,
                                    getattr(args, "calibration", None), args.limit), args.out)
         elif args.command == "trt":
-            from .layout import MODEL_FILE, artifact_dir
-            from .tensorrt import PLAN_FILE, build_engine
+            from realtime.engines.artifact import MODEL_FILE, artifact_dir
+            from realtime.engines.trt_engine import PLAN_FILE, build_engine
 
             onnx_path = artifact_dir(args.onnx) / MODEL_FILE
             plan = build_engine(onnx_path, args.out or onnx_path.parent / PLAN_FILE, args.max_batch, args.opt_batch,

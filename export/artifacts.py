@@ -4,16 +4,10 @@
 (held-out windows, ``calibration.windows``) and the expression CNN (held-out face crops,
 ``calibration.crops``). A manifest is written whether or not the gate passed (so the figures can
 be read); a failed gate then raises ``ParityError`` naming every artifact that drifted.
-
-``cached_export`` serves ``--backend onnx`` without ``--engine``: an FP32 export of the checkpoint
-made once, gate included (on fewer windows, ``CACHE_LIMIT``), under
-``runs/export_cache/<sha256 of the checkpoint's files>/``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import tempfile
 from collections.abc import Callable
@@ -24,24 +18,22 @@ from tqdm import tqdm
 
 from calibration.coverage import coverage
 from calibration.crops import face_crops
-from calibration.windows import REPO_ROOT, read_windows
-from dmd_lite.checkpoint import CONFIG, WEIGHTS, read_config
+from calibration.windows import read_windows
+from dmd_lite.checkpoint import WEIGHTS, read_config
 from dmd_lite.recognizer import OUTPUTS, resolve_checkpoint
-from realtime.engine import TorchEngine
+from realtime.engines.artifact import ARTIFACTS, EXPRESSION, MODEL_FILE, RECOGNIZER
+from realtime.engines.onnx_engine import make_session
+from realtime.engines.torch_engine import TorchEngine
 from realtime.expression import LABELS, WEIGHTS_PATH, ExpressionEncoder, crops_to_tensor
 
-from .layout import ARTIFACTS, EXPRESSION, MODEL_FILE, RECOGNIZER
-from .manifest import MANIFEST, sha256, write_manifest
-from .onnx_engine import make_session
+from .manifest import sha256, write_manifest
 from .onnx_export import EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, export_expression, export_recognizer, \
     io_shapes
 from .parity import CNN_MIN_AGREEMENT, Parity, ParityError, compare, probabilities
 from .quantize import QUANTIZED_OPS, RECOGNIZER_OPS, convert_fp16, quantize_int8
 
 PRECISIONS = ("fp32", "int8", "fp16")
-EXPORT_CACHE = REPO_ROOT / "runs" / "export_cache"
 BATCH = 32  # windows per call in gates and calibration
-CACHE_LIMIT = 50  # items per extraction in the gate of an on-the-fly export (the app's first start waits for it)
 CROPS = 400  # face crops in the CNN's gate and in its calibration (with 100, INT8 agreement fell to 0.96)
 
 
@@ -141,17 +133,3 @@ def make_artifacts(checkpoint: str | Path, out: Path, precision: str = "fp32", w
     if failed:
         raise ParityError("; ".join(f"{k}: {p.summary()}" for k, p in failed.items()))
     return results
-
-
-def cached_export(checkpoint: str | Path) -> Path:
-    """The FP32 recognizer export of ``checkpoint``, made (and gated) on first use."""
-    source = resolve_checkpoint(checkpoint)
-    digest = hashlib.sha256(b"".join(bytes.fromhex(sha256(source / f)) for f in (CONFIG, WEIGHTS))).hexdigest()
-    out = EXPORT_CACHE / digest[:16]
-    manifest = out / RECOGNIZER / MANIFEST
-    if not manifest.is_file():
-        print(f"exporting {source} to {out} for --backend onnx (once per checkpoint)", file=sys.stderr)
-        make_artifacts(checkpoint, out, "fp32", limit=CACHE_LIMIT, artifacts=(RECOGNIZER,))
-    elif not json.loads(manifest.read_text())["parity"]["passed"]:
-        raise ParityError(f"the cached export {out} failed its parity gate; see {manifest}")
-    return out / RECOGNIZER

@@ -13,10 +13,8 @@ import json
 import platform
 from pathlib import Path
 
-from dmd_lite.model_files import read_json, sha256
-
-MANIFEST = "manifest.json"
-REEXPORT = "re-export with `python -m export onnx|quantize ... --out DIR`"
+from dmd_lite.model_files import sha256
+from realtime.engines.artifact import MANIFEST
 
 
 def versions() -> dict[str, str]:
@@ -38,18 +36,3 @@ def write_manifest(directory: Path, files: list[Path], **fields: object) -> Path
     path = directory / MANIFEST
     path.write_text(json.dumps(manifest, indent=1))
     return path
-
-
-def read_manifest(directory: Path) -> dict:
-    """The manifest of an artifact folder; checks that its files are the ones it describes."""
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{directory} has no {MANIFEST}: not an export made by `python -m export`")
-    manifest = read_json(path, REEXPORT)
-    for name, digest in manifest.get("files", {}).items():
-        if not (directory / name).is_file():
-            raise FileNotFoundError(f"{directory / name}, listed in {path}, is missing")
-        if sha256(directory / name) != digest:
-            raise ValueError(f"{directory / name} does not match the sha256 in {path}: "
-                             f"the file changed after export; {REEXPORT}")
-    return manifest

@@ -16,8 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .layout import MODEL_FILE, artifact_dir
-from .manifest import MANIFEST, read_manifest
+from realtime.engines.artifact import MANIFEST, MODEL_FILE, artifact_dir, read_manifest
 
 TRITON_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "bool": "TYPE_BOOL", "int64": "TYPE_INT64",
                 "int32": "TYPE_INT32"}

@@ -56,7 +56,8 @@ from .asr import StreamingASR, resolve_vosk_model
 from .audio_source import BLOCK_S, AudioChunk, AudioSource, FileAudioSource, MicrophoneSource
 from .backoff import Backoff
 from .clock import now
-from .engine import Engine, Inference, make_engine
+from .engines import make_engine
+from .engines.base import Engine, Inference
 from .errors import NonFiniteOutputError, SourceError, one_line
 from .events import EventLog, WindowSaver
 from .face import PRESENCE, FaceFrontEnd, FaceObservation, Resampler

@@ -20,7 +20,7 @@ from typing import IO
 
 import numpy as np
 
-from .engine import window_batch
+from .engines.base import window_batch
 from .window import Window
 
 WINDOWS_PER_FILE = 256

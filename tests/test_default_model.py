@@ -13,7 +13,8 @@ from calibration.windows import read_windows
 from dmd_lite.metrics import classification_metrics
 from dmd_lite.recognizer import DEFAULT_CHECKPOINT
 from realtime.audio_source import FileAudioSource
-from realtime.engine import TorchEngine, window_batch
+from realtime.engines.base import window_batch
+from realtime.engines.torch_engine import TorchEngine
 from realtime.face import FaceFrontEnd
 from realtime.text import tokenize
 from realtime.text_encoder import meld_split, own_answer

@@ -20,11 +20,11 @@ from calibration.crops import face_crops
 from calibration.windows import read_windows
 from dmd_lite.recognizer import INPUTS, OUTPUTS
 from export.artifacts import make_artifacts, session_runner
-from export.layout import EXPRESSION, MODEL_FILE, RECOGNIZER
-from export.manifest import read_manifest
-from export.onnx_engine import OnnxEngine, OnnxExpressionEncoder, choose_providers
 from export.parity import compare, probabilities
-from realtime.engine import TorchEngine, make_engine
+from realtime.engines import make_engine
+from realtime.engines.artifact import EXPRESSION, MODEL_FILE, RECOGNIZER, read_manifest
+from realtime.engines.onnx_engine import OnnxEngine, OnnxExpressionEncoder, choose_providers
+from realtime.engines.torch_engine import TorchEngine
 from realtime.expression import ExpressionEncoder
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,9 +10,8 @@ import pytest
 from onnx import numpy_helper
 
 from export.artifacts import make_artifacts
-from export.layout import ARTIFACTS, MODEL_FILE, RECOGNIZER
-from export.manifest import read_manifest
 from export.quantize import attention_matmuls
+from realtime.engines.artifact import ARTIFACTS, MODEL_FILE, RECOGNIZER, read_manifest
 
 LIMIT = 16
 CROPS = {"int8": 200, "fp16": 64}  # the CNN's INT8 calibration needs a few hundred crops

@@ -58,8 +58,8 @@ def test_engine_builds_answers_like_torch_and_keys_the_cache(export_dir):
     import numpy as np
 
     from calibration.windows import read_windows
-    from export.tensorrt import TrtEngine, device_key, engine_for
-    from realtime.engine import TorchEngine
+    from realtime.engines.trt_engine import TrtEngine, device_key, engine_for
+    from realtime.engines.torch_engine import TorchEngine
 
     plan = engine_for(export_dir)
     meta = json.loads(Path(f"{plan}.json").read_text())
@@ -78,7 +78,7 @@ def test_engine_builds_answers_like_torch_and_keys_the_cache(export_dir):
 @pytest.mark.gpu
 @needs_trt
 def test_a_foreign_engine_is_rebuilt(export_dir):
-    from export.tensorrt import device_key, engine_for
+    from realtime.engines.trt_engine import device_key, engine_for
 
     plan = engine_for(export_dir)
     sidecar = Path(f"{plan}.json")

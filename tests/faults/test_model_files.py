@@ -2,7 +2,7 @@
 or sidecar JSON that is not JSON, configs that do not fit their weights and ONNX files that are not
 ONNX are each refused with one line that names the file; an engine whose output has NaN or
 infinity raises ``NonFiniteOutputError``; ``--device cuda --backend onnx`` without a GPU provider
-fails before any export. All on copies of the shipped files."""
+fails before anything else, and without ``--engine`` it names the command that makes an export. All on copies of the shipped files."""
 
 from __future__ import annotations
 
@@ -21,16 +21,17 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import export.artifacts
 from dmd_lite.checkpoint import CONFIG, WEIGHTS, load_checkpoint, save_checkpoint
 from dmd_lite.config import preset
 from dmd_lite.model import DMD
 from dmd_lite.model_files import SHA256_KEY, read_tensors, sha256
 from dmd_lite.recognizer import DEFAULT_CHECKPOINT, OUTPUTS, load_recognizer
-from export.layout import MODEL_FILE
 from export.manifest import write_manifest
-from export.onnx_engine import OnnxEngine
-from realtime.engine import Engine, TorchEngine, make_engine
+from realtime.engines import make_engine
+from realtime.engines.artifact import MODEL_FILE
+from realtime.engines.base import Engine
+from realtime.engines.onnx_engine import OnnxEngine
+from realtime.engines.torch_engine import TorchEngine
 from realtime.errors import NonFiniteOutputError
 from realtime.expression import WEIGHTS_PATH as EXPRESSION_WEIGHTS
 from realtime.expression import ExpressionEncoder
@@ -222,15 +223,20 @@ def test_garbage_onnx_with_a_matching_manifest_is_one_line(tmp_path):
         assert "python -m export" in str(error.value)
 
 
-def test_onnx_on_cuda_without_a_gpu_provider_fails_before_exporting(monkeypatch):
-    def no_export(*_: object) -> None:
-        raise AssertionError("exported before checking the GPU provider")
-
+def test_onnx_on_cuda_without_a_gpu_provider_fails_first(monkeypatch):
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    monkeypatch.setattr(export.artifacts, "cached_export", no_export)
     with pytest.raises(RuntimeError, match="no GPU provider") as error:
         make_engine("onnx", device="cuda")
     assert "\n" not in str(error.value)
+
+
+def test_onnx_without_an_export_names_the_command_that_makes_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as error:
+        make_engine("onnx")
+    assert "\n" not in str(error.value)
+    assert "python -m export onnx --out DIR" in str(error.value)
+    assert not any(tmp_path.iterdir())  # nothing exported
 
 
 def full_window(engine: Engine) -> Window:

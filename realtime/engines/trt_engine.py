@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS
-from realtime.engine import Engine
-from realtime.feature_spec import FeatureSpec
+from dmd_lite.model_files import sha256
 
-from .layout import MODEL_FILE, artifact_dir
-from .manifest import read_manifest, sha256
+from ..feature_spec import FeatureSpec
+from .artifact import MODEL_FILE, artifact_dir, read_manifest
+from .base import Engine
 
 PLAN_FILE = "model.plan"
 _TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "INT32": torch.int32, "INT64": torch.int64,

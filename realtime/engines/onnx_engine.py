@@ -5,7 +5,7 @@ TensorRT > CUDA among those this onnxruntime build has, with CPU behind them for
 not take; ``device="cpu"`` uses the CPU provider alone. The TensorRT provider keeps the engines it
 builds in ``trt_cache/`` beside the model, which it keys by GPU and TensorRT version itself.
 
-An artifact is a folder holding ``model.onnx`` and its ``manifest.json`` (see ``export.layout``);
+An artifact is a folder holding ``model.onnx`` and its ``manifest.json`` (see ``artifact``);
 the engine takes the FeatureSpec and labels from the manifest and checks the file's inputs and
 outputs against the recognizer's names. Where the export also holds the expression CNN
 (``OUT/expression``), the engine gives the face front-end that file to run (``expression_encoder``),
@@ -21,13 +21,11 @@ from typing import Literal
 import numpy as np
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS
-from realtime.engine import Engine
-from realtime.errors import one_line
-from realtime.expression import LABELS, crops_to_tensor
-from realtime.feature_spec import FeatureSpec
-
-from .layout import EXPRESSION, MODEL_FILE, artifact_dir
-from .manifest import REEXPORT, read_manifest
+from ..errors import one_line
+from ..expression import LABELS, crops_to_tensor
+from ..feature_spec import FeatureSpec
+from .artifact import EXPRESSION, MODEL_FILE, REEXPORT, artifact_dir, read_manifest
+from .base import Engine
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,

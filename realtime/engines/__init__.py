@@ -1,0 +1,41 @@
+"""Engines: one interface (``base.Engine``) and its back-ends, each a plug-in loaded only when chosen:
+``torch_engine`` (PyTorch, eager or CUDA graphs), ``onnx_engine`` (onnxruntime, an export made by
+``python -m export onnx``), ``trt_engine`` (TensorRT, a plan or an ONNX export to build one from).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..backends import BACKENDS
+from .base import Engine
+
+NO_EXPORT = ("--backend onnx needs --engine DIR, an ONNX export of the recognizer: make one with "
+             "`python -m export onnx --out DIR` (add --checkpoint for another model)")
+
+
+def make_engine(backend: str = "torch", checkpoint: str | Path = "default", device: str = "cpu",
+                threads: int | None = None, engine_file: str | Path | None = None) -> Engine:
+    """The engine for ``--backend``: ``torch`` (``checkpoint``); ``onnx`` (``engine_file``: an ONNX
+    export folder or file; without one, a one-line ``ValueError`` naming the command that makes one);
+    ``trt`` (``engine_file``: a TensorRT plan, or an ONNX export to build one from)."""
+    if backend == "torch":
+        from .torch_engine import TorchEngine
+
+        return TorchEngine(checkpoint, device, threads)
+    if backend == "onnx":
+        import onnxruntime as ort
+
+        from .onnx_engine import OnnxEngine, choose_providers
+
+        choose_providers(device, ort.get_available_providers())  # no GPU provider: say so first
+        if engine_file is None:
+            raise ValueError(NO_EXPORT)
+        return OnnxEngine(engine_file, device, threads)
+    if backend == "trt":
+        if engine_file is None:
+            raise ValueError("--backend trt needs --engine FILE (a .plan from `python -m export trt`, or an ONNX export)")
+        from .trt_engine import TrtEngine
+
+        return TrtEngine(engine_file)
+    raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
