@@ -17,13 +17,14 @@ from pathlib import Path
 
 import cv2
 
-from realtime.backends import BACKENDS
-from realtime.errors import one_line
-from realtime.native_logs import silence_native_stderr
+from realtime.core.backends import BACKENDS
+from realtime.core.errors import one_line
+from realtime.core.native_logs import silence_native_stderr
+from realtime.core.resources import shipped
 
 ROOT = Path(__file__).resolve().parent
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-DEMO_CLIP = ROOT / "media" / "demo.mp4"
+DEMO_CLIP = shipped("media/demo.mp4")
 DEMO_OUT = ROOT / "out" / "demo"
 
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from realtime.app import App, AppConfig  # after the arguments: MediaPipe and the front-ends take seconds to load
-    from realtime.errors import SourceError
+    from realtime.core.errors import SourceError
 
     video = args.camera if args.camera is not None else args.video if args.video is not None else args.gst
     config = AppConfig(video=video, mic=args.mic, audio=not args.no_audio, asr=not args.no_asr,

@@ -22,9 +22,9 @@ from threadpoolctl import threadpool_limits
 
 from dmd_lite.emotion_data import records
 from dmd_lite.metrics import classification_metrics
-from realtime.errors import run_cli
-from realtime.face import BLENDSHAPES, POSE, PRESENCE
-from realtime.feature_spec import LABELS
+from realtime.core.errors import run_cli
+from realtime.core.feature_spec import LABELS
+from realtime.frontends.face import BLENDSHAPES, POSE, PRESENCE
 
 DEFAULT_EXTRACTION = Path(__file__).resolve().parents[1] / "runs" / "default" / "extract" / "fer2013"
 

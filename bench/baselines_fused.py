@@ -29,8 +29,8 @@ from threadpoolctl import threadpool_limits
 from dmd_lite.emotion_data import records
 from dmd_lite.emotion_eval import N_PAIRED, paired_test_picks, pools
 from dmd_lite.metrics import classification_metrics
-from realtime.errors import run_cli
-from realtime.feature_spec import LABELS, FeatureSpec
+from realtime.core.errors import run_cli
+from realtime.core.feature_spec import LABELS, FeatureSpec
 
 from .baselines_face import blendshape_pose, fit_boosting
 from .baselines_text import DEFAULT_DATA, fit_tfidf, meld_texts

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.baselines_text [--data ../shared/data/text]
 
 Fitted on MELD train, scored on MELD test, twice: on the raw utterances (punctuation included, the
-usual text-classification baseline) and on the words ``realtime.text.tokenize`` keeps without marks
+usual text-classification baseline) and on the words ``realtime.core.tokens.tokenize`` keeps without marks
 (lower case, no punctuation: what the encoder gets from the ASR). The gap between the two is what "?" and "!"
 are worth. The last line is a JSON summary.
 """
@@ -20,10 +20,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
 from dmd_lite.metrics import classification_metrics
-from realtime.errors import run_cli
-from realtime.feature_spec import LABELS
-from realtime.text import tokenize
-from realtime.text_encoder import MELD_EMOTIONS
+from realtime.core.errors import run_cli
+from realtime.core.feature_spec import LABELS
+from realtime.core.tokens import tokenize
+from realtime.offline.datasets import MELD_EMOTIONS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
 

@@ -22,10 +22,10 @@ from sklearn.preprocessing import StandardScaler
 
 from dmd_lite.emotion_data import records
 from dmd_lite.metrics import classification_metrics
-from realtime.errors import run_cli
-from realtime.feature_spec import LABELS
-from realtime.voice import N_MELS
-from realtime.voice_encoder import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
+from realtime.core.errors import run_cli
+from realtime.core.feature_spec import LABELS
+from realtime.frontends.voice import N_MELS
+from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
 
 DEFAULT_EXTRACTION = Path(__file__).resolve().parents[1] / "runs" / "default" / "extract" / "ravdess"
 

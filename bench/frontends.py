@@ -34,16 +34,16 @@ import numpy as np
 import torch
 
 from bench.report import cpu_name, print_table, time_interleaved
-from realtime.asr import StreamingASR, korean_test_model_path
-from realtime.audio_source import BLOCK, SAMPLE_RATE, AudioChunk, FileAudioSource
-from realtime.clock import now
-from realtime.errors import run_cli
-from realtime.expression import CROP_SIZE, ExpressionEncoder, crops_to_tensor
-from realtime.face import PRESENCE, FaceFrontEnd, Resampler
-from realtime.feature_spec import FeatureSpec
-from realtime.text_frontend import TextFrontEnd
-from realtime.video_source import VideoSource
-from realtime.voice import VoiceFrontEnd
+from realtime.capture.audio_source import BLOCK, SAMPLE_RATE, AudioChunk, FileAudioSource
+from realtime.capture.video_source import VideoSource
+from realtime.core.clock import now
+from realtime.core.errors import run_cli
+from realtime.core.feature_spec import FeatureSpec
+from realtime.frontends.asr import StreamingASR, korean_test_model_path
+from realtime.frontends.face import PRESENCE, FaceFrontEnd, Resampler
+from realtime.frontends.text_frontend import TextFrontEnd
+from realtime.frontends.voice import VoiceFrontEnd
+from realtime.nets.expression import CROP_SIZE, ExpressionEncoder, crops_to_tensor
 from realtime.window import WindowAssembler
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

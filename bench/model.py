@@ -43,11 +43,11 @@ from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS
 from dmd_lite.recognizer import INPUTS, OUTPUTS, resolve_checkpoint
 from export.artifacts import make_artifacts
+from realtime.core.errors import run_cli
 from realtime.engines.artifact import MODEL_FILE, RECOGNIZER
 from realtime.engines.base import Engine
 from realtime.engines.onnx_engine import OnnxEngine
 from realtime.engines.torch_engine import TorchEngine
-from realtime.errors import run_cli
 
 BATCHES = (1, 16)
 

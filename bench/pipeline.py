@@ -20,7 +20,7 @@ figure at a mark is the highest sample of the minute before it, and the note giv
 Without the ASR the app's memory was measured flat (755 -> 756 MB over 3 minutes, 763 -> 766 MB
 with recording). Why the peak: with the ASR on, the memory is a sawtooth, not a level. The Vosk
 recogniser composes its decoding graph on the fly and keeps what it composed, so the ASR renews
-it every minute (see ``realtime.asr.StreamingASR``); each renewal hands the memory back and the
+it every minute (see ``realtime.frontends.asr.StreamingASR``); each renewal hands the memory back and the
 new recogniser takes it again within about half a minute, so a single sample lands anywhere in
 that dip, while the peak of each minute shows whether the memory grows. The machine line gives
 the load average too: on a shared machine the figures are only as good as the CPU left to the app.
@@ -42,12 +42,12 @@ import numpy as np
 
 from bench.report import cpu_name, print_table
 from realtime.app import App, AppConfig
-from realtime.asr import RENEW_S, korean_test_model_path, resolve_vosk_model
-from realtime.errors import SourceError, run_cli
+from realtime.core.errors import SourceError, run_cli
+from realtime.core.resources import REPO_ROOT as ROOT, cache_dir, shipped
+from realtime.frontends.asr import RENEW_S, korean_test_model_path, resolve_vosk_model
 
-ROOT = Path(__file__).resolve().parent.parent
-CLIP = ROOT / "media" / "demo.mp4"
-OUT = ROOT / "runs" / "bench"
+CLIP = shipped("media/demo.mp4")
+OUT = cache_dir("bench")
 WARM_S = 10.0  # the CPU figure and the first latency span start this long into the run (everything loaded)
 MINUTE_S = 60.0  # memory at a mark: the highest and lowest 1-s sample of the minute before it
 MARK_S = 300.0  # memory marks: minute 1, every 5 minutes, the end
@@ -179,7 +179,7 @@ def main() -> None:
     rows += memory_rows(warm, end, rss_launch)  # minute 1: from WARM_S, the models loaded
     rows += drift_rows(stats, running, end)
     rows.append(("ASR recogniser renewals", f"{stats.asr_renewals}" if model is not None else "-",
-                 f"each at the first utterance end after {RENEW_S:.0f} s of audio (realtime.asr.StreamingASR)"
+                 f"each at the first utterance end after {RENEW_S:.0f} s of audio (realtime.frontends.asr.StreamingASR)"
                  if model is not None else "ASR off"))
     print(f"# pipeline on {cpu_name()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), load average "
           f"{load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end; python {platform.python_version()}")

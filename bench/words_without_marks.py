@@ -19,10 +19,10 @@ import torch
 from bench.baselines_text import DEFAULT_DATA
 from dmd_lite.metrics import classification_metrics
 from dmd_lite.recognizer import Recognizer, load_recognizer
-from realtime.errors import run_cli
-from realtime.text import strip_marks
-from realtime.text_encoder import meld_split
-from realtime.text_frontend import TextFrontEnd
+from realtime.core.errors import run_cli
+from realtime.core.tokens import strip_marks
+from realtime.frontends.text_frontend import TextFrontEnd
+from realtime.offline.text_encoder import meld_split
 from realtime.window import WindowAssembler
 
 

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from realtime.errors import run_cli
+from realtime.core.errors import run_cli
 
 from .coverage import coverage, format_coverage
 from .windows import PARTS, read_windows

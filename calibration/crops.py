@@ -11,9 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.expression import FER_TO_LABEL, LABELS, fallback_crop
+from realtime.core.resources import REPO_ROOT
+from realtime.nets.expression import LABELS, fallback_crop
+from realtime.offline.datasets import FER_TO_LABEL
 
-from .windows import DEMO_CLIP, REPO_ROOT, SEED
+from .windows import DEMO_CLIP, SEED
 
 FER_ROOT = REPO_ROOT.parent / "shared" / "data" / "fer2013_48"
 DEMO_FRAME_STEP = 5  # every 5th frame of the 30 fps clip
@@ -21,7 +23,7 @@ DEMO_FRAME_STEP = 5  # every 5th frame of the 30 fps clip
 
 def fer_crops(root: Path, part: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, 64, 64) uint8 crops and (n,) labels of ``limit`` random FER2013 images of the part's split."""
-    from realtime.face import FaceFrontEnd
+    from realtime.frontends.face import FaceFrontEnd
 
     split = "test" if part == "heldout" else "train"
     files = sorted(p for p in (root / split).glob("*/*.png") if p.parent.name in FER_TO_LABEL)
@@ -42,7 +44,7 @@ def clip_crops(clip: Path, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """Aligned crops of the faces in a video (every ``DEMO_FRAME_STEP``-th frame), labels unknown (-1)."""
     import av
 
-    from realtime.face import FaceFrontEnd
+    from realtime.frontends.face import FaceFrontEnd
 
     crops = []
     with av.open(str(clip)) as container, FaceFrontEnd(encoder=None) as front:

@@ -33,16 +33,16 @@ from pathlib import Path
 import numpy as np
 
 from dmd_lite.recognizer import INPUTS
+from realtime.core.feature_spec import SPEC_VERSION, FeatureSpec
+from realtime.core.resources import cache_dir, shipped
 from realtime.engines.base import window_batch
 from realtime.extract import INDEX, SUFFIXES, extract
-from realtime.feature_spec import SPEC_VERSION, FeatureSpec
-from realtime.voice_encoder import TEST_ACTORS, actor_of
+from realtime.offline.datasets import TEST_ACTORS, actor_of
 from realtime.window import MODALITIES, Window, WindowAssembler
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_EXTRACTION = REPO_ROOT / "runs" / "default" / "extract"
-DEMO_CLIP = REPO_ROOT / "media" / "demo.mp4"
-CLIP_CACHE = REPO_ROOT / "runs" / "extract_cache"
+DEFAULT_EXTRACTION = cache_dir("default") / "extract"
+DEMO_CLIP = shipped("media/demo.mp4")
+CLIP_CACHE = cache_dir("extract_cache")
 PARTS = ("heldout", "calibration")
 SEED = 0
 

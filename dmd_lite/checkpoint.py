@@ -10,9 +10,10 @@ from pathlib import Path
 from safetensors.torch import save_file
 from torch import nn
 
+from realtime.nets.model_files import SHA256_KEY, ModuleT, check_sha256, fit_state, read_json, read_tensors, sha256
+
 from .config import DMDConfig
 from .model import DMD
-from .model_files import SHA256_KEY, ModuleT, check_sha256, fit_state, read_json, read_tensors, sha256
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 MAKE = "restore it or make it again (`python -m dmd_lite.train`, `.convert` or `.recipes.default`)"

@@ -128,8 +128,8 @@ PRESETS: dict[str, DMDConfig] = {
     # a second: a third of the attention and feed-forward work), words one step per word; a
     # projected step is present where any step of its patch is. No causal mask, because the
     # read-out is a masked mean, not the last step. Inputs are a window's
-    # features: words 40 (realtime.text_frontend), voice 39 (the recognizer's frozen
-    # realtime.voice_encoder), face 127 (realtime.face).
+    # features: words 40 (realtime.frontends.text_frontend), voice 39 (the recognizer's frozen
+    # realtime.nets.voice_encoder), face 127 (realtime.frontends.face).
     # The input heads add a late-fusion path (each modality's pooled input -> logits) to the
     # fused output, so the encoders' own class evidence reaches it directly and the crossmodal
     # path learns what to add. The words' features are cumulative over their utterance's words,

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from realtime.errors import run_cli
+from realtime.core.errors import run_cli
 
 from .checkpoint import save_checkpoint
 from .config import DMDConfig, preset

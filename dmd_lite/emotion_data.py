@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.core.feature_spec import FeatureSpec
 from realtime.extract import INDEX, SHARDS, load_shard
-from realtime.feature_spec import FeatureSpec
 from realtime.window import Stream, WindowAssembler
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from realtime.core.feature_spec import FeatureSpec
 from realtime.extract import extract
-from realtime.feature_spec import FeatureSpec
-from realtime.voice_encoder import TEST_ACTORS, VAL_ACTORS, VoiceEncoder, actor_of
+from realtime.nets.voice_encoder import VoiceEncoder
+from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
 
 from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool
 from .emotion_train import ORDER, TripletSampler, predict

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from realtime.errors import run_cli
+from realtime.core.errors import run_cli
 
 from .checkpoint import load_checkpoint
 from .emotion_eval import extract_all, held_out_sets, pools, score_held_out

@@ -1,8 +1,8 @@
 """The shipped emotion model: one window of front-end features -> emotion, valence and GD-Unit edges.
 
-The frozen voice encoder (``realtime.voice_encoder``) turns the window's voice features into
+The frozen voice encoder (``realtime.nets.voice_encoder``) turns the window's voice features into
 per-step features; DMD-lite fuses them with the visual features (blendshapes, head pose,
-expression CNN) and the words' (the text front-end's, ``realtime.text_frontend``, made once per
+expression CNN) and the words' (the text front-end's, ``realtime.frontends.text_frontend``, made once per
 utterance outside the window). It is one module so that training (which pre-encodes the voice
 pools once and trains ``dmd``), the app and the exported graph all run the same code.
 
@@ -36,15 +36,16 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from realtime.feature_spec import FeatureSpec
-from realtime.text_encoder import own_answer
-from realtime.voice_encoder import VoiceConfig, VoiceEncoder
+from realtime.core.feature_spec import FeatureSpec
+from realtime.core.resources import shipped
+from realtime.nets.text_encoder import own_answer
+from realtime.nets.voice_encoder import VoiceConfig, VoiceEncoder
 
 from .checkpoint import load_model, read_config, write_checkpoint
 from .config import DMDConfig
 from .model import DMD, last_present
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "default"
+DEFAULT_CHECKPOINT = shipped("models/default")
 INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
 OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import run_cli
+from realtime.core.errors import run_cli
 
 DEFAULT_DIMS = (768, 5, 20)  # (text, audio, vision): MOSI's BERT, COVAREP-subset, FACET-subset sizes
 DEFAULT_LENS = (50, 50, 50)  # aligned MMSA sequence lengths

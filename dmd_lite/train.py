@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from realtime.errors import run_cli
+from realtime.core.errors import run_cli
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import PRESETS, DMDConfig, preset

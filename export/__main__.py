@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from realtime.errors import run_cli
+from realtime.core.errors import run_cli
 
 
 def _add_sources(p: argparse.ArgumentParser) -> None:

@@ -24,11 +24,10 @@ from dmd_lite.recognizer import OUTPUTS, resolve_checkpoint
 from realtime.engines.artifact import ARTIFACTS, EXPRESSION, MODEL_FILE, RECOGNIZER
 from realtime.engines.onnx_engine import make_session
 from realtime.engines.torch_engine import TorchEngine
-from realtime.expression import LABELS, WEIGHTS_PATH, ExpressionEncoder, crops_to_tensor
+from realtime.nets.expression import LABELS, WEIGHTS_PATH, ExpressionEncoder, crops_to_tensor
 
 from .manifest import sha256, write_manifest
-from .onnx_export import EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, export_expression, export_recognizer, \
-    io_shapes
+from .onnx_export import EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, export_expression, export_recognizer, io_shapes
 from .parity import CNN_MIN_AGREEMENT, Parity, ParityError, compare, probabilities
 from .quantize import QUANTIZED_OPS, RECOGNIZER_OPS, convert_fp16, quantize_int8
 

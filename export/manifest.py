@@ -13,8 +13,8 @@ import json
 import platform
 from pathlib import Path
 
-from dmd_lite.model_files import sha256
 from realtime.engines.artifact import MANIFEST
+from realtime.nets.model_files import sha256
 
 
 def versions() -> dict[str, str]:

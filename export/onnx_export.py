@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS, Recognizer
-from realtime.expression import CROP_SIZE, MirrorAveraged
+from realtime.nets.expression import CROP_SIZE, MirrorAveraged
 
 OPSET = 17
 BATCH = "batch"

@@ -51,24 +51,23 @@ import cv2
 import numpy as np
 
 from dmd_lite.gd_unit import EDGE_NAMES
-
-from .asr import StreamingASR, resolve_vosk_model
-from .audio_source import BLOCK_S, AudioChunk, AudioSource, FileAudioSource, MicrophoneSource
-from .backoff import Backoff
-from .clock import now
-from .engines import make_engine
-from .engines.base import Engine, Inference
-from .errors import NonFiniteOutputError, SourceError, one_line
-from .events import EventLog, WindowSaver
-from .face import PRESENCE, FaceFrontEnd, FaceObservation, Resampler
-from .handoff import put_or_drop
-from .overlay import OverlayState, Readout, render
-from .recorder import Recorder, RecordingError
-from .smoothing import Decision, Smoother
-from .text_frontend import TextFrontEnd
-from .video_source import Frame, FrameQueue, VideoSource
-from .voice import VoiceFrontEnd
-from .window import MODALITIES, Window, WindowAssembler
+from realtime.capture.audio_source import BLOCK_S, AudioChunk, AudioSource, FileAudioSource, MicrophoneSource
+from realtime.capture.video_source import Frame, FrameQueue, VideoSource
+from realtime.core.backoff import Backoff
+from realtime.core.clock import now
+from realtime.core.errors import NonFiniteOutputError, SourceError, one_line
+from realtime.core.handoff import put_or_drop
+from realtime.engines import make_engine
+from realtime.engines.base import Engine, Inference
+from realtime.frontends.asr import StreamingASR, resolve_vosk_model
+from realtime.frontends.face import PRESENCE, FaceFrontEnd, FaceObservation, Resampler
+from realtime.frontends.text_frontend import TextFrontEnd
+from realtime.frontends.voice import VoiceFrontEnd
+from realtime.outputs.events import EventLog, WindowSaver
+from realtime.outputs.overlay import OverlayState, Readout, render
+from realtime.outputs.recorder import Recorder, RecordingError
+from realtime.smoothing import Decision, Smoother
+from realtime.window import MODALITIES, Window, WindowAssembler
 
 log = logging.getLogger("realtime.app")
 

@@ -48,11 +48,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .errors import SourceError, interrupts_left_to_parent, one_line, run_cli
-from .feature_spec import FeatureSpec
-from .native_logs import silence_native_stderr
-from .text import tokenize
-from .window import Stream
+from realtime.core.errors import SourceError, interrupts_left_to_parent, one_line, run_cli
+from realtime.core.feature_spec import FeatureSpec
+from realtime.core.native_logs import silence_native_stderr
+from realtime.core.tokens import tokenize
+from realtime.offline.datasets import (EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, FER_TO_LABEL, MELD_EMOTIONS,
+                                       MELD_SENTIMENTS, MOSI_SCALE, RAVDESS_EMOTIONS, RAVDESS_TO_LABEL)
+from realtime.window import Stream
 
 KINDS = ("video", "audio", "image", "text")
 SUFFIXES = {
@@ -67,14 +69,7 @@ SHARDS, INDEX, SPEC = "shards", "index.jsonl", "feature_spec.json"
 LINK_SKIPPED = ("a symbolic link, not followed (extraction reads only what lies inside --input): "
                 "pass its target as --input")
 
-# Labels the sources carry, mapped onto FeatureSpec.labels (None: no match in the label set).
-RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
-                    "06": "fearful", "07": "disgust", "08": "surprised"}
-RAVDESS_TO_LABEL = {"neutral": "neutral", "calm": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
-                    "fearful": "fearful", "disgust": "disgusted", "surprised": "surprised"}
 _RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")  # modality-..-actor
-FER_TO_LABEL = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
-                "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "dev": "val", "test": "test"}
 
 
@@ -96,14 +91,11 @@ class CsvSchema:
 
 CSV_SCHEMAS = (
     CsvSchema("meld", frozenset({"Utterance", "Emotion", "Sentiment", "Dialogue_ID"}), "Utterance", "Emotion",
-              {"neutral": "neutral", "joy": "happy", "surprise": "surprised", "anger": "angry",
-               "sadness": "sad", "disgust": "disgusted", "fear": "fearful"}, speaker="Speaker",
-              valence="Sentiment", valence_map={"positive": 1.0, "neutral": 0.0, "negative": -1.0}),
+              MELD_EMOTIONS, speaker="Speaker", valence="Sentiment", valence_map=MELD_SENTIMENTS),
     CsvSchema("emorynlp", frozenset({"Utterance", "Emotion", "Scene_ID"}), "Utterance", "Emotion",
-              {"Joyful": "happy", "Mad": "angry", "Scared": "fearful", "Sad": "sad", "Neutral": "neutral",
-               "Peaceful": None, "Powerful": None}, speaker="Speaker"),
+              {**EMORYNLP_EMOTIONS, **dict.fromkeys(EMORYNLP_DROPPED)}, speaker="Speaker"),
     CsvSchema("mosi", frozenset({"id", "text", "label", "mode"}), "text", split="mode", valence="label",
-              valence_scale=3.0),
+              valence_scale=MOSI_SCALE),
 )
 
 
@@ -262,24 +254,24 @@ def _init_worker(kind: str, threads: int) -> None:
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     if kind == "text":
-        from .text_frontend import TextFrontEnd
+        from realtime.frontends.text_frontend import TextFrontEnd
 
         _worker["text"] = TextFrontEnd()
     elif kind == "image":
-        from .face import PRESENCE, FaceFrontEnd
+        from realtime.frontends.face import PRESENCE, FaceFrontEnd
 
         _worker["face"] = FaceFrontEnd(still_images=True)
         _worker["presence"] = PRESENCE
     elif kind == "video":
-        from .expression import ExpressionEncoder
+        from realtime.nets.expression import ExpressionEncoder
 
         _worker["encoder"] = ExpressionEncoder()  # shared by the per-video landmarkers
 
 
 def _audio_stream(path: str, required: bool = True) -> Stream:
     """Voice features on media time; a video without (decodable) sound gives none unless ``required``."""
-    from .audio_source import SAMPLE_RATE, FileAudioSource
-    from .voice import VOICE_FEATURE_DIM, voice_features
+    from realtime.capture.audio_source import SAMPLE_RATE, FileAudioSource
+    from realtime.frontends.voice import VOICE_FEATURE_DIM, voice_features
 
     try:
         with FileAudioSource(path, start=0.0) as source:  # t0 of each chunk = media time
@@ -300,7 +292,7 @@ def _visual_stream(path: str) -> Stream:
     frame at or before it (``face.Resampler``), so only the frames some step needs are run."""
     import av
 
-    from .face import PRESENCE, VISUAL_FEATURE_DIM, VISUAL_RATE_HZ, FaceFrontEnd, Resampler
+    from realtime.frontends.face import PRESENCE, VISUAL_FEATURE_DIM, VISUAL_RATE_HZ, FaceFrontEnd, Resampler
 
     steps: list[tuple[float, np.ndarray]] = []
     resampler = Resampler(VISUAL_RATE_HZ)
@@ -423,8 +415,8 @@ def _existing_records(path: Path) -> list[dict] | None:
 def _preflight(kind: str) -> None:
     """Fail once, before any worker starts, when a model the front-ends need is missing."""
     if kind in ("image", "video"):
-        from .expression import ExpressionEncoder
-        from .face import LANDMARKER_PATH
+        from realtime.nets.expression import ExpressionEncoder
+        from realtime.frontends.face import LANDMARKER_PATH
 
         if not LANDMARKER_PATH.is_file():
             raise FileNotFoundError(f"face landmarker model missing at {LANDMARKER_PATH}")

@@ -16,7 +16,7 @@ Text: the most recent ``max_words`` words whose time lies in (t_end - text_windo
 keep their meaning longer than a face or a voice keeps its expression), oldest
 first and left-aligned (slot 0 is the oldest word, padding at the end), so a sentence's first
 word sits at position 0 whether it came from a transcript (training) or the live ASR. A word's
-features are the text front-end's (``realtime.text_frontend``), made once when its utterance came.
+features are the text front-end's (``realtime.frontends.text_frontend``), made once when its utterance came.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .feature_spec import STREAMS, FeatureSpec
-from .track import Track
+from realtime.core.feature_spec import STREAMS, FeatureSpec
+from realtime.track import Track
 
 MODALITIES = ("visual", "audio", "text")
 Stream = tuple[np.ndarray, np.ndarray]  # (timestamps (n,) sorted, features (n, ...))

@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from realtime.errors import run_cli
+from realtime.core.errors import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTRAIT = ROOT / "media" / "astronaut.png"

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from realtime.feature_spec import LABELS
+from realtime.core.feature_spec import LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "media" / "demo.mp4"

@@ -11,12 +11,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from mainrun import (CLIP, CLIP_S, MAIN as MAIN_PY, ROOT, TIMEOUT_S, check_inferences, free_port, inference_events,
+                     read_events, serve_stream, streams, wait_for_inferences)
+from pulse import pulse_server, speak
 
-from mainrun import (CLIP, CLIP_S, ROOT, TIMEOUT_S, check_inferences, free_port, inference_events, read_events,
-                     serve_stream, streams, wait_for_inferences)
-from mainrun import MAIN as MAIN_PY
-from pulse import pulse_server, speak  # noqa: F401  (pulse_server is a fixture)
-from realtime.asr import korean_test_model_path
+from realtime.frontends.asr import korean_test_model_path
 
 MAIN = [*MAIN_PY, "--headless"]
 

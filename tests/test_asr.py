@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from pulse import speak
-from realtime.asr import (DEFAULT_MODEL_URL, MODEL_ENV, StreamingASR, Word, korean_test_model_path,
-                          resolve_vosk_model)
-from realtime.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource
-from realtime.errors import ModelUnavailableError
+
+from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource
+from realtime.core.errors import ModelUnavailableError
+from realtime.frontends.asr import (DEFAULT_MODEL_URL, MODEL_ENV, StreamingASR, Word, korean_test_model_path,
+                                    resolve_vosk_model)
 
 T0 = 500.0
 KOREAN = "안녕하세요. 오늘 날씨가 정말 좋네요."

@@ -8,12 +8,11 @@ import av
 import numpy as np
 import pytest
 import torch
+from pulse import pulse_server, speak
 
-from pulse import pulse_server, speak  # noqa: F401  (pulse_server is a fixture)
-from realtime.audio_source import (SAMPLE_RATE, AudioChunk, FileAudioSource, MicrophoneSource,
-                                   StreamTimeline)
-from realtime.clock import now
-from realtime.errors import SourceError
+from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource, MicrophoneSource, StreamTimeline
+from realtime.core.clock import now
+from realtime.core.errors import SourceError
 
 torch.set_num_threads(1)
 

@@ -12,14 +12,15 @@ import torch
 from calibration.windows import read_windows
 from dmd_lite.metrics import classification_metrics
 from dmd_lite.recognizer import DEFAULT_CHECKPOINT
-from realtime.audio_source import FileAudioSource
+from realtime.capture.audio_source import FileAudioSource
+from realtime.core.tokens import tokenize
 from realtime.engines.base import window_batch
 from realtime.engines.torch_engine import TorchEngine
-from realtime.face import FaceFrontEnd
-from realtime.text import tokenize
-from realtime.text_encoder import meld_split, own_answer
-from realtime.text_frontend import TextFrontEnd
-from realtime.voice import voice_features
+from realtime.frontends.face import FaceFrontEnd
+from realtime.frontends.text_frontend import TextFrontEnd
+from realtime.frontends.voice import voice_features
+from realtime.nets.text_encoder import own_answer
+from realtime.offline.text_encoder import meld_split
 from realtime.window import WindowAssembler
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -20,11 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from mainrun import (CLIP, MAIN, ROOT, TIMEOUT_S, check_inferences, inference_events, read_events, streams,
                      wait_for_inferences)
+
 from realtime.app import JOIN_S, WINDOW_TITLE
-from realtime.asr import korean_test_model_path
+from realtime.frontends.asr import korean_test_model_path
 
 ARTIFACTS = ROOT / "out" / "test_artifacts"
 EXIT_S = 3.0  # from the key (or the close) to the process gone, teardown included

@@ -11,7 +11,7 @@ from dmd_lite.emotion_data import Pool
 from dmd_lite.emotion_train import ORDER, TripletSampler, TripletTraining, draw_labels, train_on_triplets
 from dmd_lite.model import DMD
 from dmd_lite.recipes.default import dmd_config
-from realtime.feature_spec import LABELS, FeatureSpec
+from realtime.core.feature_spec import LABELS, FeatureSpec
 
 
 def _pool(labels: list[int]) -> Pool:

@@ -25,7 +25,7 @@ from realtime.engines import make_engine
 from realtime.engines.artifact import EXPRESSION, MODEL_FILE, RECOGNIZER, read_manifest
 from realtime.engines.onnx_engine import OnnxEngine, OnnxExpressionEncoder, choose_providers
 from realtime.engines.torch_engine import TorchEngine
-from realtime.expression import ExpressionEncoder
+from realtime.nets.expression import ExpressionEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 24  # items per extraction: enough for the gate's logic, quick on 2 cores

@@ -34,7 +34,7 @@ needs_trt = pytest.mark.skipif(_trt_ready() is not None, reason=f"TensorRT engin
 @pytest.mark.skipif(_trt_ready() is None, reason="TensorRT is usable here; the refusal path does not apply")
 def test_trt_command_refuses_cleanly_without_tensorrt(tmp_path):
     from export.onnx_export import export_expression  # any ONNX will do: the refusal comes first
-    from realtime.expression import ExpressionCNN, MirrorAveraged
+    from realtime.nets.expression import ExpressionCNN, MirrorAveraged
 
     onnx_path = export_expression(MirrorAveraged(ExpressionCNN()), tmp_path / "a" / "model.onnx")
     result = subprocess.run([sys.executable, "-m", "export", "trt", "--onnx", str(onnx_path)], cwd=ROOT,

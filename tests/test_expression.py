@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from realtime.expression import (CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionEncoder, align_face,
-                                 crops_to_tensor, fallback_crop)
-from realtime.face import FaceFrontEnd
-from realtime.feature_spec import LABELS
+from realtime.core.feature_spec import LABELS
+from realtime.frontends.face import FaceFrontEnd
+from realtime.nets.expression import (CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionEncoder, align_face,
+                                      crops_to_tensor, fallback_crop)
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "media" / "astronaut.png"  # a real face, bundled
 FER_TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013_48" / "test"

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.audio_source import FileAudioSource
+from realtime.capture.audio_source import FileAudioSource
+from realtime.core.feature_spec import FeatureSpec
+from realtime.core.tokens import tokenize, transcript_times
 from realtime.extract import load_shard
-from realtime.feature_spec import FeatureSpec
-from realtime.text import tokenize, transcript_times
-from realtime.text_frontend import TextFrontEnd
+from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.window import WindowAssembler
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.face import (BLENDSHAPE_NAMES, EMBEDDING, PRESENCE, PROBABILITIES, VISUAL_FEATURE_DIM,
-                           VISUAL_RATE_HZ, FaceFrontEnd, Resampler)
-from realtime.feature_spec import FeatureSpec
+from realtime.core.feature_spec import FeatureSpec
+from realtime.frontends.face import (BLENDSHAPE_NAMES, EMBEDDING, PRESENCE, PROBABILITIES, VISUAL_FEATURE_DIM,
+                                     VISUAL_RATE_HZ, FaceFrontEnd, Resampler)
 
 FER_TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013_48" / "test"
 needs_fer = pytest.mark.skipif(not FER_TEST.is_dir(), reason=f"FER2013 not found at {FER_TEST} (../shared is absent)")

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from realtime.feature_spec import FeatureSpec, NormStats
+from realtime.core.feature_spec import FeatureSpec, NormStats
 
 
 def test_defaults_derive_step_counts():
@@ -70,9 +70,9 @@ def test_norm_stats_standardise():
 
 
 def test_defaults_are_the_front_ends_constants():
-    from realtime.face import VISUAL_FEATURE_DIM, VISUAL_RATE_HZ
-    from realtime.text_encoder import TEXT_FEATURE_DIM
-    from realtime.voice import FEATURE_RATE_HZ, VOICE_FEATURE_DIM
+    from realtime.frontends.face import VISUAL_FEATURE_DIM, VISUAL_RATE_HZ
+    from realtime.nets.text_encoder import TEXT_FEATURE_DIM
+    from realtime.frontends.voice import FEATURE_RATE_HZ, VOICE_FEATURE_DIM
 
     spec = FeatureSpec()
     assert (spec.visual_rate_hz, spec.visual_dim) == (VISUAL_RATE_HZ, VISUAL_FEATURE_DIM)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from dmd_lite.gd_unit import EDGE_NAMES
-from realtime.face import FaceFrontEnd
-from realtime.feature_spec import LABELS
-from realtime.overlay import EDGE_COLOUR, GREY, LABEL_COLOURS, OverlayState, Readout, render
+from realtime.core.feature_spec import LABELS
+from realtime.frontends.face import FaceFrontEnd
+from realtime.outputs.overlay import EDGE_COLOUR, GREY, LABEL_COLOURS, OverlayState, Readout, render
 from realtime.smoothing import Smoother
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.sentence_encoder import (CLS_ID, CONTEXT_DIM, CONTEXT_LAYERS, MAX_TOKENS, SEP_ID, VOCAB_SIZE,
-                                       WEIGHTS_PATH, SentenceEncoder, basic_words, dequantize, load_sentence_encoder,
-                                       quantize, vocab_path, wordpiece_ids)
-from realtime.text import tokenize
+from realtime.core.tokens import tokenize
+from realtime.nets.sentence_encoder import (CLS_ID, CONTEXT_DIM, CONTEXT_LAYERS, MAX_TOKENS, SEP_ID, VOCAB_SIZE,
+                                            WEIGHTS_PATH, SentenceEncoder, basic_words, dequantize,
+                                            load_sentence_encoder, vocab_path, wordpiece_ids)
+from realtime.offline.sentence_encoder import quantize
 
 # Ids from the real all-MiniLM-L6-v2 vocabulary, checked against Hugging Face's tokenizer.
 KNOWN_IDS = {"unbelievably": [4895, 8671, 2666, 3567, 6321], "hello!": [7592, 999], "café": [7668],

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.asr import Word
-from realtime.text import (MARK_IDS, PIECES_PER_WORD, TEXT_BUCKETS, encode_text, encode_word, encode_words, split_mark,
-                           strip_marks, timed_tokens, tokenize, transcript_times, word_pieces)
+from realtime.core.tokens import (MARK_IDS, PIECES_PER_WORD, TEXT_BUCKETS, encode_text, encode_word, encode_words,
+                                  split_mark, strip_marks, timed_tokens, tokenize, transcript_times, word_pieces)
+from realtime.frontends.asr import Word
 
 WORDS = ["happy", "don't", "a", "unbelievably", "행복해요"]
 
@@ -74,7 +74,7 @@ def test_misrecognised_word_shares_pieces_with_the_right_one():
 
 def test_hashing_is_stable_across_processes():
     # a fresh interpreter with a different hash seed must give identical ids
-    code = f"from realtime.text import encode_words; print(encode_words({WORDS!r}).tolist())"
+    code = f"from realtime.core.tokens import encode_words; print(encode_words({WORDS!r}).tolist())"
     out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).parents[1], env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")]
     assert out[0] == out[1] == f"{encode_words(WORDS).tolist()}\n"

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.feature_spec import LABELS
-from realtime.sentence_encoder import load_sentence_encoder
-from realtime.text import PIECES_PER_WORD, encode_words, tokenize
-from realtime.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PATH, TextEncoder, _sparse_bags,
-                                   contexts, encode_batch, load_text_encoder, meld_split, read_emorynlp, read_meld, read_mosi,
-                                   word_bigrams)
+from realtime.core.feature_spec import LABELS
+from realtime.core.tokens import PIECES_PER_WORD, encode_words, tokenize
+from realtime.nets.sentence_encoder import load_sentence_encoder
+from realtime.nets.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PATH, TextEncoder, contexts, encode_batch,
+                                        load_text_encoder, word_bigrams)
+from realtime.offline.text_encoder import _sparse_bags, meld_split, read_emorynlp, read_meld, read_mosi
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
 needs_data = pytest.mark.skipif(not (DATA / "meld").is_dir(), reason=f"MELD text data not found at {DATA} "

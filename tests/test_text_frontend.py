@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.asr import Word
-from realtime.text import encode_words, tokenize, transcript_times
-from realtime.text_encoder import TEXT_FEATURE_DIM, contexts, own_answer
-from realtime.text_frontend import TextFrontEnd
+from realtime.core.tokens import encode_words, tokenize, transcript_times
+from realtime.frontends.asr import Word
+from realtime.frontends.text_frontend import TextFrontEnd
+from realtime.nets.text_encoder import TEXT_FEATURE_DIM, contexts, own_answer
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.clock import now
-from realtime.errors import SourceError
-from realtime.video_source import Frame, FrameQueue, VideoSource
+from realtime.capture.video_source import Frame, FrameQueue, VideoSource
+from realtime.core.clock import now
+from realtime.core.errors import SourceError
 
 FER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013_48"
 FPS, N_FRAMES, W, H = 30, 45, 640, 480

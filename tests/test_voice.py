@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from pulse import speak
-from realtime.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource
-from realtime.feature_spec import FeatureSpec
-from realtime.voice import (FEATURE_RATE_HZ, N_MELS, NORM_WARM_MEAN, STEP, VOICE_FEATURE_DIM, RunningNorm,
-                            VoiceFrontEnd, voice_features)
+
+from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource
+from realtime.core.feature_spec import FeatureSpec
+from realtime.frontends.voice import (FEATURE_RATE_HZ, N_MELS, NORM_WARM_MEAN, STEP, VOICE_FEATURE_DIM, RunningNorm,
+                                      VoiceFrontEnd, voice_features)
 
 torch.set_num_threads(1)
 RAVDESS_CLIP = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess_speech_16k"

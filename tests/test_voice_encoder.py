@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.audio_source import FileAudioSource
+from realtime.capture.audio_source import FileAudioSource
+from realtime.core.feature_spec import LABELS, FeatureSpec
 from realtime.extract import path_meta
-from realtime.feature_spec import LABELS, FeatureSpec
-from realtime.voice import VOICE_FEATURE_DIM, voice_features
-from realtime.voice_encoder import TEST_ACTORS, WEIGHTS_PATH, VoiceEncoder, load_voice_encoder
+from realtime.frontends.voice import VOICE_FEATURE_DIM, voice_features
+from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceEncoder, load_voice_encoder
+from realtime.offline.datasets import TEST_ACTORS
 from realtime.window import WindowAssembler
 
 torch.set_num_threads(1)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from realtime.feature_spec import FeatureSpec, NormStats
+from realtime.core.feature_spec import FeatureSpec, NormStats
 from realtime.window import WindowAssembler
 
 SPEC = FeatureSpec()

@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from realtime.errors import run_cli
-from realtime.feature_spec import LABELS, FeatureSpec, NormStats
-from realtime.voice_encoder import load_voice_encoder
+from realtime.core.errors import run_cli
+from realtime.core.feature_spec import LABELS, FeatureSpec, NormStats
+from realtime.nets.voice_encoder import load_voice_encoder
 
 from ..checkpoint import WEIGHTS
 from ..config import preset

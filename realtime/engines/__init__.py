@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..backends import BACKENDS
-from .base import Engine
+from realtime.core.backends import BACKENDS
+from realtime.engines.base import Engine
 
 NO_EXPORT = ("--backend onnx needs --engine DIR, an ONNX export of the recognizer: make one with "
              "`python -m export onnx --out DIR` (add --checkpoint for another model)")
@@ -20,13 +20,13 @@ def make_engine(backend: str = "torch", checkpoint: str | Path = "default", devi
     export folder or file; without one, a one-line ``ValueError`` naming the command that makes one);
     ``trt`` (``engine_file``: a TensorRT plan, or an ONNX export to build one from)."""
     if backend == "torch":
-        from .torch_engine import TorchEngine
+        from realtime.engines.torch_engine import TorchEngine
 
         return TorchEngine(checkpoint, device, threads)
     if backend == "onnx":
         import onnxruntime as ort
 
-        from .onnx_engine import OnnxEngine, choose_providers
+        from realtime.engines.onnx_engine import OnnxEngine, choose_providers
 
         choose_providers(device, ort.get_available_providers())  # no GPU provider: say so first
         if engine_file is None:
@@ -35,7 +35,7 @@ def make_engine(backend: str = "torch", checkpoint: str | Path = "default", devi
     if backend == "trt":
         if engine_file is None:
             raise ValueError("--backend trt needs --engine FILE (a .plan from `python -m export trt`, or an ONNX export)")
-        from .trt_engine import TrtEngine
+        from realtime.engines.trt_engine import TrtEngine
 
         return TrtEngine(engine_file)
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dmd_lite.model_files import read_json, sha256
+from realtime.nets.model_files import read_json, sha256
 
 MODEL_FILE = "model.onnx"
 MANIFEST = "manifest.json"

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS
-
-from ..errors import NonFiniteOutputError
-from ..feature_spec import FeatureSpec
-from ..window import Window
+from realtime.core.errors import NonFiniteOutputError
+from realtime.core.feature_spec import FeatureSpec
+from realtime.window import Window
 
 if TYPE_CHECKING:
-    from ..expression import ExpressionModel
+    from realtime.nets.expression import ExpressionModel
 
 
 @dataclass(frozen=True)

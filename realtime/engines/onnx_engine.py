@@ -21,11 +21,11 @@ from typing import Literal
 import numpy as np
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS
-from ..errors import one_line
-from ..expression import LABELS, crops_to_tensor
-from ..feature_spec import FeatureSpec
-from .artifact import EXPRESSION, MODEL_FILE, REEXPORT, artifact_dir, read_manifest
-from .base import Engine
+from realtime.core.errors import one_line
+from realtime.core.feature_spec import FeatureSpec
+from realtime.engines.artifact import EXPRESSION, MODEL_FILE, REEXPORT, artifact_dir, read_manifest
+from realtime.engines.base import Engine
+from realtime.nets.expression import LABELS, crops_to_tensor
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
@@ -102,7 +102,7 @@ class OnnxEngine(Engine):
 
 
 class OnnxExpressionEncoder:
-    """An exported expression CNN with ``realtime.expression.ExpressionEncoder``'s contract:
+    """An exported expression CNN with ``realtime.nets.expression.ExpressionEncoder``'s contract:
     aligned (S, S) or (n, S, S) uint8 crops -> embedding (.., E), probabilities (.., 7)."""
 
     def __init__(self, model: str | Path, device: str = "cpu", threads: int | None = None) -> None:

@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS, load_recognizer
-
-from .base import Engine
+from realtime.engines.base import Engine
 
 
 class TorchEngine(Engine):

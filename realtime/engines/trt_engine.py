@@ -23,11 +23,10 @@ import numpy as np
 import torch
 
 from dmd_lite.recognizer import INPUTS, OUTPUTS
-from dmd_lite.model_files import sha256
-
-from ..feature_spec import FeatureSpec
-from .artifact import MODEL_FILE, artifact_dir, read_manifest
-from .base import Engine
+from realtime.core.feature_spec import FeatureSpec
+from realtime.engines.artifact import MODEL_FILE, artifact_dir, read_manifest
+from realtime.engines.base import Engine
+from realtime.nets.model_files import sha256
 
 PLAN_FILE = "model.plan"
 _TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "INT32": torch.int32, "INT64": torch.int64,

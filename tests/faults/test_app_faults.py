@@ -20,11 +20,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from mainrun import CLIP, MAIN, ROOT, check_exit, check_finalised, free_port, run_main, serve_stream, streams
 from safetensors.numpy import load_file, save_file
 
-from dmd_lite.model_files import SHA256_KEY, sha256
-from mainrun import CLIP, MAIN, ROOT, check_exit, check_finalised, free_port, run_main, serve_stream, streams
-from realtime.asr import korean_test_model_path
+from realtime.frontends.asr import korean_test_model_path
+from realtime.nets.model_files import SHA256_KEY, sha256
 
 KOREAN = korean_test_model_path()
 ASR = ["--vosk-model", str(KOREAN)] if KOREAN is not None else []  # start-up errors must meet a loading ASR

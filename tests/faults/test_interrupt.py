@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from offline_tools import ROOT, tool_files
 
-from realtime.errors import interrupts_left_to_parent, run_cli
+from realtime.core.errors import interrupts_left_to_parent, run_cli
 
 CLIP = ROOT / "media" / "demo.mp4"
 TIMEOUT_S = 120  # generous: the machine that runs the tests may be busy

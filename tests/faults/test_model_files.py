@@ -24,23 +24,19 @@ from safetensors.torch import load_file, save_file
 from dmd_lite.checkpoint import CONFIG, WEIGHTS, load_checkpoint, save_checkpoint
 from dmd_lite.config import preset
 from dmd_lite.model import DMD
-from dmd_lite.model_files import SHA256_KEY, read_tensors, sha256
 from dmd_lite.recognizer import DEFAULT_CHECKPOINT, OUTPUTS, load_recognizer
 from export.manifest import write_manifest
+from realtime.core.errors import NonFiniteOutputError
 from realtime.engines import make_engine
 from realtime.engines.artifact import MODEL_FILE
 from realtime.engines.base import Engine
 from realtime.engines.onnx_engine import OnnxEngine
 from realtime.engines.torch_engine import TorchEngine
-from realtime.errors import NonFiniteOutputError
-from realtime.expression import WEIGHTS_PATH as EXPRESSION_WEIGHTS
-from realtime.expression import ExpressionEncoder
-from realtime.sentence_encoder import WEIGHTS_PATH as SENTENCE_WEIGHTS
-from realtime.sentence_encoder import load_sentence_encoder, vocab_path
-from realtime.text_encoder import WEIGHTS_PATH as TEXT_WEIGHTS
-from realtime.text_encoder import load_text_encoder
-from realtime.voice_encoder import WEIGHTS_PATH as VOICE_WEIGHTS
-from realtime.voice_encoder import load_voice_encoder
+from realtime.nets.expression import WEIGHTS_PATH as EXPRESSION_WEIGHTS, ExpressionEncoder
+from realtime.nets.model_files import SHA256_KEY, read_tensors, sha256
+from realtime.nets.sentence_encoder import WEIGHTS_PATH as SENTENCE_WEIGHTS, load_sentence_encoder, vocab_path
+from realtime.nets.text_encoder import WEIGHTS_PATH as TEXT_WEIGHTS, load_text_encoder
+from realtime.nets.voice_encoder import WEIGHTS_PATH as VOICE_WEIGHTS, load_voice_encoder
 from realtime.window import Window
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +102,7 @@ def test_saved_checkpoints_record_the_sha256_and_refuse_changed_weights(tmp_path
 def test_a_checkpoint_without_a_sha256_loads_with_a_warning(tmp_path, caplog):
     copy = copy_default(tmp_path)
     edit_config(copy, lambda meta: meta.pop(SHA256_KEY))
-    with caplog.at_level(logging.WARNING, logger="dmd_lite.model_files"):
+    with caplog.at_level(logging.WARNING, logger="realtime.nets.model_files"):
         load_recognizer(copy)
     assert any(SHA256_KEY in r.getMessage() and str(copy / CONFIG) in r.getMessage() for r in caplog.records)
 

@@ -10,11 +10,10 @@ import json
 import math
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from realtime.events import EventLog
-from realtime.feature_spec import STREAMS, FeatureSpec, NormStats
+from realtime.core.feature_spec import STREAMS, FeatureSpec, NormStats
+from realtime.outputs.events import EventLog
 from realtime.window import MODALITIES, Window, WindowAssembler
 
 SMALL = FeatureSpec(visual_rate_hz=5.0, audio_rate_hz=10.0, visual_dim=3, audio_dim=2, text_dim=4, max_words=3,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from realtime.asr import DEFAULT_MODEL_URL, MODEL_ENV, MODEL_PINS, resolve_vosk_model
-from realtime.errors import ModelUnavailableError
+from realtime.core.errors import ModelUnavailableError
+from realtime.frontends.asr import DEFAULT_MODEL_URL, MODEL_ENV, MODEL_PINS, resolve_vosk_model
 
 
 @pytest.fixture

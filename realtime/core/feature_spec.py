@@ -2,8 +2,10 @@
 
 It travels inside every checkpoint and exported manifest (``to_dict``); loading compares it with
 the runtime's spec (``check_compatible``) and refuses a mismatch with the first differing field.
-The front-ends own their rates and dims (``face.VISUAL_*``, ``voice.VOICE_FEATURE_DIM``, ...); they
-import the label set from here, so the defaults below repeat their numbers and a test keeps them equal.
+The front-ends own their rates and dims (``face.VISUAL_*``, ...); they import the label set from here,
+so the defaults below repeat their numbers and a test keeps them equal. The voice features' layout
+(``N_MELS``, ``FEATURE_RATE_HZ``, ``VOICE_FEATURE_DIM``) is shared by the voice front-end and the voice
+encoder, so it is defined here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ STREAMS = ("visual", "audio")  # the modalities sampled at a fixed rate (text is
 _DERIVED = ("visual_steps", "audio_steps")  # written by to_dict for readers, checked by from_dict
 _NOT_CONTRACT = ("hop_s",)  # how often windows are taken, not what one contains
 _WINDOWING = ("max_words", "window_s", "text_window_s")  # what a window holds, not what a feature is
+N_MELS = 64  # log-mel bands of a voice step
+FEATURE_RATE_HZ = 25  # voice steps per second
+VOICE_FEATURE_DIM = N_MELS + 1  # log-mel values + voice activity
 
 
 @dataclass(frozen=True)

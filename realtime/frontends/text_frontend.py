@@ -2,8 +2,8 @@
 
 An utterance is a transcript's row, or the words the ASR finalises together (Vosk gives a whole
 utterance at its end). It is encoded once, when it comes, as the face front-end embeds a frame
-once: the sentence encoder (``realtime.sentence_encoder``, 3 layers of MiniLM) gives the
-utterance's context, and word t gets the text encoder's features (``realtime.text_encoder``) of
+once: the sentence encoder (``realtime.nets.sentence_encoder``, 3 layers of MiniLM) gives the
+utterance's context, and word t gets the text encoder's features (``realtime.nets.text_encoder``) of
 the utterance's words up to t (its cumulative bag) with that context. The window then only
 gathers rows, so the recognizer's graph holds no text model, and a live utterance and the same
 transcript offline give the same rows. Cost: about 5-6 ms an utterance on one CPU thread, nearly
@@ -17,10 +17,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .sentence_encoder import SentenceEncoder, load_sentence_encoder
-from .text import TimedWord, encode_words, timed_tokens, transcript_times
-from .text_encoder import TEXT_FEATURE_DIM, TextEncoder, contexts, load_text_encoder
-from .window import Stream
+from realtime.core.tokens import TimedWord, encode_words, timed_tokens, transcript_times
+from realtime.nets.sentence_encoder import SentenceEncoder, load_sentence_encoder
+from realtime.nets.text_encoder import TEXT_FEATURE_DIM, TextEncoder, contexts, load_text_encoder
+from realtime.window import Stream
 
 
 class TextFrontEnd:
@@ -31,7 +31,7 @@ class TextFrontEnd:
         self.sentences = sentences if sentences is not None else load_sentence_encoder()
 
     def features(self, tokens: Sequence[str]) -> np.ndarray:
-        """Row t: the features of the utterance's tokens 0..t (``realtime.text.tokenize`` tokens)."""
+        """Row t: the features of the utterance's tokens 0..t (``realtime.core.tokens.tokenize`` tokens)."""
         if not tokens:
             return np.zeros((0, TEXT_FEATURE_DIM), np.float32)
         ids = torch.from_numpy(encode_words(tokens))[None]  # (1, n, P)
@@ -44,6 +44,6 @@ class TextFrontEnd:
         return transcript_times(len(tokens)), self.features(tokens)
 
     def timed_words(self, words: Sequence[TimedWord]) -> Stream:
-        """The words the ASR finalised together, each at its centre (``realtime.text.timed_tokens``)."""
+        """The words the ASR finalised together, each at its centre (``realtime.core.tokens.timed_tokens``)."""
         times, tokens = timed_tokens(words)
         return times, self.features(tokens)

@@ -31,11 +31,12 @@ import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from .errors import ModelUnavailableError
-from .expression import EMBED_DIM, ExpressionEncoder, ExpressionModel, align_face, fallback_crop
-from .feature_spec import LABELS
+from realtime.core.errors import ModelUnavailableError
+from realtime.core.feature_spec import LABELS
+from realtime.core.resources import shipped
+from realtime.nets.expression import EMBED_DIM, ExpressionEncoder, ExpressionModel, align_face, fallback_crop
 
-LANDMARKER_PATH = Path(__file__).resolve().parent.parent / "models" / "face_landmarker.task"
+LANDMARKER_PATH = shipped("models/face_landmarker.task")
 BLENDSHAPE_NAMES = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
     "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",

@@ -23,8 +23,7 @@ import cv2
 import numpy as np
 
 from dmd_lite.gd_unit import EDGE_NAMES
-
-from .smoothing import UNCERTAIN, Decision
+from realtime.smoothing import UNCERTAIN, Decision
 
 MODALITY_OF_NODE = {"V": "visual", "A": "audio", "L": "text"}
 NODE_NAMES = {"V": "face", "A": "voice", "L": "words"}

@@ -2,7 +2,7 @@
 
 Each word becomes up to ``PIECES_PER_WORD`` bucket ids: the whole word, then its character
 3-grams with boundary markers (``<ok>`` -> ``<ok>``, ``<ok``, ``ok>``), each hashed with CRC-32
-into ``TEXT_BUCKETS`` buckets; id 0 is padding. The text encoder (``realtime.text_encoder``) owns
+into ``TEXT_BUCKETS`` buckets; id 0 is padding. The text encoder (``realtime.nets.text_encoder``) owns
 tables over the buckets and sums a word's pieces, ignoring 0.
 
 A word may carry a mark, "?" or "!": the last one in the punctuation right after it ("really?!" ->
@@ -11,7 +11,7 @@ mark itself) after the word's own; a word that would fill all ``PIECES_PER_WORD`
 middle 3-gram for it, so a marked word's pieces are its unmarked pieces, at most one 3-gram fewer,
 plus the mark. Unmarked words, as the ASR gives them, get exactly the ids they always had.
 
-Why hashed pieces, beside the pretrained sentence encoder's context (``realtime.sentence_encoder``):
+Why hashed pieces, beside the pretrained sentence encoder's context (``realtime.nets.sentence_encoder``):
 - robust to ASR errors: a misrecognised word ("happpy", "dont" for "don't") still shares most of
   its 3-grams with the right one, so it lands near it instead of on an unknown-word token;
 - fast: a few CRC-32s per word in Python, and one gather plus a sum in the text encoder;
@@ -43,7 +43,7 @@ _WORD = re.compile(r"([^\W_]+)([^\w\s]*)")  # a word, then the punctuation right
 
 
 class TimedWord(Protocol):
-    """What the ASR emits for one recognised word (``realtime.asr.Word`` fits)."""
+    """What the ASR emits for one recognised word (``realtime.frontends.asr.Word`` fits)."""
 
     text: str
     start: float

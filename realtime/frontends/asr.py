@@ -29,8 +29,8 @@ import numpy as np
 import vosk
 from tqdm import tqdm
 
-from .audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
-from .errors import ModelUnavailableError
+from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
+from realtime.core.errors import ModelUnavailableError
 
 DEFAULT_MODEL_URL = "https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip"
 # url -> (sha256, size in bytes) a downloaded zip must match before it is unpacked. alphacephei.com

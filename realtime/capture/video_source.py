@@ -6,7 +6,7 @@
   * a string containing ``!``: a GStreamer pipeline ending in ``appsink`` (cv2.CAP_GSTREAMER);
   * anything else: a video file, decoded with PyAV.
 
-Timestamps are on the shared monotonic clock (``realtime.clock.now``). Live sources stamp a frame
+Timestamps are on the shared monotonic clock (``realtime.core.clock.now``). Live sources stamp a frame
 when it is read. A file stamps it with its media time (pts) offset by the moment the source
 started, so file time and clock time advance together; with ``pace=True`` each frame is also held
 back until its time comes, and the file behaves like a camera.
@@ -30,8 +30,8 @@ import av
 import cv2
 import numpy as np
 
-from .clock import now
-from .errors import SourceError, one_line
+from realtime.core.clock import now
+from realtime.core.errors import SourceError, one_line
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 _POLL_S = 0.1  # longest a blocked wait goes without checking for stop

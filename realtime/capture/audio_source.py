@@ -28,9 +28,9 @@ from typing import Self
 import av
 import numpy as np
 
-from .clock import now
-from .errors import SourceError
-from .handoff import put_or_drop
+from realtime.core.clock import now
+from realtime.core.errors import SourceError
+from realtime.core.handoff import put_or_drop
 
 SAMPLE_RATE = 16_000  # Hz, mono float32 in [-1, 1] everywhere after the source
 BLOCK_S = 0.02  # chunk length a source delivers

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from dmd_lite.model_files import ModuleT, fit_state, read_json, read_tensors
+from realtime.nets.model_files import ModuleT, fit_state, read_json, read_tensors
 
 REMAKE = "re-download or retrain"
 

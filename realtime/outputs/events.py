@@ -20,8 +20,8 @@ from typing import IO
 
 import numpy as np
 
-from .engines.base import window_batch
-from .window import Window
+from realtime.engines.base import window_batch
+from realtime.window import Window
 
 WINDOWS_PER_FILE = 256
 

@@ -31,8 +31,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .audio_source import SAMPLE_RATE, AudioChunk
-from .errors import one_line
+from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk
+from realtime.core.errors import one_line
 
 VIDEO_CODEC = "libx264"
 NOMINAL_FPS = 30  # the encoder's rate hint; frames keep their own timestamps

@@ -26,18 +26,16 @@ import numpy as np
 import torch
 import torchaudio
 
-from .audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
+from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
+from realtime.core.feature_spec import FEATURE_RATE_HZ, N_MELS, VOICE_FEATURE_DIM
 
-N_MELS = 64
 WINDOW = SAMPLE_RATE * 25 // 1000  # 400 samples: 25 ms analysis window
 HOP = SAMPLE_RATE * 10 // 1000  # 160 samples: 10 ms between frames
 N_FFT = 512  # the window zero-padded to a power of two
-FEATURE_RATE_HZ = 25
 FRAMES_PER_STEP = SAMPLE_RATE // (HOP * FEATURE_RATE_HZ)  # 4
 STEP = HOP * FRAMES_PER_STEP  # 640 samples: 40 ms per step
 STEP_SPAN = STEP - HOP + WINDOW  # 880 samples: what the 4 frames of one step cover
 VAD_CHUNK = 512  # samples per silero-vad call at 16 kHz (fixed by the model)
-VOICE_FEATURE_DIM = N_MELS + 1
 MEL_FLOOR = 1e-6  # energy floor before the log: 100 dB below a full-scale tone
 F_MIN, F_MAX = 20.0, SAMPLE_RATE / 2
 assert STEP * FEATURE_RATE_HZ == SAMPLE_RATE, "steps must tile the samples exactly"

@@ -1,0 +1,131 @@
+"""The voice front-end's model: emotion from the last 4 s of voice features, and per-step features for DMD.
+
+Input is the audio part of a ``Window``: audio (B, T, 65) float32 (``realtime.frontends.voice``: 64
+running-normalised log-mel values + voice activity, 25 Hz; T = 100 for a 4 s window, the spec
+without ``audio_norm``) and mask (B, T) bool. For every present step the encoder gives
+``out_dim`` features::
+
+    [ embed_dim per-step embedding ; 7 emotion log-probabilities of the whole window (LABELS order) ]
+
+and zeros at absent steps (an all-absent window gives all zeros).
+
+What it is (119 k parameters, 0.46 MiB float32): the log-mel values minus their mean over the
+window's present steps (per-window cepstral-mean normalisation: removes the microphone's colouring
+and part of the speaker's timbre, keeps the contour), then a 1-D conv trunk over time (conv 5 to ``channels``,
+then residual dilated convs 3 with dilations 2, 4, 8; BatchNorm, ReLU, absent steps zeroed after
+every layer), masked mean + standard deviation pooling, dropout and a linear classifier. The
+embedding is a 1x1 conv of the trunk. Conv, BatchNormalization, Relu, ReduceSum, Sqrt, Gemm,
+LogSoftmax, Concat, Transpose, Slice and element-wise ops, no data-dependent loops: exported with
+``torch.onnx.export`` at opset 17, onnxruntime matches torch within 3e-6.
+
+Training, data and the CLI: ``realtime.offline.voice_encoder``; results: MODEL_CARD.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from realtime.core.feature_spec import FEATURE_RATE_HZ, LABELS, N_MELS, VOICE_FEATURE_DIM, FeatureSpec
+from realtime.core.resources import shipped
+from realtime.nets.weights import checked_sidecar, load_weights
+
+WEIGHTS_PATH = shipped("models/voice_encoder.safetensors")
+
+DILATIONS = (1, 2, 4, 8)  # of the trunk's blocks, first to last
+STD_EPS = 1e-5  # inside the square root of the pooled variance
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    channels: int = 96  # width of the conv trunk
+    depth: int = 4  # conv blocks, at most len(DILATIONS)
+    embed_dim: int = 32  # per-step embedding handed to the fused model
+    dropout: float = 0.3  # before the classifier
+
+
+# ---------------------------------------------------------------- model
+
+class ConvBlock(nn.Module):
+    """Conv1d -> BatchNorm -> ReLU with absent steps zeroed; residual when the width is kept."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, c_out, kernel, padding=dilation * (kernel // 2), dilation=dilation, bias=False)
+        self.bn = nn.BatchNorm1d(c_out)
+        self.residual = c_in == c_out
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """x (B, C_in, T), m (B, 1, T) float -> (B, C_out, T)."""
+        y = F.relu(self.bn(self.conv(x))) * m
+        return x + y if self.residual else y
+
+
+class VoiceEncoder(nn.Module):
+    """Voice window -> per-step [embedding ; window emotion log-probs], and window emotion logits."""
+
+    def __init__(self, cfg: VoiceConfig = VoiceConfig()) -> None:
+        super().__init__()
+        if not 1 <= cfg.depth <= len(DILATIONS):
+            raise ValueError(f"VoiceConfig.depth must be in 1..{len(DILATIONS)}, got {cfg.depth}")
+        self.cfg = cfg
+        self.out_dim = cfg.embed_dim + len(LABELS)
+        c = cfg.channels
+        self.blocks = nn.ModuleList([ConvBlock(VOICE_FEATURE_DIM, c, 5, 1)]
+                                    + [ConvBlock(c, c, 3, d) for d in DILATIONS[1:cfg.depth]])
+        self.embed = nn.Conv1d(c, cfg.embed_dim, 1)
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * c, len(LABELS)))
+
+    def _trunk(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """audio (B, T, 65), mask (B, T) -> trunk features (B, C, T) and the float mask (B, 1, T)."""
+        m = mask.to(audio.dtype).unsqueeze(1)  # (B, 1, T)
+        x = audio.transpose(1, 2) * m  # (B, 65, T), absent steps zero whatever they held
+        n = m.sum(2, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
+        mel = x[:, :N_MELS]
+        mel = (mel - mel.sum(2, keepdim=True) / n) * m  # (B, 64, T) minus the window's mean
+        x = torch.cat([mel, x[:, N_MELS:]], 1)
+        for block in self.blocks:
+            x = block(x, m)
+        return x, m
+
+    def _logits(self, h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Masked mean and std over time of h (B, C, T) -> (B, 7) logits."""
+        w = m / m.sum(2, keepdim=True).clamp_min(1.0)  # (B, 1, T), sums to 1 over present steps
+        mean = (h * w).sum(2)  # (B, C)
+        var = ((h - mean.unsqueeze(2)).square() * w).sum(2)  # (B, C)
+        return self.head(torch.cat([mean, (var + STD_EPS).sqrt()], 1))
+
+    def classify(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """audio (B, T, 65) float32, mask (B, T) bool -> (B, 7) emotion logits of the window."""
+        return self._logits(*self._trunk(audio, mask))
+
+    def forward(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """audio (B, T, 65) float32, mask (B, T) bool -> (B, T, out_dim), zero at absent steps."""
+        h, m = self._trunk(audio, mask)
+        log_probs = self._logits(h, m).log_softmax(1).unsqueeze(2) * m  # (B, 7, T)
+        return torch.cat([self.embed(h) * m, log_probs], 1).transpose(1, 2)
+
+
+def _meta_contract() -> dict:
+    """What the weights were made for; loading refuses anything else."""
+    spec = FeatureSpec()
+    return {"labels": list(LABELS), "audio_dim": VOICE_FEATURE_DIM, "audio_rate_hz": FEATURE_RATE_HZ,
+            "audio_steps": spec.audio_steps, "audio_norm": None}
+
+
+def load_voice_encoder(path: Path | str = WEIGHTS_PATH) -> VoiceEncoder:
+    """The shipped encoder in eval mode (float32), checked against its JSON sidecar."""
+    path = Path(path)
+    meta = checked_sidecar(path, _meta_contract(), "voice encoder",
+                           "python -m realtime.voice_encoder train --extraction <extract of RAVDESS>")
+    known = {f.name for f in fields(VoiceConfig)}
+    if not isinstance(meta.get("config"), dict) or set(meta["config"]) != known:
+        raise ValueError(f"{path.with_suffix('.json')}: config {meta.get('config')!r} does not have the fields {sorted(known)}; retrain")
+    return load_weights(VoiceEncoder(VoiceConfig(**meta["config"])), path)
+
+
+# ---------------------------------------------------------------- data

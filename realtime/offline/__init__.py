@@ -1,0 +1,1 @@
+"""Offline tools of the encoders: data readers, augmentation, training, evaluation and their CLIs."""

@@ -1,0 +1,1 @@
+"""Outputs of a decision: the overlay drawing, the event log, the window saver and the recorder."""
