@@ -41,8 +41,9 @@ import torch
 from bench.report import cpu_name, time_interleaved
 from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS
-from dmd_lite.recognizer import INPUTS, OUTPUTS, resolve_checkpoint
+from dmd_lite.recognizer import resolve_checkpoint
 from export.artifacts import make_artifacts
+from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.core.errors import run_cli
 from realtime.engines.artifact import MODEL_FILE, RECOGNIZER
 from realtime.engines.base import Engine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from realtime.window import MODALITIES
+from realtime.core.modalities import MODALITIES
 
 from .windows import WindowSet
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
-MODALITIES = ("l", "v", "a")  # text (language), vision, audio: the GD-Unit index order [0, 1, 2]
-
 
 @dataclass(frozen=True)
 class DMDConfig:

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 from realtime.core.feature_spec import FeatureSpec
+from realtime.core.modalities import EDGE_NAMES, MODALITIES
 from realtime.extract import extract
 from realtime.nets.voice_encoder import VoiceEncoder
 from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
 
 from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool
-from .emotion_train import ORDER, TripletSampler, predict
-from .gd_unit import EDGE_NAMES
+from .emotion_train import TripletSampler, predict
 from .metrics import classification_metrics, save_confusion_png
 from .recognizer import Recognizer
 
@@ -85,7 +85,7 @@ def single_modality(pool: Pool, stream: str, shapes: dict[str, tuple[int, ...]])
     ``shapes[m]`` is the (steps, dim) of modality m's windows."""
     n = len(pool)
     out = {}
-    for m in ORDER:
+    for m in MODALITIES:
         out[m] = np.zeros((n, *shapes[m]), np.float32)
         out[f"{m}_mask"] = np.zeros((n, shapes[m][0]), bool)
     if stream == "visual":
@@ -116,7 +116,7 @@ def paired_test_picks(labels_of: dict[str, np.ndarray], n_labels: int) -> tuple[
     labels (the draws ``held_out_sets`` makes), for scoring other models on the same triplets."""
     rng = np.random.default_rng(PAIRED_SEED)
     labels = rng.integers(0, n_labels, N_PAIRED)
-    by_label = {m: [np.flatnonzero(labels_of[m] == c) for c in range(n_labels)] for m in ORDER}
+    by_label = {m: [np.flatnonzero(labels_of[m] == c) for c in range(n_labels)] for m in MODALITIES}
     return labels, paired_picks(by_label, labels, rng)
 
 
@@ -147,8 +147,8 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
 
 def alone(batch: Triplets, stream: str) -> Triplets:
     """The same triplets with only ``stream`` present."""
-    arrays = {m: getattr(batch, m) * (m == stream) for m in ORDER}
-    masks = {f"{m}_mask": getattr(batch, f"{m}_mask") & (m == stream) for m in ORDER}
+    arrays = {m: getattr(batch, m) * (m == stream) for m in MODALITIES}
+    masks = {f"{m}_mask": getattr(batch, f"{m}_mask") & (m == stream) for m in MODALITIES}
     return Triplets(**arrays, **masks, labels=batch.labels, valence=batch.valence)
 
 
@@ -159,7 +159,7 @@ def score_held_out(model: Recognizer, test: dict[str, Triplets], report: Path) -
     results = {name: score_set(model, batch, model.labels, report / f"confusion_{name}.png") for name, batch in test.items()}
     paired = test["fused_paired_test"]
     results["fused_paired_test"]["alone_accuracy"] = {
-        m: score_set(model, alone(paired, m), model.labels)["accuracy"] for m in ORDER}
+        m: score_set(model, alone(paired, m), model.labels)["accuracy"] for m in MODALITIES}
     return results
 
 

@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from realtime.core.modalities import MODALITIES
+
 from .checkpoint import save_checkpoint
 from .emotion_data import Jitter, Pool, Triplets, draw_triplets, index_by_label
 from .metrics import classification_metrics
 from .model import DMD, DMDOutput
 from .objective import QUIRKS, dmd_loss
 from .plots import plot_curves
-
-ORDER = ("visual", "audio", "text")  # presence columns
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def draw_labels(present: np.ndarray, pools: dict[str, Pool], n_labels: int, rng:
     lone modality learns its corpus's prior: mostly neutral words, mostly happy faces)."""
     labels = rng.integers(0, n_labels, len(present))
     alone = present.sum(1) == 1
-    for k, m in enumerate(ORDER):
+    for k, m in enumerate(MODALITIES):
         rows = np.flatnonzero(alone & present[:, k])
         labels[rows] = pools[m].labels[rng.integers(0, len(pools[m]), len(rows))]
     return labels
@@ -78,7 +78,7 @@ class TripletSampler:
 
     def __init__(self, pools: dict[str, Pool], n_labels: int, visual_steps: int):
         self.pools, self.n_labels, self.visual_steps = pools, n_labels, visual_steps
-        self.by_label = {m: index_by_label(pools[m], n_labels) for m in ORDER}
+        self.by_label = {m: index_by_label(pools[m], n_labels) for m in MODALITIES}
         self.face_spread = pools["visual"].x.std(axis=0).astype(np.float32)
 
     def draw(self, labels: np.ndarray, present: np.ndarray, rng: np.random.Generator,

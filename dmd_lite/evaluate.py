@@ -21,10 +21,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from realtime.core.errors import run_cli
+from realtime.core.modalities import EDGE_NAMES
 
 from .checkpoint import load_checkpoint
 from .emotion_eval import extract_all, held_out_sets, pools, score_held_out
-from .gd_unit import EDGE_NAMES
 from .metrics import regression_metrics
 from .mmsa import SPLITS, MMSADataset, MMSAFileError, MMSASplit, load_mmsa
 from .model import DMD

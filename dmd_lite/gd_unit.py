@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from realtime.core.modalities import EDGES
+
 _MASKED = -1e9  # score of an edge that touches an absent modality
 
-EDGES: tuple[tuple[int, int], ...] = tuple((i, j) for j in range(3) for i in range(3) if i != j)
-EDGE_NAMES: tuple[str, ...] = tuple(f"{'LVA'[i]}->{'LVA'[j]}" for i, j in EDGES)
 
 
 def edge_softmax(scores: Tensor, normalize: str) -> Tensor:

@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import MODALITIES, DMDConfig
+from realtime.core.modalities import MODEL_ORDER
+
+from .config import DMDConfig
 from .gd_unit import GDUnit
 from .transformer import AttentionMask, TransformerEncoder, TransformerStack, attention_mask, dropout
 
@@ -90,32 +92,32 @@ class DMD(nn.Module):
             return d if cfg.use_masks else d * cfg.projected_length(m)
 
         self.project = nn.ModuleDict({m: nn.Conv1d(cfg.dim(m), d, cfg.kernel(m), cfg.stride(m), cfg.padding(m), bias=False)
-                                      for m in MODALITIES})
-        self.private = nn.ModuleDict({m: nn.Conv1d(d, d, 1, bias=False) for m in MODALITIES})
+                                      for m in MODEL_ORDER})
+        self.private = nn.ModuleDict({m: nn.Conv1d(d, d, 1, bias=False) for m in MODEL_ORDER})
         self.shared = nn.Conv1d(d, d, 1, bias=False)
-        self.decoder = nn.ModuleDict({m: nn.Conv1d(2 * d, d, 1, bias=False) for m in MODALITIES})
+        self.decoder = nn.ModuleDict({m: nn.Conv1d(2 * d, d, 1, bias=False) for m in MODEL_ORDER})
         if cfg.keep_unused:
-            self.proj_cosine = nn.ModuleDict({m: nn.Linear(pooled_dim(m), d) for m in MODALITIES})
-        self.align_c = nn.ModuleDict({m: nn.Linear(pooled_dim(m), d) for m in MODALITIES})
+            self.proj_cosine = nn.ModuleDict({m: nn.Linear(pooled_dim(m), d) for m in MODEL_ORDER})
+        self.align_c = nn.ModuleDict({m: nn.Linear(pooled_dim(m), d) for m in MODEL_ORDER})
         self.homo_head = nn.ModuleDict(
-            {m: ResidualHead(pooled_dim(m), d, n_out, cfg.output_dropout) for m in MODALITIES})
-        self.self_attn_common = nn.ModuleDict({m: transformer(d, cfg.nlevels, drop[m]) for m in MODALITIES})
+            {m: ResidualHead(pooled_dim(m), d, n_out, cfg.output_dropout) for m in MODEL_ORDER})
+        self.self_attn_common = nn.ModuleDict({m: transformer(d, cfg.nlevels, drop[m]) for m in MODEL_ORDER})
         self.common_head = ResidualHead(3 * d, 3 * d, n_out, cfg.output_dropout)
         self.cross = nn.ModuleDict({f"{m}_with_{o}": transformer(d, cfg.nlevels, drop[o])
-                                    for m in MODALITIES for o in other_modalities(m)})
-        self.memory = nn.ModuleDict({m: transformer(2 * d, cfg.mem_layers, cfg.attn_dropout) for m in MODALITIES})
+                                    for m in MODEL_ORDER for o in other_modalities(m)})
+        self.memory = nn.ModuleDict({m: transformer(2 * d, cfg.mem_layers, cfg.attn_dropout) for m in MODEL_ORDER})
         self.hetero_head = nn.ModuleDict(
-            {m: ResidualHead(2 * d, 2 * d, n_out, cfg.output_dropout) for m in MODALITIES})
-        self.gate = nn.ModuleDict({**{m: nn.Linear(2 * d, 2 * d) for m in MODALITIES}, "c": nn.Linear(3 * d, 3 * d)})
+            {m: ResidualHead(2 * d, 2 * d, n_out, cfg.output_dropout) for m in MODEL_ORDER})
+        self.gate = nn.ModuleDict({**{m: nn.Linear(2 * d, 2 * d) for m in MODEL_ORDER}, "c": nn.Linear(3 * d, 3 * d)})
         self.fusion_head = ResidualHead(9 * d, 9 * d, n_out, cfg.output_dropout)
         if cfg.input_heads:  # late fusion of the inputs beside the crossmodal path
-            self.input_head = nn.ModuleDict({m: nn.Linear(cfg.dim(m), n_out) for m in MODALITIES})
+            self.input_head = nn.ModuleDict({m: nn.Linear(cfg.dim(m), n_out) for m in MODEL_ORDER})
         # lite (masked, non-causal): at inference each kind's transformers run as one stack (same outputs, fewer operators)
         stackable = cfg.use_masks and not cfg.causal
         self.stacks = tuple(TransformerStack(list(group.values())) for group in
                             (self.self_attn_common, self.cross, self.memory)) if stackable else None
         self.register_load_state_dict_post_hook(lambda module, _: module.forget_stacked())
-        cross = [(MODALITIES.index(m), MODALITIES.index(o)) for m in MODALITIES for o in other_modalities(m)]
+        cross = [(MODEL_ORDER.index(m), MODEL_ORDER.index(o)) for m in MODEL_ORDER for o in other_modalities(m)]
         self.register_buffer("cross_targets", torch.tensor([m for m, _ in cross]), persistent=False)
         self.register_buffer("cross_sources", torch.tensor([o for _, o in cross]), persistent=False)
         gd = dict(prior_temperature=cfg.gd_prior_temperature, alpha=cfg.gd_alpha, normalize=cfg.gd_normalize)
@@ -150,10 +152,10 @@ class DMD(nn.Module):
         cfg, common, last_h = self.cfg, {}, {}
         # the keys of the four transformers that attend to m share one attention mask (made here unless causal)
         keys = {m: mask[m] if mask[m] is None or cfg.causal else
-                attention_mask(1, mask[m].shape[1], mask[m], False, s_t[m].device, s_t[m].dtype) for m in MODALITIES}
-        for m in MODALITIES:
+                attention_mask(1, mask[m].shape[1], mask[m], False, s_t[m].device, s_t[m].dtype) for m in MODEL_ORDER}
+        for m in MODEL_ORDER:
             common[m] = read_out(self.self_attn_common[m](c_t[m], q_mask=mask[m], kv_mask=keys[m]), w[m])
-        for m in MODALITIES:
+        for m in MODEL_ORDER:
             crossed = [self.cross[f"{m}_with_{o}"](s_t[m], s_t[o], q_mask=mask[m], kv_mask=keys[o])
                        for o in other_modalities(m)]
             h = self.memory[m](torch.cat(crossed, dim=-1), q_mask=mask[m], kv_mask=keys[m])  # (B, L', 2d)
@@ -165,20 +167,20 @@ class DMD(nn.Module):
         """``attend`` at inference with the ``stacks``: the modalities' steps zero-padded to the longest
         and stacked, three calls instead of twelve."""
         n = max(t.shape[1] for t in s_t.values())
-        pad = lambda t: torch.stack([F.pad(t[m], (0, 0, 0, n - t[m].shape[1])) for m in MODALITIES])  # noqa: E731
-        present = torch.stack([F.pad(mask[m], (0, n - mask[m].shape[1])) for m in MODALITIES])  # (3, B, n)
+        pad = lambda t: torch.stack([F.pad(t[m], (0, 0, 0, n - t[m].shape[1])) for m in MODEL_ORDER])  # noqa: E731
+        present = torch.stack([F.pad(mask[m], (0, n - mask[m].shape[1])) for m in MODEL_ORDER])  # (3, B, n)
         keys = attention_mask(1, n, present.flatten(0, 1), False, present.device, s_t["l"].dtype)  # per (modality, sample)
-        sources = AttentionMask(*(t.unflatten(0, (len(MODALITIES), -1)).index_select(0, self.cross_sources)
+        sources = AttentionMask(*(t.unflatten(0, (len(MODEL_ORDER), -1)).index_select(0, self.cross_sources)
                                   .flatten(0, 1) for t in keys))
         common_stack, cross_stack, memory_stack = self.stacks
         s = pad(s_t)  # (3, B, n, d)
         crossed = cross_stack(s.index_select(0, self.cross_targets), s.index_select(0, self.cross_sources), sources)
-        paired = crossed.unflatten(0, (len(MODALITIES), 2)).permute(0, 2, 3, 1, 4).flatten(3)  # (3, B, n, 2d)
+        paired = crossed.unflatten(0, (len(MODEL_ORDER), 2)).permute(0, 2, 3, 1, 4).flatten(3)  # (3, B, n, 2d)
         h = memory_stack(paired, None, keys)  # (3, B, n, 2d)
         weights = step_weights(present.flatten(0, 1), s.dtype)  # per (modality, sample)
 
         def mean(t: Tensor) -> dict[str, Tensor]:  # (3, B, n, e) -> each modality's masked mean (B, e)
-            return dict(zip(MODALITIES, read_out(t.flatten(0, 1), weights).unflatten(0, (len(MODALITIES), -1))))
+            return dict(zip(MODEL_ORDER, read_out(t.flatten(0, 1), weights).unflatten(0, (len(MODEL_ORDER), -1))))
 
         return mean(common_stack(pad(c_t), None, keys)), mean(h)
 
@@ -194,12 +196,12 @@ class DMD(nn.Module):
         steps: dict[str, Tensor | None] = {"l": mask_l, "a": mask_a, "v": mask_v}  # input steps present
         if cfg.use_masks:
             steps = {m: torch.ones(x[m].shape[:2], dtype=torch.bool, device=x[m].device) if steps[m] is None
-                     else steps[m] for m in MODALITIES}
+                     else steps[m] for m in MODEL_ORDER}
         elif any(v is not None for v in steps.values()):
             raise ValueError(f"preset {cfg.name!r} takes no masks (use_masks=False); use the lite preset")
-        mask = {m: self.projected_mask(steps[m], m) for m in MODALITIES}  # projected steps present
-        w_in = {m: step_weights(steps[m], x[m].dtype) for m in MODALITIES}  # made once: used many times
-        w = {m: step_weights(mask[m], x[m].dtype) for m in MODALITIES}
+        mask = {m: self.projected_mask(steps[m], m) for m in MODEL_ORDER}  # projected steps present
+        w_in = {m: step_weights(steps[m], x[m].dtype) for m in MODEL_ORDER}  # made once: used many times
+        w = {m: step_weights(mask[m], x[m].dtype) for m in MODEL_ORDER}
 
         def keep(t: Tensor, weights: tuple[Tensor, Tensor] | None) -> Tensor:  # zero the absent steps of (B, d, T)
             return t if weights is None else t * weights[0]
@@ -216,36 +218,36 @@ class DMD(nn.Module):
 
         aux: dict[str, Tensor] = {}
         origin, s, c, s_t, homo_logit, homo_repr = {}, {}, {}, {}, {}, {}
-        for m in MODALITIES:
+        for m in MODEL_ORDER:
             origin[m] = keep(self.project[m](keep(x[m].transpose(1, 2), w_in[m])), w[m])  # (B, d, L')
             s[m] = self.private[m](origin[m])  # (B, d, L')
             c[m] = self.shared(origin[m])  # (B, d, L')
             s_t[m] = s[m].transpose(1, 2)  # (B, L', d)
             homo_repr[m], _, homo_logit[m] = self.homo_head[m](pool(c[m], m, time_major=True))
-        c_t = {m: c[m].transpose(1, 2) for m in MODALITIES}
+        c_t = {m: c[m].transpose(1, 2) for m in MODEL_ORDER}
         if self.stacks is not None and not self.training:
             common, last_h = self.attend_stacked(c_t, s_t, mask)
         else:
             common, last_h = self.attend(c_t, s_t, mask, w)
-        c_fusion = torch.cat([common[m] for m in MODALITIES], dim=-1)  # (B, 3d)
+        c_fusion = torch.cat([common[m] for m in MODEL_ORDER], dim=-1)  # (B, 3d)
 
         hetero_logit, hetero_repr = {}, {}
-        for m in MODALITIES:
+        for m in MODEL_ORDER:
             _, hetero_repr[m], hetero_logit[m] = self.hetero_head[m](last_h[m])
 
-        gated = [torch.sigmoid(self.gate[m](last_h[m])) for m in MODALITIES]
+        gated = [torch.sigmoid(self.gate[m](last_h[m])) for m in MODEL_ORDER]
         fused = torch.cat([*gated, torch.sigmoid(self.gate["c"](c_fusion))], dim=-1)  # (B, 9d)
         logits = self.fusion_head(fused)[2]
         if cfg.input_heads:
-            logits = logits + sum(self.input_head[m](input_summary(m)) for m in MODALITIES)
+            logits = logits + sum(self.input_head[m](input_summary(m)) for m in MODEL_ORDER)
 
-        present = None if mask["l"] is None else torch.stack([mask[m].any(dim=1) for m in MODALITIES], dim=1)
-        stack = lambda t: torch.stack([t[m] for m in MODALITIES])  # noqa: E731  (3, B, ...) in l, v, a order
+        present = None if mask["l"] is None else torch.stack([mask[m].any(dim=1) for m in MODEL_ORDER], dim=1)
+        stack = lambda t: torch.stack([t[m] for m in MODEL_ORDER])  # noqa: E731  (3, B, ...) in l, v, a order
         edges_homo = self.gd_homo(stack(homo_logit), stack(homo_repr), present)
         edges_hetero = self.gd_hetero(stack(hetero_logit), stack(hetero_repr), present)
 
         if return_aux:
-            for m in MODALITIES:
+            for m in MODEL_ORDER:
                 recon = self.decoder[m](torch.cat([s[m], c[m]], dim=1))  # (B, d, L')
                 aux |= {f"origin_{m}": origin[m], f"s_{m}": s[m], f"c_{m}": c[m], f"recon_{m}": keep(recon, w[m]),
                         f"s_{m}_r": keep(self.private[m](recon), w[m]),

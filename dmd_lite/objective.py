@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import MODALITIES
+from realtime.core.modalities import MODEL_ORDER
+
 from .gd_unit import EDGES
 from .model import DMD, DMDOutput
 
@@ -117,16 +118,16 @@ def dmd_loss(model: DMD, out: DMDOutput, target: Tensor, cfg: ObjectiveConfig) -
     """All terms of the objective (and ``total``) from a forward with ``return_aux=True``."""
     aux, n_classes = out.aux, model.cfg.n_classes
     masked = "mask_l" in aux
-    present = torch.stack([aux[f"mask_{m}"].any(dim=1) for m in MODALITIES], dim=1) if masked else None
-    seen = {m: None if present is None else present[:, k].float() for k, m in enumerate(MODALITIES)}
+    present = torch.stack([aux[f"mask_{m}"].any(dim=1) for m in MODEL_ORDER], dim=1) if masked else None
+    seen = {m: None if present is None else present[:, k].float() for k, m in enumerate(MODEL_ORDER)}
 
     heads = [aux["output_logit"], aux["logits_c"]]
     task = sum(task_loss(h, target, n_classes) for h in heads)
     task = task + sum(task_loss(aux[f"logits_{m}_{kind}"], target, n_classes, seen[m])
-                      for m in MODALITIES for kind in ("homo", "hetero"))
+                      for m in MODEL_ORDER for kind in ("homo", "hetero"))
 
     def stack(name: str) -> Tensor:  # (3, B, ...) in l, v, a order
-        return torch.stack([aux[name.format(m=m)] for m in MODALITIES])
+        return torch.stack([aux[name.format(m=m)] for m in MODEL_ORDER])
 
     edges_valid = None if present is None else torch.stack(
         [present[:, i] & present[:, j] for i, j in EDGES], dim=1).float()
@@ -140,9 +141,9 @@ def dmd_loss(model: DMD, out: DMDOutput, target: Tensor, cfg: ObjectiveConfig) -
     homo = gd_terms["logit_homo"] + gd_terms["reg_homo"] + (gd_terms["repr_homo"] if cfg.homo_repr_loss else 0)
     hetero = gd_terms["logit_hetero"] + gd_terms["repr_hetero"] + gd_terms["reg_hetero"]
 
-    rec = sum(F.mse_loss(aux[f"recon_{m}"], aux[f"origin_{m}"]) for m in MODALITIES)
-    cyc = sum(F.mse_loss(aux[f"s_{m}_r"], aux[f"s_{m}"]) for m in MODALITIES)
-    ort = sum(orthogonality(aux[f"s_{m}"], aux[f"c_{m}"], cfg.ort) for m in MODALITIES)
+    rec = sum(F.mse_loss(aux[f"recon_{m}"], aux[f"origin_{m}"]) for m in MODEL_ORDER)
+    cyc = sum(F.mse_loss(aux[f"s_{m}_r"], aux[f"s_{m}"]) for m in MODEL_ORDER)
+    ort = sum(orthogonality(aux[f"s_{m}"], aux[f"c_{m}"], cfg.ort) for m in MODEL_ORDER)
     B = target.shape[0]
     vectors = stack("c_{m}_sim").transpose(0, 1).reshape(3 * B, -1)  # (3B, d), per sample l, v, a
     labels = target[:, 0].repeat_interleave(3)

@@ -46,8 +46,6 @@ from .config import DMDConfig
 from .model import DMD, last_present
 
 DEFAULT_CHECKPOINT = shipped("models/default")
-INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
-OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")
 
 
 def words_answer(words: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -20,7 +20,8 @@ from calibration.coverage import coverage
 from calibration.crops import face_crops
 from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS, read_config
-from dmd_lite.recognizer import OUTPUTS, resolve_checkpoint
+from dmd_lite.recognizer import resolve_checkpoint
+from realtime.core.backends import OUTPUTS
 from realtime.engines.artifact import ARTIFACTS, EXPRESSION, MODEL_FILE, RECOGNIZER
 from realtime.engines.onnx_engine import make_session
 from realtime.engines.torch_engine import TorchEngine

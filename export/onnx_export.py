@@ -18,7 +18,8 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from dmd_lite.recognizer import INPUTS, OUTPUTS, Recognizer
+from dmd_lite.recognizer import Recognizer
+from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.nets.expression import CROP_SIZE, MirrorAveraged
 
 OPSET = 17

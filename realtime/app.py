@@ -50,13 +50,13 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from dmd_lite.gd_unit import EDGE_NAMES
 from realtime.capture.audio_source import BLOCK_S, AudioChunk, AudioSource, FileAudioSource, MicrophoneSource
 from realtime.capture.video_source import Frame, FrameQueue, VideoSource
 from realtime.core.backoff import Backoff
 from realtime.core.clock import now
 from realtime.core.errors import NonFiniteOutputError, SourceError, one_line
 from realtime.core.handoff import put_or_drop
+from realtime.core.modalities import EDGE_NAMES, MODALITIES
 from realtime.engines import make_engine
 from realtime.engines.base import Engine, Inference
 from realtime.frontends.asr import StreamingASR, resolve_vosk_model
@@ -67,7 +67,7 @@ from realtime.outputs.events import EventLog, WindowSaver
 from realtime.outputs.overlay import OverlayState, Readout, render
 from realtime.outputs.recorder import Recorder, RecordingError
 from realtime.smoothing import Decision, Smoother
-from realtime.window import MODALITIES, Window, WindowAssembler
+from realtime.window import Window, WindowAssembler
 
 log = logging.getLogger("realtime.app")
 

@@ -49,12 +49,11 @@ import numpy as np
 from tqdm import tqdm
 
 from realtime.core.errors import SourceError, interrupts_left_to_parent, one_line, run_cli
-from realtime.core.feature_spec import FeatureSpec
+from realtime.core.feature_spec import FeatureSpec, Stream
 from realtime.core.native_logs import silence_native_stderr
 from realtime.core.tokens import tokenize
 from realtime.offline.datasets import (EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, FER_TO_LABEL, MELD_EMOTIONS,
                                        MELD_SENTIMENTS, MOSI_SCALE, RAVDESS_EMOTIONS, RAVDESS_TO_LABEL)
-from realtime.window import Stream
 
 KINDS = ("video", "audio", "image", "text")
 SUFFIXES = {

@@ -26,11 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realtime.core.feature_spec import STREAMS, FeatureSpec
+from realtime.core.feature_spec import STREAMS, FeatureSpec, Stream
+from realtime.core.modalities import MODALITIES
 from realtime.track import Track
 
-MODALITIES = ("visual", "audio", "text")
-Stream = tuple[np.ndarray, np.ndarray]  # (timestamps (n,) sorted, features (n, ...))
 _EPS = 1e-9  # seconds: timestamps this close count as equal (sample on a bin edge goes to the newer step)
 _TRACK_SPAN = 2.0  # tracks hold this many windows of samples, so late data still finds its place
 

@@ -14,8 +14,9 @@ import pytest
 
 from calibration.coverage import coverage, format_coverage
 from calibration.windows import DEMO_CLIP, WindowSet, default_source, fuse, read_windows
-from dmd_lite.recognizer import INPUTS, load_recognizer
+from dmd_lite.recognizer import load_recognizer
 from export.quantize import FeedReader
+from realtime.core.backends import INPUTS
 
 ROOT = Path(__file__).resolve().parent.parent
 

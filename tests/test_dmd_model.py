@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from dmd_lite.checkpoint import load_checkpoint, save_checkpoint
-from dmd_lite.config import MODALITIES, DMDConfig, preset
+from dmd_lite.config import DMDConfig, preset
 from dmd_lite.convert import convert_state_dict, verify
-from dmd_lite.gd_unit import EDGE_NAMES, GDUnit
+from dmd_lite.gd_unit import GDUnit
 from dmd_lite.model import DMD, last_present
 from dmd_lite.objective import CORRECTED, OFFICIAL, dmd_loss
+from realtime.core.modalities import EDGE_NAMES, MODEL_ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY = REPO.parent / "shared" / "reference" / "dmd_parity"
@@ -143,8 +144,8 @@ def test_lite_outputs_are_finite_for_every_modality_subset():
     model = DMD(lite(n_classes=7)).eval()
     B, cfg = 2, model.cfg
     x = inputs(cfg, B)
-    for subset in itertools.chain.from_iterable(itertools.combinations(MODALITIES, k) for k in range(4)):
-        masks = {f"mask_{m}": torch.full((B, cfg.length(m)), m in subset) for m in MODALITIES}
+    for subset in itertools.chain.from_iterable(itertools.combinations(MODEL_ORDER, k) for k in range(4)):
+        masks = {f"mask_{m}": torch.full((B, cfg.length(m)), m in subset) for m in MODEL_ORDER}
         with torch.no_grad():
             out = model(*x, **masks)
         assert torch.isfinite(out.logits).all(), subset
@@ -159,7 +160,7 @@ def test_padding_never_leaks_into_the_output():
     cfg = model.cfg
     x = inputs(cfg, 2)
     masks = {f"mask_{m}": torch.rand(2, cfg.length(m), generator=torch.Generator().manual_seed(1)) > 0.4
-             for m in MODALITIES}
+             for m in MODEL_ORDER}
     noisy = [t.clone() for t in x]
     for t, m in zip(noisy, ("l", "a", "v")):
         t[~masks[f"mask_{m}"]] = 1e3 if t.is_floating_point() else 7  # garbage where nothing is present
@@ -174,7 +175,7 @@ def test_stacked_inference_matches_one_transformer_at_a_time():
     cfg, B = model.cfg, 4
     x = inputs(cfg, B)
     g = torch.Generator().manual_seed(2)
-    masks = {f"mask_{m}": torch.rand(B, cfg.length(m), generator=g) > 0.3 for m in MODALITIES}
+    masks = {f"mask_{m}": torch.rand(B, cfg.length(m), generator=g) > 0.3 for m in MODEL_ORDER}
     masks["mask_v"][0] = False  # one window without a face, one without a voice
     masks["mask_a"][1] = False
     stacks = model.stacks
@@ -223,7 +224,7 @@ def test_each_modality_alone_reaches_the_prediction():
     for k, m in enumerate(("l", "a", "v")):
         x, other = inputs(cfg, 1, seed=1), inputs(cfg, 1, seed=2)
         changed = [other[i] if i == k else x[i] for i in range(3)]
-        masks = {f"mask_{o}": torch.full((1, cfg.length(o)), o == m) for o in MODALITIES}
+        masks = {f"mask_{o}": torch.full((1, cfg.length(o)), o == m) for o in MODEL_ORDER}
         with torch.no_grad():
             assert not torch.allclose(model(*x, **masks).logits, model(*changed, **masks).logits), m
 

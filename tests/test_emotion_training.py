@@ -8,10 +8,11 @@ import torch
 
 from dmd_lite.config import preset
 from dmd_lite.emotion_data import Pool
-from dmd_lite.emotion_train import ORDER, TripletSampler, TripletTraining, draw_labels, train_on_triplets
+from dmd_lite.emotion_train import TripletSampler, TripletTraining, draw_labels, train_on_triplets
 from dmd_lite.model import DMD
 from dmd_lite.recipes.default import dmd_config
 from realtime.core.feature_spec import LABELS, FeatureSpec
+from realtime.core.modalities import MODALITIES
 
 
 def _pool(labels: list[int]) -> Pool:
@@ -23,7 +24,7 @@ def _pool(labels: list[int]) -> Pool:
 @pytest.fixture
 def pools() -> dict[str, Pool]:
     skewed = _pool([0] * 640 + [1] * 160 + [2] * 40)  # counts 16 : 4 : 1
-    return {m: skewed for m in ORDER}
+    return {m: skewed for m in MODALITIES}
 
 
 def _shares(labels: np.ndarray) -> np.ndarray:
@@ -33,7 +34,7 @@ def _shares(labels: np.ndarray) -> np.ndarray:
 def test_a_lone_modality_draws_its_own_corpus_prior(pools):
     n = 40_000
     rng = np.random.default_rng(0)
-    for k, m in enumerate(ORDER):
+    for k, m in enumerate(MODALITIES):
         present = np.zeros((n, 3), bool)
         present[:, k] = True
         shares = _shares(draw_labels(present, pools, 3, rng))
@@ -55,7 +56,7 @@ def _random_pools(n: int, spec: FeatureSpec, voice_dim: int, text_dim: int,
     masks = {"visual": np.ones((n, 1), bool), "audio": np.ones((n, spec.audio_steps), bool),
              "text": np.ones((n, spec.max_words), bool)}
     return {m: Pool(rng.standard_normal(shapes[m]).astype(np.float32), masks[m], labels, valence,
-                    np.array(["g"] * n)) for m in ORDER}
+                    np.array(["g"] * n)) for m in MODALITIES}
 
 
 def test_each_run_logs_only_its_own_epochs(tmp_path):

@@ -18,9 +18,9 @@ import pytest
 
 from calibration.crops import face_crops
 from calibration.windows import read_windows
-from dmd_lite.recognizer import INPUTS, OUTPUTS
 from export.artifacts import make_artifacts, session_runner
 from export.parity import compare, probabilities
+from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.engines import make_engine
 from realtime.engines.artifact import EXPRESSION, MODEL_FILE, RECOGNIZER, read_manifest
 from realtime.engines.onnx_engine import OnnxEngine, OnnxExpressionEncoder, choose_providers

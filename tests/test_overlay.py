@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dmd_lite.gd_unit import EDGE_NAMES
 from realtime.core.feature_spec import LABELS
+from realtime.core.modalities import EDGE_NAMES
 from realtime.frontends.face import FaceFrontEnd
 from realtime.outputs.overlay import EDGE_COLOUR, GREY, LABEL_COLOURS, OverlayState, Readout, render
 from realtime.smoothing import Smoother

@@ -31,13 +31,14 @@ from safetensors.torch import load_file
 
 from realtime.core.errors import run_cli
 from realtime.core.feature_spec import LABELS, FeatureSpec, NormStats
+from realtime.core.modalities import MODALITIES
 from realtime.nets.voice_encoder import load_voice_encoder
 
 from ..checkpoint import WEIGHTS
 from ..config import preset
 from ..emotion_data import face_pool
 from ..emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, single_modality
-from ..emotion_train import ORDER, TripletSampler, TripletTraining, predict, train_on_triplets
+from ..emotion_train import TripletSampler, TripletTraining, predict, train_on_triplets
 from ..model import DMD
 from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer, words_answer
 
@@ -64,7 +65,7 @@ def selection_sets(select: dict, spec: FeatureSpec) -> dict:
     sampler = TripletSampler(select, len(LABELS), spec.visual_steps)
     shapes = shapes_of(select, spec.visual_steps)
     return {"fused": sampler.fixed_set(N_SELECT, (True, True, True), 7, jitter=None),
-            **{m: single_modality(select[m], m, shapes) for m in ORDER}}
+            **{m: single_modality(select[m], m, shapes) for m in MODALITIES}}
 
 
 def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], workers: int) -> dict:
@@ -76,7 +77,7 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
     spec = FeatureSpec(visual_norm=stats)
     fit, select = (pools(voice, extraction, spec, part) for part in ("fit", "select"))
     config = dmd_config(fit["audio"].x.shape[2], fit["text"].x.shape[2])
-    print(json.dumps({"pool_sizes": {part: {m: len(p[m]) for m in ORDER} for part, p in
+    print(json.dumps({"pool_sizes": {part: {m: len(p[m]) for m in MODALITIES} for part, p in
                                      (("fit", fit), ("select", select))}}), flush=True)
     valid = selection_sets(select, spec)
     meta = {"feature_spec": spec.to_dict()}

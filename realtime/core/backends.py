@@ -1,3 +1,7 @@
-"""The engine back-ends ``--backend`` chooses from, importable without loading any of them."""
+"""The engine contract, importable without loading any engine: the back-ends ``--backend`` chooses
+from, and the named inputs every engine takes (a window's arrays, batch first) and the named
+outputs it gives."""
 
 BACKENDS = ("torch", "onnx", "trt")
+INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
+OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")

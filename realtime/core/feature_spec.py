@@ -18,6 +18,7 @@ import numpy as np
 SPEC_VERSION = 2  # 1: the text track held hashed word ids, not the text encoder's features
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
 STREAMS = ("visual", "audio")  # the modalities sampled at a fixed rate (text is a list of words)
+Stream = tuple[np.ndarray, np.ndarray]  # what a front-end gives: (timestamps (n,) sorted, features (n, ...))
 _DERIVED = ("visual_steps", "audio_steps")  # written by to_dict for readers, checked by from_dict
 _NOT_CONTRACT = ("hop_s",)  # how often windows are taken, not what one contains
 _WINDOWING = ("max_words", "window_s", "text_window_s")  # what a window holds, not what a feature is

@@ -1,6 +1,6 @@
 """The one engine interface the app (and the export parity gates) use to run the recognizer.
 
-An engine maps a batch of named input arrays (``dmd_lite.recognizer.INPUTS``) to named output
+An engine maps a batch of named input arrays (``realtime.core.backends.INPUTS``) to named output
 arrays (``OUTPUTS``); ``infer`` wraps that for one live ``Window``. Back-ends differ only in
 ``run``: PyTorch (``torch_engine``), onnxruntime (``onnx_engine``), TensorRT (``trt_engine``).
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from dmd_lite.recognizer import INPUTS, OUTPUTS
+from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.core.errors import NonFiniteOutputError
 from realtime.core.feature_spec import FeatureSpec
 from realtime.window import Window

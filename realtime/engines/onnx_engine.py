@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from dmd_lite.recognizer import INPUTS, OUTPUTS
+from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.core.errors import one_line
 from realtime.core.feature_spec import FeatureSpec
 from realtime.engines.artifact import EXPRESSION, MODEL_FILE, REEXPORT, artifact_dir, read_manifest

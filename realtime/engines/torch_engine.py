@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmd_lite.recognizer import INPUTS, OUTPUTS, load_recognizer
+from dmd_lite.recognizer import load_recognizer
+from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.engines.base import Engine
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmd_lite.recognizer import INPUTS, OUTPUTS
+from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.core.feature_spec import FeatureSpec
 from realtime.engines.artifact import MODEL_FILE, artifact_dir, read_manifest
 from realtime.engines.base import Engine

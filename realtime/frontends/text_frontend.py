@@ -17,10 +17,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from realtime.core.feature_spec import Stream
 from realtime.core.tokens import TimedWord, encode_words, timed_tokens, transcript_times
 from realtime.nets.sentence_encoder import SentenceEncoder, load_sentence_encoder
 from realtime.nets.text_encoder import TEXT_FEATURE_DIM, TextEncoder, contexts, load_text_encoder
-from realtime.window import Stream
 
 
 class TextFrontEnd:

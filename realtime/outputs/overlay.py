@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from dmd_lite.gd_unit import EDGE_NAMES
+from realtime.core.modalities import EDGE_NAMES, MODALITY_OF_LETTER
 from realtime.smoothing import UNCERTAIN, Decision
 
-MODALITY_OF_NODE = {"V": "visual", "A": "audio", "L": "text"}
 NODE_NAMES = {"V": "face", "A": "voice", "L": "words"}
 LABEL_COLOURS = {  # BGR
     "neutral": (200, 200, 200), "happy": (0, 215, 255), "sad": (220, 120, 40), "angry": (40, 40, 230),
@@ -103,7 +102,7 @@ def _edges(img: np.ndarray, state: OverlayState, x0: int, y0: int, size: int, s:
             cv2.arrowedLine(img, tuple(np.round(p).astype(int)), tuple(np.round(q).astype(int)), EDGE_COLOUR,
                             max(1, round(w * MAX_EDGE_PX * s)), cv2.LINE_AA, tipLength=0.2)
     for key, (cx, cy) in nodes.items():
-        modality = MODALITY_OF_NODE[key]
+        modality = MODALITY_OF_LETTER[key]
         on = state.present.get(modality, False) and modality not in state.off
         colour = (90, 200, 90) if on else GREY
         cv2.circle(img, (cx, cy), r, colour, -1, cv2.LINE_AA)

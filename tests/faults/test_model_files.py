@@ -24,8 +24,9 @@ from safetensors.torch import load_file, save_file
 from dmd_lite.checkpoint import CONFIG, WEIGHTS, load_checkpoint, save_checkpoint
 from dmd_lite.config import preset
 from dmd_lite.model import DMD
-from dmd_lite.recognizer import DEFAULT_CHECKPOINT, OUTPUTS, load_recognizer
+from dmd_lite.recognizer import DEFAULT_CHECKPOINT, load_recognizer
 from export.manifest import write_manifest
+from realtime.core.backends import OUTPUTS
 from realtime.core.errors import NonFiniteOutputError
 from realtime.engines import make_engine
 from realtime.engines.artifact import MODEL_FILE

@@ -13,8 +13,9 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from realtime.core.feature_spec import STREAMS, FeatureSpec, NormStats
+from realtime.core.modalities import MODALITIES
 from realtime.outputs.events import EventLog
-from realtime.window import MODALITIES, Window, WindowAssembler
+from realtime.window import Window, WindowAssembler
 
 SMALL = FeatureSpec(visual_rate_hz=5.0, audio_rate_hz=10.0, visual_dim=3, audio_dim=2, text_dim=4, max_words=3,
                     window_s=2.0, text_window_s=3.0, visual_norm=NormStats((1.0, -2.0, 0.5), (2.0, 0.5, 1.0)))
