@@ -23,7 +23,7 @@ import pytest
 from mainrun import (CLIP, MAIN, ROOT, TIMEOUT_S, check_inferences, inference_events, read_events, streams,
                      wait_for_inferences)
 
-from realtime.app import JOIN_S, WINDOW_TITLE
+from realtime.app.config import JOIN_S, WINDOW_TITLE
 from realtime.frontends.asr import korean_test_model_path
 
 ARTIFACTS = ROOT / "out" / "test_artifacts"

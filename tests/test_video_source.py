@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.capture.video_source import Frame, FrameQueue, VideoSource
+from realtime.capture.video_source import Frame, VideoSource
 from realtime.core.clock import now
 from realtime.core.errors import SourceError
 
@@ -84,16 +84,6 @@ def test_stop_ends_the_thread_quickly(clip: Path) -> None:
     t0 = now()
     src.stop()
     assert now() - t0 < 1.0 and not src.running
-
-
-def test_frame_queue_drops_oldest() -> None:
-    q = FrameQueue(maxlen=2)
-    img = np.zeros((2, 2, 3), np.uint8)
-    for i in range(5):
-        q.put(Frame(float(i), img, i))
-    q.close()
-    assert q.dropped == 3
-    assert [q.get().index, q.get().index, q.get()] == [3, 4, None]
 
 
 def _assert_one_line(e: pytest.ExceptionInfo[SourceError]) -> None:

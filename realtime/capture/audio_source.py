@@ -17,7 +17,6 @@ Timestamps (``AudioChunk.t0`` is the shared-clock time of the chunk's first samp
 from __future__ import annotations
 
 import bisect
-import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,14 +29,13 @@ import numpy as np
 
 from realtime.core.clock import now
 from realtime.core.errors import SourceError
-from realtime.core.handoff import put_or_drop
+from realtime.core.handoff import POLL_S, Handoff
 
 SAMPLE_RATE = 16_000  # Hz, mono float32 in [-1, 1] everywhere after the source
 BLOCK_S = 0.02  # chunk length a source delivers
 BLOCK = round(SAMPLE_RATE * BLOCK_S)  # 320 samples
 QUEUE_S = 2.0  # audio a source buffers for a slow consumer before it drops the oldest
 RESYNC_S = 0.1  # a microphone re-anchors its timestamps past this clock/sample-count disagreement
-_POLL_S = 0.05  # how often blocked calls look at the stop flag
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +93,7 @@ class AudioSource:
 
     def __init__(self, queue_s: float = QUEUE_S, block_s: float = BLOCK_S) -> None:
         self.block = round(SAMPLE_RATE * block_s)
-        self._queue: queue.Queue[AudioChunk] = queue.Queue(maxsize=max(1, round(queue_s / block_s)))
-        self.dropped = 0  # chunks dropped because the consumer fell behind
+        self._queue: Handoff[AudioChunk] = Handoff(max(1, round(queue_s / block_s)))
         self._stop = threading.Event()
         self._done = threading.Event()  # the producer will put nothing more
         self._error: SourceError | None = None
@@ -110,28 +107,32 @@ class AudioSource:
         return self
 
     def stop(self) -> None:
-        """Stop producing (within ``_POLL_S``); chunks already queued can still be read."""
+        """Stop producing (within ``POLL_S``); chunks already queued can still be read."""
         self._stop.set()
         self._close()
         self._done.set()
 
     @property
     def ended(self) -> bool:
-        return self._done.is_set() and self._queue.empty()
+        return self._done.is_set() and not len(self._queue)
+
+    @property
+    def dropped(self) -> int:
+        """Chunks dropped because the consumer fell behind."""
+        return self._queue.dropped
 
     def get(self, timeout: float | None = None) -> AudioChunk | None:
         deadline = None if timeout is None else now() + timeout
         while True:
-            wait = _POLL_S if deadline is None else min(_POLL_S, max(deadline - now(), 0.0))
-            try:
-                return self._queue.get(timeout=wait)
-            except queue.Empty:
-                if self.ended:
-                    if self._error is not None:
-                        raise self._error
-                    return None
-                if deadline is not None and now() >= deadline:
-                    return None
+            wait = POLL_S if deadline is None else min(POLL_S, max(deadline - now(), 0.0))
+            if (chunk := self._queue.get(timeout=wait)) is not None:
+                return chunk
+            if self.ended:
+                if self._error is not None:
+                    raise self._error
+                return None
+            if deadline is not None and now() >= deadline:
+                return None
 
     def __iter__(self) -> Iterator[AudioChunk]:
         while (chunk := self.get()) is not None:
@@ -145,7 +146,7 @@ class AudioSource:
 
     def _put(self, chunk: AudioChunk, wait: bool) -> None:
         """Queue ``chunk``; when full, wait for room (``wait``) or drop the oldest chunk."""
-        self.dropped += put_or_drop(self._queue, chunk, wait, self._stop, _POLL_S)
+        self._queue.put(chunk, wait, self._stop)
 
     def _open(self) -> None:
         raise NotImplementedError

@@ -11,7 +11,7 @@ when it is read. A file stamps it with its media time (pts) offset by the moment
 started, so file time and clock time advance together; with ``pace=True`` each frame is also held
 back until its time comes, and the file behaves like a camera.
 
-Frames go through a bounded ``FrameQueue``. Live sources and paced files drop the oldest frame
+Frames go through a bounded ``Handoff``. Live sources and paced files drop the oldest frame
 when the consumer falls behind (and count it); an unpaced file waits for its consumer instead,
 because reading a file as fast as possible is for extraction, which needs every frame.
 ``stop()`` ends the thread within about a second; opening failures raise ``SourceError`` with a
@@ -21,7 +21,6 @@ one-line message, a source that fails later ends the stream and leaves it in ``e
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +31,9 @@ import numpy as np
 
 from realtime.core.clock import now
 from realtime.core.errors import SourceError, one_line
+from realtime.core.handoff import Handoff
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
-_POLL_S = 0.1  # longest a blocked wait goes without checking for stop
 _MAX_READ_FAILURES = 50  # consecutive failed reads before a live source counts as gone
 
 
@@ -43,57 +42,6 @@ class Frame:
     t: float  # seconds, shared monotonic clock
     image: np.ndarray  # (H, W, 3) uint8 BGR
     index: int  # 0-based position in the stream
-
-
-class FrameQueue:
-    """Bounded, thread-safe FIFO of frames. ``put`` drops the oldest when full (counted in
-    ``dropped``) or, with ``block=True``, waits for room; ``close`` marks the end of the stream."""
-
-    def __init__(self, maxlen: int = 2) -> None:
-        if maxlen < 1:
-            raise ValueError(f"FrameQueue maxlen must be >= 1, got {maxlen}")
-        self.maxlen = maxlen
-        self.dropped = 0
-        self._items: deque[Frame] = deque()
-        self._cond = threading.Condition()
-        self._closed = False
-
-    def put(self, frame: Frame, block: bool = False, stop: threading.Event | None = None) -> bool:
-        """Add a frame; False when ``stop`` was set while waiting for room (the frame is not added)."""
-        with self._cond:
-            while block and len(self._items) >= self.maxlen:
-                if stop is not None and stop.is_set():
-                    return False
-                self._cond.wait(_POLL_S)
-            if len(self._items) >= self.maxlen:
-                self._items.popleft()
-                self.dropped += 1
-            self._items.append(frame)
-            self._cond.notify_all()
-            return True
-
-    def get(self, timeout: float | None = None) -> Frame | None:
-        """Oldest frame; None when closed and empty, or when ``timeout`` seconds pass first."""
-        deadline = None if timeout is None else now() + timeout
-        with self._cond:
-            while not self._items and not self._closed:
-                left = None if deadline is None else deadline - now()
-                if left is not None and left <= 0:
-                    return None
-                self._cond.wait(left)
-            frame = self._items.popleft() if self._items else None
-            self._cond.notify_all()
-            return frame
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        with self._cond:
-            return self._closed
 
 
 def _opened(capture: cv2.VideoCapture, hint: str) -> cv2.VideoCapture:
@@ -128,7 +76,7 @@ class VideoSource:
         """``pace``: files only, deliver frames at their media rate. ``maxlen``: queue length.
         ``size``: cameras only, the (width, height) to ask for."""
         self.source = source
-        self.queue = FrameQueue(maxlen)
+        self.queue: Handoff[Frame] = Handoff(maxlen)
         self.error: SourceError | None = None
         self.frames_read = 0
         self._stop = threading.Event()
@@ -221,7 +169,7 @@ class VideoSource:
     def _deliver(self, t: float, image: np.ndarray) -> bool:
         """Queue a frame; False when stopping."""
         frame = Frame(t, image, self.frames_read)
-        if not self.queue.put(frame, block=self.kind == "file" and not self.pace, stop=self._stop):
+        if not self.queue.put(frame, wait=self.kind == "file" and not self.pace, stop=self._stop):
             return False
         self.frames_read += 1
         return not self._stop.is_set()
