@@ -24,9 +24,10 @@ from dmd_lite.emotion_data import records
 from dmd_lite.metrics import classification_metrics
 from realtime.core.errors import run_cli
 from realtime.core.feature_spec import LABELS
+from realtime.core.resources import cache_dir
 from realtime.frontends.face import BLENDSHAPES, POSE, PRESENCE
 
-DEFAULT_EXTRACTION = Path(__file__).resolve().parents[1] / "runs" / "default" / "extract" / "fer2013"
+DEFAULT_EXTRACTION = cache_dir("default") / "extract" / "fer2013"
 
 
 def blendshape_pose(extraction: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

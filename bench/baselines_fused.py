@@ -31,12 +31,12 @@ from dmd_lite.emotion_eval import N_PAIRED, paired_test_picks, pools
 from dmd_lite.metrics import classification_metrics
 from realtime.core.errors import run_cli
 from realtime.core.feature_spec import LABELS, FeatureSpec
+from realtime.core.resources import cache_dir
 
 from .baselines_face import blendshape_pose, fit_boosting
 from .baselines_text import DEFAULT_DATA, fit_tfidf, meld_texts
 from .baselines_voice import clip_statistics, fit_logmel, held_out
 
-REPO = Path(__file__).resolve().parents[1]
 SETS = {"visual": ("face", "face_fer2013_test"), "audio": ("voice", "voice_ravdess_heldout"),
         "text": ("text", "text_meld_test")}  # pool -> (modality, held-out set)
 LOG_FLOOR = 1e-12  # probabilities are floored here before the log
@@ -117,10 +117,10 @@ def table(result: dict) -> str:
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     ap = argparse.ArgumentParser(prog="python -m bench.baselines_fused", description=__doc__.split("\n")[0])
-    ap.add_argument("--extraction", type=Path, default=REPO / "runs" / "default" / "extract",
+    ap.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
                     help="folder with the fer2013, ravdess and text extractions")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with meld/")
-    ap.add_argument("--out", type=Path, default=REPO / "runs" / "default" / "report" / "baselines.json",
+    ap.add_argument("--out", type=Path, default=cache_dir("default") / "report" / "baselines.json",
                     help="where the JSON summary is written (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch, OpenMP and BLAS threads")
     return ap

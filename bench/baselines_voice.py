@@ -24,10 +24,11 @@ from dmd_lite.emotion_data import records
 from dmd_lite.metrics import classification_metrics
 from realtime.core.errors import run_cli
 from realtime.core.feature_spec import LABELS
+from realtime.core.resources import cache_dir
 from realtime.frontends.voice import N_MELS
 from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
 
-DEFAULT_EXTRACTION = Path(__file__).resolve().parents[1] / "runs" / "default" / "extract" / "ravdess"
+DEFAULT_EXTRACTION = cache_dir("default") / "extract" / "ravdess"
 
 
 def clip_statistics(extraction: Path, accept: Callable[[dict], bool]) -> tuple[np.ndarray, np.ndarray]:
