@@ -28,6 +28,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
+from dmd_lite.metrics import classification_metrics, save_confusion_png
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import cache_dir
 from realtime.frontends.face import FaceFrontEnd
@@ -115,16 +116,10 @@ def predict(model: nn.Module, crops: np.ndarray, batch: int = 512) -> np.ndarray
                            for i in range(0, len(crops), batch)])
 
 
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = len(LABELS)) -> np.ndarray:
-    """(n, n) counts, rows true class, columns predicted."""
-    return np.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
-
-
-def scores(cm: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro F1 of a confusion matrix."""
-    tp = np.diag(cm).astype(float)
-    f1 = 2 * tp / np.maximum(cm.sum(0) + cm.sum(1), 1)
-    return {"accuracy": float(tp.sum() / cm.sum()), "macro_f1": float(f1.mean())}
+def scores(model: nn.Module, crops: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, macro F1 (``dmd_lite.metrics``) and the confusion matrix of ``model`` on labelled crops."""
+    m = classification_metrics(predict(model, crops), labels, len(LABELS))
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "confusion": np.array(m["confusion"])}
 
 
 def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Path, cache: Path, seed: int) -> dict:
@@ -163,8 +158,9 @@ def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Pa
                 opt.step()
                 sched.step()
                 total += loss.item()
-            val = scores(confusion(yva, predict(model, xva)))
-            log.append({"epoch": epoch, "loss": total / steps, **{f"val_{k}": v for k, v in val.items()}})
+            val = scores(model, xva, yva)
+            log.append({"epoch": epoch, "loss": total / steps, "val_accuracy": val["accuracy"],
+                        "val_macro_f1": val["macro_f1"]})
             print(f"epoch {epoch:2d}  loss {total / steps:.4f}  val acc {val['accuracy']:.4f}  "
                   f"val macro-F1 {val['macro_f1']:.4f}  {time.perf_counter() - t0:.0f} s", flush=True)
             if val["accuracy"] > best:
@@ -178,7 +174,7 @@ def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Pa
         model.load_state_dict(best_state)
         model = model.to(memory_format=torch.contiguous_format)
         xte, yte = cs.part("test")
-        test = scores(confusion(yte, predict(model, xte)))
+        test = scores(model, xte, yte)
     finally:
         torch.set_num_threads(threads)
     print(f"test (touched once): accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}", flush=True)
@@ -198,32 +194,15 @@ def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Pa
 
 def evaluate(data: Path, weights: Path, cache: Path, png: Path) -> dict[str, float]:
     """Print test accuracy, macro F1 and the confusion matrix of the shipped weights; save a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     enc = ExpressionEncoder(weights)
     xte, yte = load_crop_set(data, cache).part("test")
-    cm = confusion(yte, predict(enc.model, xte))
-    sc = scores(cm)
+    sc = scores(enc.model, xte, yte)
+    cm = sc.pop("confusion")
     print(f"FER2013 test: n={len(yte)}  accuracy {sc['accuracy']:.4f}  macro-F1 {sc['macro_f1']:.4f}")
     print("rows true, columns predicted: " + " ".join(f"{lab[:4]:>5}" for lab in LABELS))
     for lab, row in zip(LABELS, cm):
         print(f"{lab:>28} " + " ".join(f"{v:5d}" for v in row))
-    fig, ax = plt.subplots(figsize=(6, 5))
-    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
-    ax.set_xticks(range(len(LABELS)), LABELS, rotation=45, ha="right")
-    ax.set_yticks(range(len(LABELS)), LABELS)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"FER2013 test: acc {sc['accuracy']:.3f}, macro-F1 {sc['macro_f1']:.3f}")
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
+    save_confusion_png(cm, LABELS, png, f"FER2013 test: acc {sc['accuracy']:.3f}, macro-F1 {sc['macro_f1']:.3f}")
     print(f"confusion matrix saved to {png}")
     return sc
 
