@@ -43,7 +43,7 @@ import numpy as np
 from bench.report import cpu_name, print_table
 from realtime.app import App, AppConfig
 from realtime.core.errors import SourceError, run_cli
-from realtime.core.resources import REPO_ROOT as ROOT, cache_dir, shipped
+from realtime.core.resources import cache_dir, shipped
 from realtime.frontends.asr import RENEW_S, korean_test_model_path, resolve_vosk_model
 
 CLIP = shipped("media/demo.mp4")
@@ -183,7 +183,7 @@ def main() -> None:
                  if model is not None else "ASR off"))
     print(f"# pipeline on {cpu_name()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), load average "
           f"{load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end; python {platform.python_version()}")
-    print(f"# {args.seconds:.0f} s of {clip.relative_to(ROOT)} (640x480, 30 fps, paced), headless, recording on; "
+    print(f"# {args.seconds:.0f} s of {clip.name} (640x480, 30 fps, paced), headless, recording on; "
           f"ASR: {asr_note}, {stats.asr_dropped} audio chunks dropped by it, recogniser renewed "
           f"{stats.asr_renewals} times; stopped by {app.stop_reason}")
     print_table(("measure", "value"), rows)

@@ -1,4 +1,5 @@
-"""The live recognizer: ``python main.py --camera 0`` (or ``--demo``, ``--video FILE``; see --help).
+"""The live recognizer: ``python main.py --camera 0`` in a checkout, ``dmd-realtime --camera 0`` or
+``python -m realtime --camera 0`` once installed (or ``--demo``, ``--video FILE``; see --help).
 
 Exit status: 0 when the run ends (end of input, q / Esc, window closed, Ctrl-C, SIGTERM,
 --max-seconds), 2 with one line on stderr when an argument or an input is unusable, 1 when a
@@ -22,10 +23,9 @@ from realtime.core.errors import one_line
 from realtime.core.native_logs import silence_native_stderr
 from realtime.core.resources import shipped
 
-ROOT = Path(__file__).resolve().parent
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 DEMO_CLIP = shipped("media/demo.mp4")
-DEMO_OUT = ROOT / "out" / "demo"
+DEMO_OUT = Path("dmd-realtime-demo")  # relative: under the current working directory, which the user can write
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,8 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     which.add_argument("--video", metavar="FILE|URL", help="a video file, or an rtsp/http/... stream")
     which.add_argument("--gst", metavar="PIPELINE", help="a GStreamer pipeline ending in appsink")
     which.add_argument("--demo", action="store_true",
-                       help=f"run the bundled clip {DEMO_CLIP.relative_to(ROOT)} (no camera, microphone or network "
-                            f"needed); writes the recording and events to {DEMO_OUT.relative_to(ROOT)}/")
+                       help=f"run the bundled clip (shipped with the package; no camera, microphone or network "
+                            f"needed); writes the recording and events to ./{DEMO_OUT}/ in the current folder "
+                            f"unless --record / --events say otherwise")
     src.add_argument("--mic", metavar="NAME|INDEX", help="microphone (default: a file's own audio, else the "
                                                          "default input device)")
     src.add_argument("--no-audio", action="store_true", help="no audio (and so no words)")
@@ -149,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _: app.stop(signal.Signals(signum).name))
     if args.demo:
-        print(f"demo: {DEMO_CLIP.relative_to(ROOT)} ({'headless' if args.headless else 'window'}); "
+        print(f"demo: {DEMO_CLIP.name} ({'headless' if args.headless else 'window'}); "
               f"writing {args.record} and {args.events}", flush=True)
     stats = app.run()
     recording = "recording" if app.recording_error is None else f"recording (off early: {app.recording_error})"
@@ -158,7 +159,3 @@ def _run(args: argparse.Namespace) -> int:
                                            ((recording, args.record), ("events", args.events),
                                             ("windows", args.save_windows)) if path is not None), flush=True)
     return 1 if app.failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

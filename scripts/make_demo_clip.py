@@ -1,6 +1,6 @@
-"""Make the bundled demo clip, ``media/demo.mp4``: a real face that moves a little, and speech.
+"""Make the bundled demo clip, ``realtime/data/media/demo.mp4``: a real face that moves a little, and speech.
 
-    python scripts/make_demo_clip.py [--out media/demo.mp4]
+    python scripts/make_demo_clip.py [--out realtime/data/media/demo.mp4]
 
 Picture: ``media/astronaut.png``, NASA's portrait of astronaut Eileen Collins (public domain, as
 shipped by scikit-image), animated with a slow zoom and a gentle sway so that the face tracker sees
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from realtime.core.errors import run_cli
+from realtime.core.resources import shipped
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTRAIT = ROOT / "media" / "astronaut.png"
@@ -64,7 +65,7 @@ def frame(portrait: np.ndarray, t: float) -> np.ndarray:
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=ROOT / "media" / "demo.mp4", help="output MP4 (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=shipped("media/demo.mp4"), help="output MP4 (default: %(default)s)")
     return p
 
 

@@ -15,9 +15,10 @@ import av
 import numpy as np
 
 from realtime.core.feature_spec import LABELS
+from realtime.core.resources import shipped
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIP = ROOT / "media" / "demo.mp4"
+CLIP = shipped("media/demo.mp4")
 CLIP_S = 11.3
 MAIN = [sys.executable, str(ROOT / "main.py"), "--log-level", "WARNING"]
 TIMEOUT_S = 120  # generous: the machine that runs the tests may be busy

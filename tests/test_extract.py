@@ -11,6 +11,7 @@ import pytest
 
 from realtime.capture.audio_source import FileAudioSource
 from realtime.core.feature_spec import FeatureSpec
+from realtime.core.resources import shipped
 from realtime.core.tokens import tokenize, transcript_times
 from realtime.extract import load_shard
 from realtime.frontends.text_frontend import TextFrontEnd
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is absent (the shared data lives beside the repository)")
 needs_expression_cnn = pytest.mark.skipif(
-    not (ROOT / "models" / "expression_cnn.safetensors").is_file(),
+    not shipped("models/expression_cnn.safetensors").is_file(),
     reason="models/expression_cnn.safetensors is absent: train it with `python -m realtime.expression train`")
 CLIPS = ["03-01-01-01-01-01-01", "03-01-02-01-01-01-01", "03-01-03-02-01-01-01", "03-01-08-01-02-02-01"]
 

@@ -10,6 +10,7 @@ import pytest
 
 from realtime.core.feature_spec import LABELS
 from realtime.core.modalities import EDGE_NAMES
+from realtime.core.resources import shipped
 from realtime.frontends.face import FaceFrontEnd
 from realtime.outputs.overlay import EDGE_COLOUR, GREY, LABEL_COLOURS, OverlayState, Readout, render
 from realtime.smoothing import Smoother
@@ -20,7 +21,7 @@ ARTIFACTS = ROOT / "out" / "test_artifacts"
 
 @pytest.fixture(scope="module")
 def frame_and_face():
-    with av.open(str(ROOT / "media" / "demo.mp4")) as container:
+    with av.open(str(shipped("media/demo.mp4"))) as container:
         for i, f in enumerate(container.decode(video=0)):
             if i == 45:
                 frame = f.to_ndarray(format="bgr24")

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
 from realtime.core.errors import ModelUnavailableError
+from realtime.core.resources import cache_dir as user_cache_dir
 
 DEFAULT_MODEL_URL = "https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip"
 # url -> (sha256, size in bytes) a downloaded zip must match before it is unpacked. alphacephei.com
@@ -58,7 +59,7 @@ class Word:
 
 def default_cache_dir() -> Path:
     """Where downloaded Vosk models live: $XDG_CACHE_HOME (or ~/.cache)/dmd-realtime/vosk."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dmd-realtime" / "vosk"
+    return user_cache_dir("vosk")
 
 
 def is_vosk_model(path: Path) -> bool:

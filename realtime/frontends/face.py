@@ -117,7 +117,7 @@ class FaceFrontEnd:
                  model_path: Path | str = LANDMARKER_PATH, still_images: bool = False) -> None:
         if not Path(model_path).is_file():
             raise ModelUnavailableError(f"face landmarker model missing at {model_path}: restore "
-                                        "models/face_landmarker.task from the repository")
+                                        "it by reinstalling the package (or from the repository: realtime/data/models/face_landmarker.task)")
         if encoder == "shipped":
             try:
                 encoder = ExpressionEncoder()

@@ -23,6 +23,7 @@ import pytest
 from mainrun import CLIP, MAIN, ROOT, check_exit, check_finalised, free_port, run_main, serve_stream, streams
 from safetensors.numpy import load_file, save_file
 
+from realtime.core.resources import shipped
 from realtime.frontends.asr import korean_test_model_path
 from realtime.nets.model_files import SHA256_KEY, sha256
 
@@ -100,7 +101,7 @@ def test_start_up_errors_exit_2_while_the_speech_model_loads(tmp_path, case):
 def corrupt_checkpoint(tmp_path: Path) -> Path:
     folder = tmp_path / "corrupt"
     folder.mkdir()
-    (folder / "config.json").write_text((ROOT / "models" / "default" / "config.json").read_text())
+    (folder / "config.json").write_text((shipped("models/default") / "config.json").read_text())
     (folder / "model.safetensors").write_bytes(b"\xff" * 64)
     return folder
 
@@ -192,10 +193,10 @@ def nan_checkpoint(tmp_path: Path) -> Path:
     file that passes every check and answers NaN."""
     folder = tmp_path / "nan"
     folder.mkdir()
-    weights = load_file(ROOT / "models" / "default" / "model.safetensors")
+    weights = load_file(shipped("models/default") / "model.safetensors")
     weights["dmd.fusion_head.out.weight"] = np.full_like(weights["dmd.fusion_head.out.weight"], np.nan)
     save_file(weights, folder / "model.safetensors", metadata={"format": "dmd_lite"})
-    config = json.loads((ROOT / "models" / "default" / "config.json").read_text())
+    config = json.loads((shipped("models/default") / "config.json").read_text())
     config[SHA256_KEY] = sha256(folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps(config))
     return folder

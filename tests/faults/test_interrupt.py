@@ -23,8 +23,9 @@ import pytest
 from offline_tools import ROOT, tool_files
 
 from realtime.core.errors import interrupts_left_to_parent, run_cli
+from realtime.core.resources import shipped
 
-CLIP = ROOT / "media" / "demo.mp4"
+CLIP = shipped("media/demo.mp4")
 TIMEOUT_S = 120  # generous: the machine that runs the tests may be busy
 # A traceback, the parent's or a worker's (multiprocessing heads it "Process NAME:").
 NOISE = re.compile(r"Traceback|KeyboardInterrupt|^Process \S+:$", re.MULTILINE)

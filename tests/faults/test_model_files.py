@@ -28,6 +28,7 @@ from dmd_lite.recognizer import DEFAULT_CHECKPOINT, load_recognizer
 from export.manifest import write_manifest
 from realtime.core.backends import OUTPUTS
 from realtime.core.errors import NonFiniteOutputError
+from realtime.core.resources import shipped
 from realtime.engines import make_engine
 from realtime.engines.artifact import MODEL_FILE
 from realtime.engines.base import Engine
@@ -112,7 +113,7 @@ def test_the_cli_refuses_damaged_weights_with_one_stderr_line(tmp_path):
     copy = copy_default(tmp_path)
     flip_middle_bytes(copy / WEIGHTS)
     run = subprocess.run([sys.executable, str(ROOT / "main.py"), "--checkpoint", str(copy), "--no-asr", "--headless",
-                          "--video", str(ROOT / "media" / "demo.mp4"), "--max-seconds", "2"],
+                          "--video", str(shipped("media/demo.mp4")), "--max-seconds", "2"],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1, run.stderr
