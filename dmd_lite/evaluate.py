@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from realtime.core.errors import run_cli
 from realtime.core.modalities import EDGE_NAMES
+from realtime.core.resources import cache_dir
 
 from .checkpoint import load_checkpoint
 from .emotion_eval import extract_all, held_out_sets, pools, score_held_out
@@ -67,9 +68,9 @@ def parser() -> argparse.ArgumentParser:
                         "aligned_50.pkl / unaligned_50.pkl (only plain data is unpickled: a file that refers to "
                         "functions or other classes is refused)")
     p.add_argument("--split", default="test", choices=SPLITS, help="MMSA split to evaluate (default: %(default)s)")
-    p.add_argument("--extraction", type=Path, default=Path("runs/default/extract"),
+    p.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
                    help="where the shared data's features are (or will be) extracted (default: %(default)s)")
-    p.add_argument("--report", type=Path, default=Path("runs/evaluate"),
+    p.add_argument("--report", type=Path, default=cache_dir("evaluate"),
                    help="where confusion matrices are saved (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default: %(default)s)")

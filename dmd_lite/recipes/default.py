@@ -3,7 +3,7 @@
     python -m dmd_lite.recipes.default --data ../shared/data [--out models/default]
 
 1. ``realtime.extract`` runs the live front-ends over FER2013, RAVDESS and the transcripts into
-   ``runs/default/extract`` (resumable: a rerun skips what is done); the face features hold the
+   ``$XDG_CACHE_HOME/dmd-realtime/default/extract`` (resumable: a rerun skips what is done); the face features hold the
    expression CNN's, the words the text front-end's (``models/text_encoder``).
 2. The frozen voice encoder (``models/voice_encoder``) encodes the voice windows once.
 3. DMD-lite is trained on label-paired triplets (``emotion_train``) drawn from the encoders'
@@ -13,7 +13,7 @@
    softmax temperatures (DMD's, and the text encoder's for words alone) fitted, on the rest (the
    other 20 %, RAVDESS actor 20).
 4. ``emotion_eval`` scores it on the held-out sets; the report (JSON, confusion matrices, curves)
-   goes to ``runs/default/report`` and the artifact to ``--out``.
+   goes to ``$XDG_CACHE_HOME/dmd-realtime/default/report`` and the artifact to ``--out``.
 Seed and configuration are recorded in the artifact's config.json.
 """
 
@@ -32,6 +32,7 @@ from safetensors.torch import load_file
 from realtime.core.errors import run_cli
 from realtime.core.feature_spec import LABELS, FeatureSpec, NormStats
 from realtime.core.modalities import MODALITIES
+from realtime.core.resources import cache_dir
 from realtime.nets.voice_encoder import load_voice_encoder
 
 from ..checkpoint import WEIGHTS
@@ -42,7 +43,7 @@ from ..emotion_train import TripletSampler, TripletTraining, predict, train_on_t
 from ..model import DMD
 from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer, words_answer
 
-RUN = Path("runs/default")
+RUN = cache_dir("default")  # extraction, training runs and report: the user cache, shared with calibration and bench
 N_SELECT = 1000  # triplets per selection set
 SEEDS = (1234, 1)  # DMD-lite is trained once per seed; the best on the selection sets is kept
 
