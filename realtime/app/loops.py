@@ -77,7 +77,6 @@ class ThreadLoops:
             self._face_q.close()
             self._display_q.close()
 
-
     def _reconnect_video(self) -> None:
         """The camera or stream stopped: say so and reopen it with back-off until it returns or we stop."""
         why = one_line(self.video.error) if self.video.error else "the stream ended"

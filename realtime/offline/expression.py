@@ -34,6 +34,7 @@ from realtime.core.resources import cache_dir
 from realtime.frontends.face import FaceFrontEnd
 from realtime.nets.expression import (ALIGNMENT, CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionCNN, ExpressionEncoder,
                                       crops_to_tensor, fallback_crop)
+from realtime.offline.cli import add_png_option
 from realtime.offline.datasets import FER_SPLITS, FER_TO_LABEL
 
 CACHE_PATH = cache_dir("expression") / "fer2013_aligned.npz"
@@ -59,8 +60,6 @@ class CropSet:
 
 def build_crop_set(data: Path) -> CropSet:
     """Align every FER2013 image with the face front-end in still-image mode (slow: minutes)."""
-    from realtime.frontends.face import FaceFrontEnd  # imported here: the front-end itself imports this module
-
     files = [(p, FER_TO_LABEL[p.parent.name], s) for s in FER_SPLITS
              for p in sorted((data / s).glob("*/*.png")) if p.parent.name in FER_TO_LABEL]
     if not files:
@@ -226,8 +225,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, default=6, help="stop after this many epochs without val gain")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     e = sub.choices["evaluate"]
-    e.add_argument("--png", type=Path, default=cache_dir("expression") / "confusion.png",
-                   help="where the confusion matrix is saved (default: %(default)s)")
+    add_png_option(e, "expression")
     return ap
 
 

@@ -33,11 +33,11 @@ from torch import nn
 
 from dmd_lite.metrics import classification_metrics, save_confusion_png
 from realtime.core.feature_spec import LABELS
-from realtime.core.resources import cache_dir
 from realtime.core.tokens import MARK_IDS, TEXT_BUCKETS, strip_marks, tokenize
 from realtime.nets.sentence_encoder import load_sentence_encoder
 from realtime.nets.text_encoder import (EMBED_DIM, MARK_SCALE, N_FEATURES, NORM_EPS, SENTIMENTS, WEIGHTS_PATH,
                                         TextEncoder, _meta_contract, contexts, encode_batch, load_text_encoder)
+from realtime.offline.cli import add_png_option
 from realtime.offline.datasets import EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, MELD_EMOTIONS, MELD_SENTIMENTS, MOSI_SCALE
 
 
@@ -395,8 +395,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     e = sub.choices["evaluate"]
     e.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights to score (default: %(default)s)")
-    e.add_argument("--png", type=Path, default=cache_dir("text_encoder") / "confusion.png",
-                   help="where the confusion matrix is saved (default: %(default)s)")
+    add_png_option(e, "text_encoder")
     return ap
 
 

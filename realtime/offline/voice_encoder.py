@@ -34,8 +34,8 @@ from safetensors.torch import save_file
 from dmd_lite.emotion_data import Pool, sequence_pool
 from dmd_lite.metrics import classification_metrics, save_confusion_png
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
-from realtime.core.resources import cache_dir
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
+from realtime.offline.cli import add_png_option
 from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
 
 
@@ -191,8 +191,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     e = sub.choices["evaluate"]
     e.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights to score (default: %(default)s)")
-    e.add_argument("--png", type=Path, default=cache_dir("voice_encoder") / "confusion.png",
-                   help="where the confusion matrix is saved (default: %(default)s)")
+    add_png_option(e, "voice_encoder")
     return ap
 
 
