@@ -3,7 +3,7 @@
     python -m dmd_lite.evaluate --checkpoint default --data ../shared/data
     python -m dmd_lite.evaluate --checkpoint runs/mosi/best --data aligned_50.pkl --split test
 
-With a data folder, the recognizer (``default`` = ``models/default``) is scored on the sets of
+With a data folder, the recognizer (``default`` = ``realtime/data/models/default``) is scored on the sets of
 ``emotion_eval`` (features extracted into ``--extraction`` first, skipping what is there); the
 last stdout line is one JSON object with one entry per set. With an MMSA pickle, the last line
 holds MMSA's metrics (Has0/Non0 Acc-2 and F1, Acc-3, Acc-5, Acc-7, MAE, Corr) and the mean

@@ -22,7 +22,7 @@ lone words from the 887 utterances of its fit set where the encoder learned from
 selection set (MELD dev 20 %, 222 utterances) the encoder's answer has macro F1 0.382 against DMD's
 0.360 and weighted F1 0.532 against 0.538; valence MAE 0.513 against 0.536.
 
-A checkpoint is a directory (``models/default`` is the shipped one): ``model.safetensors`` holds
+A checkpoint is a directory (``realtime/data/models/default`` is the shipped one): ``model.safetensors`` holds
 the DMD weights (``dmd.``), the voice encoder's (``voice.``) and the two temperatures; ``config.json``
 the DMD config, the FeatureSpec (with its normalisation), the voice encoder's config and whatever
 the recipe recorded (seed, data, metrics).

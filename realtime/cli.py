@@ -28,6 +28,13 @@ DEMO_CLIP = shipped("media/demo.mp4")
 DEMO_OUT = Path("dmd-realtime-demo")  # relative: under the current working directory, which the user can write
 
 
+def prog() -> str:
+    """The command as the user typed it, for --help and the one-line errors: ``main.py`` in a checkout,
+    ``python -m realtime``, or the console script ``dmd-realtime``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return {"main.py": "main.py", "__main__.py": "python -m realtime"}.get(name, "dmd-realtime")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -60,7 +67,7 @@ def _unwritable(path: Path) -> str | None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = _Parser(prog="main.py", description="Real-time multimodal emotion recognition: face, voice and words.")
+    p = _Parser(prog=prog(), description="Real-time multimodal emotion recognition: face, voice and words.")
     src = p.add_argument_group("inputs (one of --camera, --video, --gst, --demo; none: --demo)")
     which = src.add_mutually_exclusive_group()
     which.add_argument("--camera", type=_camera_index, metavar="N", help="camera index (0 is the first webcam)")
@@ -101,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="how much to log (default INFO); DEBUG also shows the native libraries' own lines")
     args = p.parse_args(argv)
     if args.camera is None and args.video is None and args.gst is None and not args.demo:
-        print("main.py: no input given, running the demo clip (--camera 0 for a webcam; see --help)", flush=True)
+        print(f"{p.prog}: no input given, running the demo clip (--camera 0 for a webcam; see --help)", flush=True)
         args.demo = True
     if args.demo:
         args.video = str(DEMO_CLIP)
@@ -145,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         app = App(config)
     except (SourceError, ValueError, RuntimeError, OSError) as e:
-        print(f"main.py: error: {one_line(e)}", file=sys.stderr)
+        print(f"{prog()}: error: {one_line(e)}", file=sys.stderr)
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _: app.stop(signal.Signals(signum).name))

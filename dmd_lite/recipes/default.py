@@ -1,11 +1,11 @@
-"""The recipe of the shipped model, ``models/default``: extract, fit, calibrate, evaluate, write.
+"""The recipe of the shipped model, ``realtime/data/models/default``: extract, fit, calibrate, evaluate, write.
 
-    python -m dmd_lite.recipes.default --data ../shared/data [--out models/default]
+    python -m dmd_lite.recipes.default --data ../shared/data [--out realtime/data/models/default]
 
 1. ``realtime.extract`` runs the live front-ends over FER2013, RAVDESS and the transcripts into
    ``$XDG_CACHE_HOME/dmd-realtime/default/extract`` (resumable: a rerun skips what is done); the face features hold the
-   expression CNN's, the words the text front-end's (``models/text_encoder``).
-2. The frozen voice encoder (``models/voice_encoder``) encodes the voice windows once.
+   expression CNN's, the words the text front-end's (``realtime/data/models/text_encoder``).
+2. The frozen voice encoder (``realtime/data/models/voice_encoder``) encodes the voice windows once.
 3. DMD-lite is trained on label-paired triplets (``emotion_train``) drawn from the encoders'
    *validation* data (FER2013 val, RAVDESS actors 17-19, MELD dev, 80 %), so it learns how far
    each encoder is to be trusted on people it has not seen, once per seed (``SEEDS``: runs differ

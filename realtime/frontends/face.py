@@ -111,7 +111,7 @@ def _gray_and_rgb(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class FaceFrontEnd:
     """Per-frame face features. One instance per video stream (VIDEO mode tracks across frames);
     not thread-safe: call it from one thread. ``encoder="shipped"`` loads
-    ``models/expression_cnn.safetensors``; ``None`` leaves the expression part zero."""
+    ``realtime/data/models/expression_cnn.safetensors``; ``None`` leaves the expression part zero."""
 
     def __init__(self, encoder: ExpressionModel | Literal["shipped"] | None = "shipped",
                  model_path: Path | str = LANDMARKER_PATH, still_images: bool = False) -> None:

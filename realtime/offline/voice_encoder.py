@@ -14,7 +14,7 @@ Trained on RAVDESS (CC BY-NC-SA 4.0): the weights are for non-commercial use.
 
 CLI::
 
-    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # -> models/
+    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # -> realtime/data/models/
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
 """
 
