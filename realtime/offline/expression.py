@@ -28,13 +28,13 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
-from dmd_lite.metrics import classification_metrics, save_confusion_png
+from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import cache_dir
 from realtime.frontends.face import FaceFrontEnd
 from realtime.nets.expression import (ALIGNMENT, CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionCNN, ExpressionEncoder,
                                       crops_to_tensor, fallback_crop)
-from realtime.offline.cli import add_png_option
+from realtime.offline.cli import report_confusion, train_evaluate_parser
 from realtime.offline.datasets import FER_SPLITS, FER_TO_LABEL
 
 CACHE_PATH = cache_dir("expression") / "fer2013_aligned.npz"
@@ -198,34 +198,28 @@ def evaluate(data: Path, weights: Path, cache: Path, png: Path) -> dict[str, flo
     sc = scores(enc.model, xte, yte)
     cm = sc.pop("confusion")
     print(f"FER2013 test: n={len(yte)}  accuracy {sc['accuracy']:.4f}  macro-F1 {sc['macro_f1']:.4f}")
-    print("rows true, columns predicted: " + " ".join(f"{lab[:4]:>5}" for lab in LABELS))
-    for lab, row in zip(LABELS, cm):
-        print(f"{lab:>28} " + " ".join(f"{v:5d}" for v in row))
-    save_confusion_png(cm, LABELS, png, f"FER2013 test: acc {sc['accuracy']:.3f}, macro-F1 {sc['macro_f1']:.3f}")
-    print(f"confusion matrix saved to {png}")
+    report_confusion(cm, png, f"FER2013 test: acc {sc['accuracy']:.3f}, macro-F1 {sc['macro_f1']:.3f}", cell=5,
+                     row_label=28)
     return sc
 
 
 def parser() -> argparse.ArgumentParser:
     """The command line: ``train`` and ``evaluate`` sub-commands."""
-    ap = argparse.ArgumentParser(prog="python -m realtime.expression", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True, help="what to do")
-    for name, what, weights in (("train", "train the CNN on FER2013 train, select on val, score test once",
-                                 "where the weights (and their JSON sidecar) are written"),
-                                ("evaluate", "score weights on FER2013 test and save a confusion matrix",
-                                 "the weights to score")):
-        p = sub.add_parser(name, help=what)
+    def inputs(p: argparse.ArgumentParser, command: str) -> None:
+        weights = ("where the weights (and their JSON sidecar) are written" if command == "train"
+                   else "the weights to score")
         p.add_argument("--data", type=Path, required=True, help="FER2013 root with train/val/test/<emotion>/*.png")
         p.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help=f"{weights} (default: %(default)s)")
         p.add_argument("--cache", type=Path, default=CACHE_PATH, help="aligned-crop cache (.npz)")
-    t = sub.choices["train"]
+
+    ap, t = train_evaluate_parser("python -m realtime.expression", __doc__, "expression",
+                                  ("train the CNN on FER2013 train, select on val, score test once",
+                                   "score weights on FER2013 test and save a confusion matrix"), inputs)
     t.add_argument("--epochs", type=int, default=22, help="most training epochs (default: %(default)s)")
     t.add_argument("--batch", type=int, default=128, help="mini-batch size (default: %(default)s)")
     t.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle learning rate (default: %(default)s)")
     t.add_argument("--patience", type=int, default=6, help="stop after this many epochs without val gain")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    e = sub.choices["evaluate"]
-    add_png_option(e, "expression")
     return ap
 
 

@@ -31,13 +31,13 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from dmd_lite.metrics import classification_metrics, save_confusion_png
+from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS
 from realtime.core.tokens import MARK_IDS, TEXT_BUCKETS, strip_marks, tokenize
 from realtime.nets.sentence_encoder import load_sentence_encoder
 from realtime.nets.text_encoder import (EMBED_DIM, MARK_SCALE, N_FEATURES, NORM_EPS, SENTIMENTS, WEIGHTS_PATH,
                                         TextEncoder, _meta_contract, contexts, encode_batch, load_text_encoder)
-from realtime.offline.cli import add_png_option
+from realtime.offline.cli import report_confusion, train_evaluate_parser
 from realtime.offline.datasets import EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, MELD_EMOTIONS, MELD_SENTIMENTS, MOSI_SCALE
 
 
@@ -360,12 +360,8 @@ def evaluate(data: Path, weights: Path, png: Path) -> dict[str, float]:
     m, with_marks = scores(test.words)
     result = {"split": "meld_test", "n": len(test), **with_marks,
               "without_marks": scores([strip_marks(w) for w in test.words])[1]}
-    print("rows true, columns predicted: " + " ".join(f"{lab[:5]:>6}" for lab in LABELS))
-    for lab, row in zip(LABELS, m["confusion"]):
-        print(f"{lab:>10} " + " ".join(f"{v:6d}" for v in row))
-    title = f"MELD test (text): acc {m['accuracy']:.3f}, wF1 {m['weighted_f1']:.3f}, mF1 {m['macro_f1']:.3f}"
-    save_confusion_png(m["confusion"], LABELS, png, title)
-    print(f"confusion matrix saved to {png}")
+    report_confusion(m["confusion"], png,
+                     f"MELD test (text): acc {m['accuracy']:.3f}, wF1 {m['weighted_f1']:.3f}, mF1 {m['macro_f1']:.3f}")
     rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
     print(json.dumps({k: rounded(v) if isinstance(v, dict) else v for k, v in rounded(result).items()}))
     return result
@@ -373,15 +369,12 @@ def evaluate(data: Path, weights: Path, png: Path) -> dict[str, float]:
 
 def parser() -> argparse.ArgumentParser:
     """The command line: ``train`` and ``evaluate`` sub-commands."""
-    ap = argparse.ArgumentParser(prog="python -m realtime.text_encoder", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True, help="what to do")
-    for name, what in (("train", "fit the text encoder on MELD train (+ MOSI valence), select on MELD dev"),
-                       ("evaluate", "score weights on MELD test and save a confusion matrix")):
-        p = sub.add_parser(name, help=what)
-        p.add_argument("--data", type=Path, required=True, help="folder with meld/, emorynlp/ and mosi/")
-    t = sub.choices["train"]
-    t.add_argument("--out", type=Path, default=WEIGHTS_PATH,
-                   help="where the weights (and their JSON sidecar) are written (default: %(default)s)")
+    ap, t = train_evaluate_parser(
+        "python -m realtime.text_encoder", __doc__, "text_encoder",
+        ("fit the text encoder on MELD train (+ MOSI valence), select on MELD dev",
+         "score weights on MELD test and save a confusion matrix"),
+        lambda p, _: p.add_argument("--data", type=Path, required=True, help="folder with meld/, emorynlp/ and mosi/"),
+        WEIGHTS_PATH)
     t.add_argument("--class-weight-power", type=float, default=0.75, help="0 = unweighted, 1 = balanced")
     t.add_argument("--weight-decay", type=float, default=5e-5, help="L2 penalty on the head table")
     t.add_argument("--context-decay", type=float, default=1e-4, help="L2 penalty on the context head")
@@ -393,9 +386,6 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=3e-3, help="embedding learning rate")
     t.add_argument("--dropout", type=float, default=0.5, help="embedding dropout")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    e = sub.choices["evaluate"]
-    e.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights to score (default: %(default)s)")
-    add_png_option(e, "text_encoder")
     return ap
 
 

@@ -32,10 +32,10 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from dmd_lite.emotion_data import Pool, sequence_pool
-from dmd_lite.metrics import classification_metrics, save_confusion_png
+from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
-from realtime.offline.cli import add_png_option
+from realtime.offline.cli import report_confusion, train_evaluate_parser
 from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
 
 
@@ -158,12 +158,8 @@ def evaluate(extraction: Path, weights: Path, png: Path) -> dict:
     if not len(test):
         raise ValueError(f"{extraction}: no labelled RAVDESS clips of actors {TEST_ACTORS[0]}-{TEST_ACTORS[-1]}")
     m = scores(model, test)
-    print("rows true, columns predicted: " + " ".join(f"{lab[:5]:>6}" for lab in LABELS))
-    for lab, row in zip(LABELS, m["confusion"]):
-        print(f"{lab:>10} " + " ".join(f"{v:6d}" for v in row))
-    title = f"RAVDESS actors 21-24 (voice): acc {m['accuracy']:.3f}, mF1 {m['macro_f1']:.3f}"
-    save_confusion_png(m["confusion"], LABELS, png, title)
-    print(f"confusion matrix saved to {png}")
+    report_confusion(m["confusion"], png,
+                     f"RAVDESS actors 21-24 (voice): acc {m['accuracy']:.3f}, mF1 {m['macro_f1']:.3f}")
     result = {"split": f"ravdess_actors_{TEST_ACTORS[0]}_{TEST_ACTORS[-1]}", "n": len(test),
               **{k: round(m[k], 4) for k in ("accuracy", "macro_f1", "weighted_f1")}}
     print(json.dumps(result))
@@ -172,16 +168,13 @@ def evaluate(extraction: Path, weights: Path, png: Path) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     """The command line: ``train`` and ``evaluate`` sub-commands."""
-    ap = argparse.ArgumentParser(prog="python -m realtime.voice_encoder", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True, help="what to do")
-    for name, what in (("train", "train on RAVDESS actors 1-16, report actors 17-20 after every epoch"),
-                       ("evaluate", "score weights on RAVDESS actors 21-24 and save a confusion matrix")):
-        p = sub.add_parser(name, help=what)
-        p.add_argument("--extraction", type=Path, required=True,
-                       help="`python -m realtime.extract --kind audio` output of RAVDESS")
-    t = sub.choices["train"]
-    t.add_argument("--out", type=Path, default=WEIGHTS_PATH,
-                   help="where the weights (and their JSON sidecar) are written (default: %(default)s)")
+    ap, t = train_evaluate_parser(
+        "python -m realtime.voice_encoder", __doc__, "voice_encoder",
+        ("train on RAVDESS actors 1-16, report actors 17-20 after every epoch",
+         "score weights on RAVDESS actors 21-24 and save a confusion matrix"),
+        lambda p, _: p.add_argument("--extraction", type=Path, required=True,
+                                    help="`python -m realtime.extract --kind audio` output of RAVDESS"),
+        WEIGHTS_PATH)
     t.add_argument("--epochs", type=int, default=25, help="training epochs (default: %(default)s)")
     t.add_argument("--lr", type=float, default=2e-3, help="peak of the one-cycle schedule")
     t.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default: %(default)s)")
@@ -189,9 +182,6 @@ def parser() -> argparse.ArgumentParser:
                    help="label smoothing of the cross-entropy (default: %(default)s)")
     t.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default: %(default)s)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    e = sub.choices["evaluate"]
-    e.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights to score (default: %(default)s)")
-    add_png_option(e, "voice_encoder")
     return ap
 
 
