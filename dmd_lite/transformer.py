@@ -215,7 +215,7 @@ class TransformerStack:
     Their weights are stacked along a new leading dimension (once, then reused while the weights
     stay the same) and every product is a batched one, so n transformers cost the operators of
     one: at batch 1 on a CPU a transformer is about 20 operators whatever its size. Same outputs
-    as calling each member (up to float rounding; ``tests/test_dmd_model.py`` checks it). No
+    as calling each member (up to float rounding; ``tests/model/test_dmd_model.py`` checks it). No
     dropout and no gradients to the members' weights through the cache: training calls the members.
 
     The members stay owned (and saved) by whoever made them; this holds references only, and the

@@ -20,16 +20,19 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from mainrun import CLIP, MAIN, ROOT, check_exit, check_finalised, free_port, run_main, serve_stream, streams
+from helpers.mainrun import CLIP, MAIN, ROOT, check_exit, check_finalised, free_port, run_main, serve_stream, streams
 from safetensors.numpy import load_file, save_file
 
 from realtime.core.resources import shipped
-from realtime.frontends.asr import korean_test_model_path
 from realtime.nets.model_files import SHA256_KEY, sha256
 
-KOREAN = korean_test_model_path()
-ASR = ["--vosk-model", str(KOREAN)] if KOREAN is not None else []  # start-up errors must meet a loading ASR
 NO_MIC = {**os.environ, "PULSE_SERVER": "unix:/nonexistent/pulse"}  # no sound server: no microphone
+
+
+@pytest.fixture
+def asr(korean_model: Path | None) -> list[str]:
+    """The flags of a speech recogniser that loads while the app starts (start-up errors must meet one)."""
+    return ["--vosk-model", str(korean_model)] if korean_model is not None else []
 
 
 @contextlib.contextmanager
@@ -58,9 +61,10 @@ def silent_copy(path: Path) -> Path:
     return path
 
 
-def test_a_video_without_sound_runs_with_voice_off(tmp_path):
+@pytest.mark.slow
+def test_a_video_without_sound_runs_with_voice_off(tmp_path, asr):
     events, record = tmp_path / "e.jsonl", tmp_path / "r.mp4"
-    done = run_main("--video", str(silent_copy(tmp_path / "silent.mp4")), *ASR, "--events", str(events),
+    done = run_main("--video", str(silent_copy(tmp_path / "silent.mp4")), *asr, "--events", str(events),
                     "--record", str(record))
     check_exit(done, 0)
     log = check_finalised(events, record)
@@ -68,6 +72,7 @@ def test_a_video_without_sound_runs_with_voice_off(tmp_path):
     assert any(e["type"] == "inference" and e["present"]["visual"] for e in log)
 
 
+@pytest.mark.slow
 def test_a_live_source_without_a_microphone_runs_with_voice_off(tmp_path):
     port, events = free_port(), tmp_path / "e.jsonl"
     server = serve_stream(port)
@@ -85,7 +90,7 @@ def test_a_live_source_without_a_microphone_runs_with_voice_off(tmp_path):
 
 @pytest.mark.parametrize("case", ["empty checkpoint", "missing checkpoint", "corrupt checkpoint", "cuda",
                                   "missing engine", "unwritable events"])
-def test_start_up_errors_exit_2_while_the_speech_model_loads(tmp_path, case):
+def test_start_up_errors_exit_2_while_the_speech_model_loads(tmp_path, case, asr):
     args = {"empty checkpoint": ["--checkpoint", str(tmp_path)],
             "missing checkpoint": ["--checkpoint", str(tmp_path / "nowhere")],
             "corrupt checkpoint": ["--checkpoint", str(corrupt_checkpoint(tmp_path))],
@@ -94,7 +99,7 @@ def test_start_up_errors_exit_2_while_the_speech_model_loads(tmp_path, case):
             "unwritable events": ["--events", "/proc/version/events.jsonl"]}[case]
     if case == "cuda" and _has_cuda():
         pytest.skip("this machine has CUDA")
-    done = run_main("--video", str(CLIP), *ASR, *args)
+    done = run_main("--video", str(CLIP), *asr, *args)
     check_exit(done, 2)
 
 
@@ -140,6 +145,7 @@ def test_unusable_video_files_exit_2(tmp_path, source):
     check_exit(done, 2)
 
 
+@pytest.mark.slow
 def test_a_full_disk_turns_the_recording_off_and_nothing_is_lost(tmp_path):
     events = tmp_path / "e.jsonl"
     with tmpfs(tmp_path / "disk", "400k") as disk:
@@ -162,6 +168,7 @@ class _CountingHandler(SimpleHTTPRequestHandler):
         self.server.requests += 1  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_a_stream_that_opens_but_yields_almost_nothing_is_retried_ever_slower(tmp_path):
     """An HTTP "camera" that serves one frame a connection: without growing waits the app would
     reconnect every ~0.6 s (about 20 times in 12 s); with them it waits 0.5, 1, 2, 4, 8 s."""
@@ -202,6 +209,7 @@ def nan_checkpoint(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_a_model_answering_nan_is_reported_per_window_and_the_app_goes_on(tmp_path):
     events, record = tmp_path / "e.jsonl", tmp_path / "r.mp4"
     done = run_main("--video", str(CLIP), "--no-asr", "--checkpoint", str(nan_checkpoint(tmp_path)),
@@ -214,8 +222,8 @@ def test_a_model_answering_nan_is_reported_per_window_and_the_app_goes_on(tmp_pa
     assert any(e["type"] == "status" and e["modality"] == "model" and e["state"] == "off" for e in log)
 
 
-def test_ctrl_c_during_start_up_exits_0_without_a_traceback(tmp_path):
-    process = subprocess.Popen([*MAIN, "--headless", "--video", str(CLIP), *ASR], cwd=ROOT,
+def test_ctrl_c_during_start_up_exits_0_without_a_traceback(tmp_path, asr):
+    process = subprocess.Popen([*MAIN, "--headless", "--video", str(CLIP), *asr], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(2.0)  # inside the imports or the model loads
     process.send_signal(signal.SIGINT)
@@ -224,6 +232,7 @@ def test_ctrl_c_during_start_up_exits_0_without_a_traceback(tmp_path):
     assert "Traceback" not in stderr, stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_native_libraries_stay_quiet_below_debug(tmp_path):
     done = run_main("--video", str(CLIP), "--no-asr", "--max-seconds", "3")
     check_exit(done, 0)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
-from offline_tools import import_tool, tool_files
+from helpers.offline_tools import import_tool, tool_files
 
 TOOLS = tool_files()
 

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers.paths import ROOT
+
 from realtime.extract import LINK_SKIPPED, plan
 
-ROOT = Path(__file__).resolve().parents[2]
 MELD_HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
 MELD_ROWS = [  # rows of MELD's dev_sent_emo.csv
     '1,"Oh my God, he’s lost it. He’s totally lost it.",Phoebe,sadness,negative,0,0,4,7,"00:20:57,256","00:21:00,049"\n',
@@ -30,13 +31,13 @@ def run_extract(src: Path, out: Path) -> tuple[dict, str, list[dict]]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr, index
 
 
-def test_a_short_transcript_row_is_skipped_counted_and_named(tmp_path):
+def test_a_short_transcript_row_is_skipped_counted_and_named(tmp_path, out_dir):
     src = tmp_path / "meld"
     src.mkdir()
     short = "5,Hi,Joey\n"  # 3 fields of 11: a truncated export; it starts on line 6 (row 3 spans two lines)
     (src / "dev_sent_emo.csv").write_text(MELD_HEADER + "".join(MELD_ROWS[:3]) + short + MELD_ROWS[3], encoding="utf-8")
 
-    summary, err, index = run_extract(src, tmp_path / "out")
+    summary, err, index = run_extract(src, out_dir)
     assert summary["processed"] == 4 and summary["failed"] == 1, err[-2000:]
     warning = [line for line in err.splitlines() if "dev_sent_emo.csv#3" in line]
     assert len(warning) == 1 and "line 6" in warning[0] and "3 fields where the header has 11" in warning[0]
@@ -72,14 +73,14 @@ def _links(tmp_path: Path) -> Path:
     return src
 
 
-def test_symbolic_links_to_files_and_folders_are_skipped_and_counted(tmp_path):
+def test_symbolic_links_to_files_and_folders_are_skipped_and_counted(tmp_path, out_dir):
     src = _links(tmp_path)
     units, failures = plan("text", src)
     assert [i.source for u in units for i in u.items] == ["label.csv#0"]
     assert sorted(f["source"] for f in failures) == ["again.csv", "folder", "secret.csv"]
     assert {f["error"] for f in failures} == {LINK_SKIPPED}
 
-    summary, err, index = run_extract(src, tmp_path / "out")
+    summary, err, index = run_extract(src, out_dir)
     assert summary["processed"] == 1 and summary["failed"] == 3, err[-2000:]
     assert sum("symbolic link" in line for line in err.splitlines()) == 3
     assert not any("secret" in r["source"] or "inner" in r["source"] for r in index if r["status"] == "ok")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from offline_tools import ROOT, tool_files
+from helpers.offline_tools import ROOT, tool_files
 
 from realtime.core.errors import interrupts_left_to_parent, run_cli
 from realtime.core.resources import shipped
@@ -135,6 +135,7 @@ def test_ctrl_c_stops_an_extraction_in_process(start, tmp_path):
     assert_interrupted(proc, interrupt(proc, seen))
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_an_extraction_and_its_worker_processes(start, tmp_path):
     (tmp_path / "in").mkdir()
     for i in range(4):  # more videos than workers: work is still queued when Ctrl-C comes

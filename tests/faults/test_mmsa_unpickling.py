@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import ROOT
 
 from dmd_lite.checkpoint import save_checkpoint
 from dmd_lite.config import preset
@@ -18,7 +19,6 @@ from dmd_lite.mmsa import MMSAFileError, feature_shapes, load_mmsa
 from dmd_lite.model import DMD
 from dmd_lite.synthetic import make_synthetic, write_synthetic
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class _TouchMarker:

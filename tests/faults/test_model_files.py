@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from helpers.paths import ROOT
 from safetensors.torch import load_file, save_file
 
 from dmd_lite.checkpoint import CONFIG, WEIGHTS, load_checkpoint, save_checkpoint
@@ -41,7 +42,6 @@ from realtime.nets.text_encoder import WEIGHTS_PATH as TEXT_WEIGHTS, load_text_e
 from realtime.nets.voice_encoder import WEIGHTS_PATH as VOICE_WEIGHTS, load_voice_encoder
 from realtime.window import Window
 
-ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_NETS: dict[str, tuple[Path, Callable[[Path], object]]] = {
     "expression": (EXPRESSION_WEIGHTS, ExpressionEncoder), "voice": (VOICE_WEIGHTS, load_voice_encoder),
     "text": (TEXT_WEIGHTS, load_text_encoder), "sentence": (SENTENCE_WEIGHTS, load_sentence_encoder)}

@@ -1,13 +1,13 @@
-"""The shipped recognizer (models/default): the artifact, any subset of modalities, and real
+"""The shipped recognizer (realtime/data/models/default): the artifact, any subset of modalities, and real
 held-out faces, voices and words through the live front-ends."""
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.paths import DATA
 
 from calibration.windows import read_windows
 from dmd_lite.metrics import classification_metrics
@@ -23,9 +23,6 @@ from realtime.nets.text_encoder import own_answer
 from realtime.offline.text_encoder import meld_split
 from realtime.window import WindowAssembler
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA} "
-                                "(../shared is only on the development machines)")
 FER_FOLDERS = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry", "fearful": "fear",
                "disgusted": "disgust", "surprised": "surprise"}
 N_UTTERANCES = 300  # the first MELD test utterances, as the corpus has them (about half neutral)
@@ -79,7 +76,7 @@ def _accuracy(engine: TorchEngine, windows: list, labels: list[str]) -> float:
     return float(np.mean([engine.labels[i] == y for i, y in zip(probs.argmax(1), labels)]))
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_real_held_out_faces(engine):
     assembler = WindowAssembler(engine.spec)
     windows, labels = [], []
@@ -94,7 +91,7 @@ def test_real_held_out_faces(engine):
     assert _accuracy(engine, windows, labels) >= 0.45  # 56 faces; 7-class chance is 0.14
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_real_held_out_voices(engine):
     assembler = WindowAssembler(engine.spec)
     windows, labels = [], []
@@ -111,7 +108,7 @@ def test_real_held_out_voices(engine):
     assert _accuracy(engine, windows, labels) >= 0.35  # 28 held-out clips; chance 0.14
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_real_held_out_words(engine, text):
     assembler = WindowAssembler(engine.spec)
     test = meld_split(DATA / "text", "test")  # words with MELD's "?" and "!", as evaluated

@@ -7,10 +7,10 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
+from helpers.paths import ROOT as REPO, SHARED
 
 from dmd_lite.checkpoint import load_checkpoint, save_checkpoint
 from dmd_lite.config import DMDConfig, preset
@@ -20,8 +20,7 @@ from dmd_lite.model import DMD, last_present
 from dmd_lite.objective import CORRECTED, OFFICIAL, dmd_loss
 from realtime.core.modalities import EDGE_NAMES, MODEL_ORDER
 
-REPO = Path(__file__).resolve().parents[1]
-PARITY = REPO.parent / "shared" / "reference" / "dmd_parity"
+PARITY = SHARED / "reference" / "dmd_parity"
 needs_parity = pytest.mark.skipif(not PARITY.is_dir(), reason=f"parity fixtures not found at {PARITY}")
 
 

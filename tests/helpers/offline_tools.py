@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers.paths import ROOT
+
 SOURCE_FOLDERS = ("realtime", "dmd_lite", "export", "calibration", "bench", "scripts")
 
 

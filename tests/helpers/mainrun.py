@@ -17,7 +17,8 @@ import numpy as np
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import shipped
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import ROOT
+
 CLIP = shipped("media/demo.mp4")
 CLIP_S = 11.3
 MAIN = [sys.executable, str(ROOT / "main.py"), "--log-level", "WARNING"]

@@ -1,18 +1,17 @@
 """The face front-end on real FER2013 faces: MediaPipe finds them, blendshapes and head pose mean
 what they say, the feature vector has its contract's shape; plus the 15 Hz resampler."""
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
+from helpers.paths import DATA
 
 from realtime.core.feature_spec import FeatureSpec
 from realtime.frontends.face import (BLENDSHAPE_NAMES, EMBEDDING, PRESENCE, PROBABILITIES, VISUAL_FEATURE_DIM,
                                      VISUAL_RATE_HZ, FaceFrontEnd, Resampler)
 
-FER_TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013_48" / "test"
-needs_fer = pytest.mark.skipif(not FER_TEST.is_dir(), reason=f"FER2013 not found at {FER_TEST} (../shared is absent)")
+FER_TEST = DATA / "fer2013_48" / "test"
+needs_fer = pytest.mark.needs_data("fer2013_48/test")
 
 
 def _faces(emotion: str, n: int = 8) -> list[np.ndarray]:

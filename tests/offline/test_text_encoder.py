@@ -1,10 +1,10 @@
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.paths import DATA as SHARED_DATA
 
 from realtime.core.feature_spec import LABELS
 from realtime.core.tokens import PIECES_PER_WORD, encode_words, tokenize
@@ -13,9 +13,8 @@ from realtime.nets.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PAT
                                         load_text_encoder, word_bigrams)
 from realtime.offline.text_encoder import _sparse_bags, meld_split, read_emorynlp, read_meld, read_mosi
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
-needs_data = pytest.mark.skipif(not (DATA / "meld").is_dir(), reason=f"MELD text data not found at {DATA} "
-                                "(../shared is only on the development machines)")
+DATA = SHARED_DATA / "text"
+needs_data = pytest.mark.needs_data("text/meld")
 # MELD test, words only. The TF-IDF + logistic regression baseline (bench/baselines_text.py) gets
 # 0.474 weighted / 0.290 macro F1 on the same words; with punctuation it gets 0.554 / 0.336.
 MIN_TEST_WEIGHTED_F1 = 0.48

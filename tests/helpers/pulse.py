@@ -7,7 +7,7 @@ temporary directory, so several test runs on one machine do not meet, and it is 
 teardown. Needs the apt packages pulseaudio (server, pactl, paplay), libasound2-plugins (the ALSA
 ``pulse`` device) and libportaudio2.
 
-Use the ``pulse_server`` fixture (import it into a test module) or ``PulseServer`` directly.
+Use the ``pulse_server`` fixture (``conftest.py`` offers it to every test) or ``PulseServer`` directly.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The overlay window (OpenCV HighGUI; the pip wheel's backend is Qt 5 on X11) under a private virtual
 X server: q, Esc and closing the window each end ``main.py`` within a moment, with exit status 0, a
-playable recording and a complete event log. A screenshot of the live window is saved to
-out/test_artifacts/window.png.
+playable recording and a complete event log. A screenshot of the live window is saved as
+window.png in the ``artifacts_dir`` fixture's folder ($DMD_TEST_ARTIFACTS, else under tmp_path).
 
 Needs the apt packages xvfb, xdotool and x11-apps (xwd). Closing a window is a request that a window
 manager delivers (WM_DELETE_WINDOW), so that test also runs matchbox-window-manager and asks it to
@@ -20,13 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from mainrun import (CLIP, MAIN, ROOT, TIMEOUT_S, check_inferences, inference_events, read_events, streams,
+from helpers.mainrun import (CLIP, MAIN, ROOT, TIMEOUT_S, check_inferences, inference_events, read_events, streams,
                      wait_for_inferences)
 
 from realtime.app.config import JOIN_S, WINDOW_TITLE
-from realtime.frontends.asr import korean_test_model_path
 
-ARTIFACTS = ROOT / "out" / "test_artifacts"
 EXIT_S = 3.0  # from the key (or the close) to the process gone, teardown included
 WM_STARTS = 3
 
@@ -101,13 +99,12 @@ def _screenshot(env: dict[str, str], window: str) -> np.ndarray:
     return np.stack([(pixels.reshape(height, width) >> shift) & 0xFF for shift in (0, 8, 16)], -1).astype(np.uint8)
 
 
-def _run_and_end(env: dict[str, str], tmp_path: Path, end: Callable[[str], None], reason: str,
-                 screenshot: str | None = None) -> None:
+def _run_and_end(env: dict[str, str], tmp_path: Path, korean: Path | None, end: Callable[[str], None], reason: str,
+                 screenshot: Path | None = None) -> None:
     """Run main.py with its window on the demo clip, ``end`` it once its window shows results, then check
     how soon and how it ended, the recording and the event log (``screenshot``: save the window there)."""
     record, events = tmp_path / "run.mp4", tmp_path / "events.jsonl"
-    korean = korean_test_model_path()  # the ASR thread must stop too; the English model may be absent
-    asr = ["--vosk-model", str(korean)] if korean is not None else ["--no-asr"]
+    asr = ["--vosk-model", str(korean)] if korean is not None else ["--no-asr"]  # the ASR thread must stop too
     process = subprocess.Popen([*MAIN, "--video", str(CLIP), "--record", str(record), "--events", str(events), *asr],
                                cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -118,8 +115,7 @@ def _run_and_end(env: dict[str, str], tmp_path: Path, end: Callable[[str], None]
             deadline = time.monotonic() + 5  # Qt paints asynchronously: a capture may come between paints
             while (picture := _screenshot(env, windows[0])).std() <= 20 and time.monotonic() < deadline:
                 time.sleep(0.2)
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(ARTIFACTS / screenshot), picture)
+            cv2.imwrite(str(screenshot), picture)
             assert picture.shape[:2] == (480, 640), "the window should show the clip's frames at their size"
             assert picture.std() > 20, "the window shows no picture"
         end(windows[0])
@@ -140,15 +136,16 @@ def _run_and_end(env: dict[str, str], tmp_path: Path, end: Callable[[str], None]
 
 
 @pytest.mark.parametrize("key", ["q", "Escape"])
-def test_a_key_in_the_window_ends_the_run_cleanly(display, tmp_path, key):
+def test_a_key_in_the_window_ends_the_run_cleanly(display, tmp_path, korean_model, artifacts_dir, key):
     def press(window: str) -> None:
         _x(display, "xdotool", "windowfocus", "--sync", window, "key", key)
 
-    _run_and_end(display, tmp_path, press, "key", screenshot="window.png" if key == "q" else None)
+    _run_and_end(display, tmp_path, korean_model, press, "key",
+                 screenshot=artifacts_dir / "window.png" if key == "q" else None)
 
 
-def test_closing_the_window_ends_the_run_cleanly(window_manager, tmp_path):
+def test_closing_the_window_ends_the_run_cleanly(window_manager, tmp_path, korean_model):
     def close(window: str) -> None:
         _x(window_manager, "wmctrl", "-i", "-c", window)
 
-    _run_and_end(window_manager, tmp_path, close, "window closed")
+    _run_and_end(window_manager, tmp_path, korean_model, close, "window closed")

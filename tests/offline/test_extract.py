@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import DATA, ROOT
 
 from realtime.capture.audio_source import FileAudioSource
 from realtime.core.feature_spec import FeatureSpec
@@ -17,9 +18,6 @@ from realtime.extract import load_shard
 from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.window import WindowAssembler
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is absent (the shared data lives beside the repository)")
 needs_expression_cnn = pytest.mark.skipif(
     not shipped("models/expression_cnn.safetensors").is_file(),
     reason="models/expression_cnn.safetensors is absent: train it with `python -m realtime.expression train`")
@@ -45,7 +43,7 @@ def read_index(out: Path) -> dict[str, dict]:
     return {r["source"]: r for r in map(json.loads, (out / "index.jsonl").read_text().splitlines())}
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_audio_clips_in_worker_processes_resume_and_survive_a_corrupt_file(tmp_path):
     src, out = tmp_path / "in" / "Actor_01", tmp_path / "out"
     src.mkdir(parents=True)
@@ -83,7 +81,7 @@ def test_audio_clips_in_worker_processes_resume_and_survive_a_corrupt_file(tmp_p
     assert len(read_index(out)) == 5
 
 
-@needs_data
+@pytest.mark.needs_data
 @needs_expression_cnn
 def test_face_images_are_batched_into_folder_shards(tmp_path):
     src, out = tmp_path / "fer" / "test", tmp_path / "out"
@@ -150,7 +148,7 @@ def test_transcript_csvs_by_schema(tmp_path):
     assert summary == {"processed": 0, "skipped_existing": 4, "failed": 1, "out": str(out)}
 
 
-@needs_data
+@pytest.mark.needs_data
 @needs_expression_cnn
 def test_video_with_sound_gives_both_streams_on_media_time(tmp_path):
     import av

@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 
@@ -73,10 +75,50 @@ def test_cli_writes_a_loadable_file(tmp_path, capsys):
     assert splits["train"].text.shape == (6, 8, 12) and len(splits["test"]) == 3
 
 
-def test_cli_help(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--help"])
-    assert exit_info.value.code == 0
-    text = capsys.readouterr().out
-    for option in ("--out", "--n-train", "--n-valid", "--n-test", "--dims", "--lens", "--seed", "--signal"):
-        assert option in text
+def test_cli_options_reach_the_data(tmp_path, capsys):
+    """Every option changes what is written: the file holds exactly make_synthetic's splits for them."""
+    out = tmp_path / "synth.pkl"
+    main(["--out", str(out), "--n-train", "7", "--n-valid", "3", "--n-test", "4", "--dims", "6", "3", "4",
+          "--lens", "5", "6", "7", "--seed", "11", "--signal", "2.5"])
+    assert "7/3/4 samples, dims (6, 3, 4), lens (5, 6, 7)" in capsys.readouterr().out
+    with out.open("rb") as f:
+        written = pickle.load(f)
+    expected = make_synthetic(7, 3, 4, dims=(6, 3, 4), lens=(5, 6, 7), seed=11, signal=2.5)
+    assert list(written) == ["train", "valid", "test"]
+    for split in expected:
+        assert set(written[split]) == MMSA_KEYS
+        for key, value in expected[split].items():
+            np.testing.assert_array_equal(written[split][key], value, err_msg=f"{split}/{key}")
+    assert written["valid"]["id"][0] == "valid0000$_$0" and written["test"]["vision"].shape == (4, 7, 4)
+    labels = written["train"]["regression_labels"]
+    np.testing.assert_array_equal(written["train"]["classification_labels"], np.sign(labels) + 1)
+
+
+def test_cli_defaults_are_mosi_sized(tmp_path):
+    out = tmp_path / "synth.pkl"
+    main(["--out", str(out), "--n-train", "2", "--n-valid", "1", "--n-test", "1"])
+    splits = load_mmsa(out)
+    train = splits["train"]
+    # MOSI's BERT (768), COVAREP-subset (5) and FACET-subset (20) feature sizes, aligned to 50 steps
+    assert train.text.shape == (2, 50, 768) and train.audio.shape == (2, 50, 5) and train.vision.shape == (2, 50, 20)
+    with out.open("rb") as f:
+        written = pickle.load(f)
+    np.testing.assert_array_equal(written["test"]["text"], make_synthetic(2, 1, 1, seed=0, signal=8.0)["test"]["text"])
+
+
+@pytest.mark.parametrize("args, message", [(["--n-test", "0"], "at least one sample"),
+                                           (["--dims", "8", "1", "4"], ">= 2"),
+                                           (["--lens", "8", "8", "1"], ">= 2")])
+def test_cli_refuses_sizes_it_cannot_make_and_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "synth.pkl"
+    with pytest.raises(ValueError, match=message):
+        main(["--out", str(out), "--n-train", "4", "--n-valid", "2", "--n-test", "2", *args])
+    assert not out.exists()
+
+
+def test_label_distribution_is_mosi_like():
+    y = make_synthetic(4000, 1, 1, dims=(2, 2, 2), lens=(2, 2, 2), seed=5)["train"]["regression_labels"]
+    assert abs(float(y.mean())) < 0.1 and y.std() == pytest.approx(np.sqrt(3), rel=0.05)  # uniform on [-3, 3]
+    # 4 % forced to 0 (MOSI: 96 of 2,199), plus the draws that round to 0.0 (a 0.1-wide slice of 6)
+    assert (y == 0).mean() == pytest.approx(0.04 + 0.96 * 0.1 / 6, abs=0.012)
+    assert y.min() == pytest.approx(-3, abs=0.1) and y.max() == pytest.approx(3, abs=0.1)

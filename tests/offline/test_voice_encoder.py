@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.paths import DATA
 
 from realtime.capture.audio_source import FileAudioSource
 from realtime.core.feature_spec import LABELS, FeatureSpec
@@ -15,7 +16,7 @@ from realtime.offline.datasets import TEST_ACTORS
 from realtime.window import WindowAssembler
 
 torch.set_num_threads(1)
-RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess_speech_16k"
+RAVDESS = DATA / "ravdess_speech_16k"
 # 28 clips: one per emotion of each test actor. The shipped model gets about 0.6 on all 240 test
 # clips (chance 1/7); below 0.35 on this sample is a broken model or a broken feature path.
 MIN_SAMPLE_ACCURACY = 0.35

@@ -1,5 +1,5 @@
 """Audio sources on real files (flac, wav, mp4 made with espeak-ng and PyAV) and a real microphone
-stream (a private PulseAudio server, see pulse.py)."""
+stream (a private PulseAudio server, see helpers/pulse.py)."""
 
 import time
 from pathlib import Path
@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from pulse import pulse_server, speak
+from helpers.pulse import speak
 
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource, MicrophoneSource, StreamTimeline
 from realtime.core.clock import now
@@ -156,7 +156,7 @@ def test_timeline_follows_a_gap_in_chunk_times():
 
 
 @pytest.mark.parametrize("capture_rate", [None, 44_100])  # 16 kHz direct, native rate + resampling
-def test_microphone_captures_played_speech_in_real_time(pulse_server, speech, tmp_path, capture_rate):  # noqa: F811
+def test_microphone_captures_played_speech_in_real_time(pulse_server, speech, tmp_path, capture_rate):
     samples, _ = speech
     quiet = np.zeros(SAMPLE_RATE // 2, np.float32)
     played = np.concatenate([quiet, samples, quiet])

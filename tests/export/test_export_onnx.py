@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from helpers.paths import ROOT
 
 from calibration.crops import face_crops
 from calibration.windows import read_windows
@@ -27,7 +28,6 @@ from realtime.engines.onnx_engine import OnnxEngine, OnnxExpressionEncoder, choo
 from realtime.engines.torch_engine import TorchEngine
 from realtime.nets.expression import ExpressionEncoder
 
-ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 24  # items per extraction: enough for the gate's logic, quick on 2 cores
 CROPS = 64
 
@@ -154,8 +154,8 @@ def test_triton_config_parses_with_tritons_schema(export_dir, tmp_path):
     assert (tmp_path / "repo" / "dmd" / "1" / "model.onnx").is_file()
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, out_dir):
     result = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(tmp_path / "nope"),
-                             "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                             "--out", str(out_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("export: ")

@@ -1,7 +1,5 @@
 """The overlay drawn on a real frame of the demo clip with a real face observation; the picture is
-saved to out/test_artifacts/overlay.png."""
-
-from pathlib import Path
+saved as overlay.png in the ``artifacts_dir`` fixture's folder ($DMD_TEST_ARTIFACTS, else under tmp_path)."""
 
 import av
 import cv2
@@ -15,8 +13,6 @@ from realtime.frontends.face import FaceFrontEnd
 from realtime.outputs.overlay import EDGE_COLOUR, GREY, LABEL_COLOURS, OverlayState, Readout, render
 from realtime.smoothing import Smoother
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "out" / "test_artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +40,12 @@ def _edge_pixels(img: np.ndarray) -> int:
     return int(np.all(np.abs(img.astype(int) - EDGE_COLOUR) <= 2, axis=2).sum())
 
 
-def test_overlay_on_a_real_face(frame_and_face):
+def test_overlay_on_a_real_face(frame_and_face, artifacts_dir):
     frame, obs = frame_and_face
     before = frame.copy()
     edges = np.array([0.05, 0.05, 0.1, 0.1, 0.1, 0.6])  # V->A strongest
     img = render(frame, _state(obs, edges, {"visual": True, "audio": True, "text": True}))
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(ARTIFACTS / "overlay.png"), img)
+    cv2.imwrite(str(artifacts_dir / "overlay.png"), img)
 
     np.testing.assert_array_equal(frame, before)  # pure: the input is untouched
     assert img.shape == frame.shape and img.dtype == np.uint8

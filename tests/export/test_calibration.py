@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import ROOT
 
 from calibration.coverage import coverage, format_coverage
 from calibration.windows import DEMO_CLIP, WindowSet, default_source, fuse, read_windows
@@ -18,7 +18,6 @@ from dmd_lite.recognizer import load_recognizer
 from export.quantize import FeedReader
 from realtime.core.backends import INPUTS
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +109,13 @@ def test_feed_reader_gives_equal_batches_covering_every_window(windows):
     np.testing.assert_array_equal(seen, data["visual"])
 
 
-def test_cli_writes_a_set_and_its_coverage(windows, tmp_path):
+@pytest.mark.slow
+def test_cli_writes_a_set_and_its_coverage(windows, tmp_path, out_dir):
     windows.save(tmp_path / "src")
     result = subprocess.run([sys.executable, "-m", "calibration", "--source", str(tmp_path / "src"), "--out",
-                             str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                             str(out_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "out" / "coverage.json").read_text())
+    report = json.loads((out_dir / "coverage.json").read_text())
     assert report["n_windows"] == len(windows) and "windows from" in result.stdout
     bad = subprocess.run([sys.executable, "-m", "calibration", "--source", str(tmp_path / "nope"), "--out",
                           str(tmp_path / "o2")], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers.paths import ROOT as REPO
 
 from dmd_lite import evaluate, train
 from dmd_lite.objective import CORRECTED, OFFICIAL, margin_loss, orthogonality
 from dmd_lite.synthetic import write_synthetic
 
-REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_lite_learns_a_planted_signal(tmp_path):
     """Acceptance: Non0 Acc-2 >= 0.90 on the synthetic test split, fixed seed, a minute of CPU."""
     data = write_synthetic(tmp_path / "synth.pkl", n_train=600, n_valid=150, n_test=300,

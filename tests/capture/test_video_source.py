@@ -8,12 +8,13 @@ import av
 import cv2
 import numpy as np
 import pytest
+from helpers.paths import DATA
 
 from realtime.capture.video_source import Frame, VideoSource
 from realtime.core.clock import now
 from realtime.core.errors import SourceError
 
-FER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013_48"
+FER = DATA / "fer2013_48"
 FPS, N_FRAMES, W, H = 30, 45, 640, 480
 MEDIA_S = (N_FRAMES - 1) / FPS  # first to last frame
 

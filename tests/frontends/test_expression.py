@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.paths import DATA, ROOT
 from safetensors.torch import save_file
 
 from realtime.core.feature_spec import LABELS
@@ -16,9 +17,9 @@ from realtime.frontends.face import FaceFrontEnd
 from realtime.nets.expression import (CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionEncoder, align_face,
                                       crops_to_tensor, fallback_crop)
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "media" / "astronaut.png"  # a real face, bundled
-FER_TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013_48" / "test"
-needs_fer = pytest.mark.skipif(not FER_TEST.is_dir(), reason=f"FER2013 not found at {FER_TEST} (../shared is absent)")
+ASTRONAUT = ROOT / "media" / "astronaut.png"  # a real face, bundled
+FER_TEST = DATA / "fer2013_48" / "test"
+needs_fer = pytest.mark.needs_data("fer2013_48/test")
 
 
 @pytest.fixture(scope="module")
