@@ -1,6 +1,6 @@
 """Per-window latency and throughput of the recognizer: PyTorch eager, PyTorch traced (TorchScript),
-and on a CPU onnxruntime FP32 and INT8, on a GPU (``--device cuda``) the app's CUDA-graph replay,
-side by side in one run.
+onnxruntime FP32 and INT8, side by side in one run on a CPU; on a GPU (``--device cuda``) the rows
+of ``bench.model_cuda`` (eager, CUDA graph, torch.compile, the fused kernels).
 
     python -m bench.model [--checkpoint default] [--fp32 out/export] [--int8 out/export_int8]
                           [--threads 1] [--repeat 200]
@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench import model_cuda
 from bench.report import cpu_name, time_interleaved
 from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS
@@ -105,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", type=Path, default=Path("out/export_int8"), help="INT8 export (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per back-end (default: %(default)s)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                   help="where PyTorch runs; onnxruntime rows only with cpu (default: %(default)s)")
+                   help="cpu: the CPU rows; cuda: eager, CUDA graph, torch.compile and fused kernels (default: %(default)s)")
     p.add_argument("--windows", type=Path, help="window source (see calibration.windows; default: the held-out data)")
     p.add_argument("--repeat", type=int, default=200, help="timed calls per row (default: %(default)s)")
     return p
@@ -113,18 +114,18 @@ def parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = parser().parse_args()
+    if args.device == "cuda":
+        spec = TorchEngine(args.checkpoint).spec
+        model_cuda.main(args.checkpoint, read_windows(args.windows, spec, "heldout", 16), args.repeat)
+        return
     eager = TorchEngine(args.checkpoint, args.device, args.threads, cuda_graphs=False)
     engines: dict[str, Engine] = {"torch eager": eager, "torch traced": TracedTorchEngine(eager)}
-    if args.device == "cuda":
-        engines["torch cuda graph"] = TorchEngine(args.checkpoint, "cuda", cuda_graphs=True)
-    else:
-        fp32 = ensure_export(args.fp32, "fp32", args.checkpoint)
-        int8 = ensure_export(args.int8, "int8", args.checkpoint)
-        engines |= {"onnxruntime fp32": OnnxEngine(fp32, "cpu", args.threads),
-                    "onnxruntime int8": OnnxEngine(int8, "cpu", args.threads)}
+    fp32 = ensure_export(args.fp32, "fp32", args.checkpoint)
+    int8 = ensure_export(args.int8, "int8", args.checkpoint)
+    engines |= {"onnxruntime fp32": OnnxEngine(fp32, "cpu", args.threads),
+                "onnxruntime int8": OnnxEngine(int8, "cpu", args.threads)}
     windows = read_windows(args.windows, eager.spec, "heldout", 16)
-    where = torch.cuda.get_device_name() if args.device == "cuda" else f"{args.threads} CPU thread(s) per back-end"
-    print(f"# {cpu_name()}, {os.cpu_count()} cores; {where}; torch {version('torch')}, "
+    print(f"# {cpu_name()}, {os.cpu_count()} cores; {args.threads} CPU thread(s) per back-end; torch {version('torch')}, "
           f"onnxruntime {version('onnxruntime')}; {args.repeat} calls per row on real windows ({windows.origin})")
     print(f"{'backend':<18}{'batch':>6}{'median ms':>11}{'p95 ms':>9}{'windows/s':>11}{'vs torch':>10}")
     for batch in BATCHES:
@@ -140,10 +141,8 @@ def main() -> None:
             median, p95 = statistics.median(times), times[int(0.95 * (len(times) - 1))]
             print(f"{name:<18}{batch:>6}{median * 1e3:>11.2f}{p95 * 1e3:>9.2f}{batch / median:>11.0f}"
                   f"{torch_median / median:>9.2f}x")
-    sizes = [f"checkpoint {mib(resolve_checkpoint(args.checkpoint) / WEIGHTS)}"]
-    if args.device == "cpu":
-        sizes += [f"onnx fp32 {mib(fp32 / MODEL_FILE)}", f"onnx int8 {mib(int8 / MODEL_FILE)}"]
-    print(f"# sizes: {', '.join(sizes)}")
+    print(f"# sizes: checkpoint {mib(resolve_checkpoint(args.checkpoint) / WEIGHTS)}, onnx fp32 {mib(fp32 / MODEL_FILE)}, "
+          f"onnx int8 {mib(int8 / MODEL_FILE)}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 
-from realtime.core.backends import BACKENDS
+from realtime.core.backends import BACKENDS, PRECISIONS
 from realtime.core.errors import one_line
 from realtime.core.native_logs import silence_native_stderr
 from realtime.core.resources import shipped
@@ -95,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                         "onnx|trt")
     model.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                        help="where the engine runs (default cpu; cuda needs an NVIDIA GPU)")
+    model.add_argument("--precision", default="float32", choices=PRECISIONS,
+                       help="--backend fused: the matrix products' arithmetic (default float32; tf32, float16 and "
+                            "bfloat16 are faster, within the tolerances in MODEL_CARD.md)")
     model.add_argument("--threads", type=int, default=1, metavar="N",
                        help=f"intra-op threads of the engine, 1 to the {CORES} cores this process may use (default 1)")
     out = p.add_argument_group("outputs")
@@ -117,8 +120,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.events = args.events or DEMO_OUT / "events.jsonl"
     if not 1 <= args.threads <= CORES:
         p.error(f"--threads must be between 1 and {CORES} (the cores this process may use)")
-    if args.engine is not None and args.backend == "torch":
-        p.error("--engine is read by --backend onnx or trt, not torch: add --backend onnx (or trt), or drop --engine")
+    if args.engine is not None and args.backend in ("torch", "fused"):
+        p.error(f"--engine is read by --backend onnx or trt, not {args.backend}: add --backend onnx (or trt), or drop --engine")
+    if args.backend == "fused" and args.device != "cuda":
+        p.error("--backend fused runs Triton kernels on an NVIDIA GPU: add --device cuda (or use --backend torch or onnx)")
     for flag, path in (("--record", args.record), ("--events", args.events)):
         if path is not None and (why := _unwritable(path)):
             p.error(f"{flag} {path}: {why}")
@@ -147,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
     config = AppConfig(video=video, mic=args.mic, audio=not args.no_audio, asr=not args.no_asr,
                        vosk_model=args.vosk_model, realtime=args.realtime, checkpoint=args.checkpoint,
                        backend=args.backend, engine_file=args.engine, device=args.device, threads=args.threads,
+                       precision=args.precision,
                        headless=args.headless, record=args.record, events=args.events,
                        save_windows=args.save_windows, max_seconds=args.max_seconds)
     try:

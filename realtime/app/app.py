@@ -135,7 +135,7 @@ class App(ThreadLoops):
         self.has_audio = self._audio_source is not None
         if c.asr and self.has_audio:
             self._asr_loader.start()
-        self.engine: Engine = make_engine(c.backend, c.checkpoint, c.device, c.threads, c.engine_file)
+        self.engine: Engine = make_engine(c.backend, c.checkpoint, c.device, c.threads, c.engine_file, c.precision)
         self.spec = self.engine.spec
         self.assembler = WindowAssembler(self.spec)
         self.tracks = self.assembler.make_tracks()

@@ -31,6 +31,7 @@ class AppConfig:
     engine_file: str | None = None
     device: str = "cpu"
     threads: int | None = 1
+    precision: str = "float32"  # --backend fused: the matrix products' arithmetic
     headless: bool = False
     record: Path | None = None
     events: Path | None = None

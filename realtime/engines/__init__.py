@@ -1,6 +1,7 @@
 """Engines: one interface (``base.Engine``) and its back-ends, each a plug-in loaded only when chosen:
 ``torch_engine`` (PyTorch, eager or CUDA graphs), ``onnx_engine`` (onnxruntime, an export made by
-``python -m export onnx``), ``trt_engine`` (TensorRT, a plan or an ONNX export to build one from).
+``python -m export onnx``), ``trt_engine`` (TensorRT, a plan or an ONNX export to build one from),
+``fused_engine`` (the window as fused Triton kernels on CUDA, parts in ``fused/``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ NO_EXPORT = ("--backend onnx needs --engine DIR, an ONNX export of the recognize
 
 
 def make_engine(backend: str = "torch", checkpoint: str | Path = "default", device: str = "cpu",
-                threads: int | None = None, engine_file: str | Path | None = None) -> Engine:
+                threads: int | None = None, engine_file: str | Path | None = None, precision: str = "float32") -> Engine:
     """The engine for ``--backend``: ``torch`` (``checkpoint``); ``onnx`` (``engine_file``: an ONNX
     export folder or file; without one, a one-line ``ValueError`` naming the command that makes one);
-    ``trt`` (``engine_file``: a TensorRT plan, or an ONNX export to build one from)."""
+    ``trt`` (``engine_file``: a TensorRT plan, or an ONNX export to build one from); ``fused``
+    (``checkpoint`` on CUDA, ``precision`` its matrix arithmetic; without CUDA a one-line ``RuntimeError``)."""
     if backend == "torch":
         from realtime.engines.torch_engine import TorchEngine
 
@@ -38,4 +40,11 @@ def make_engine(backend: str = "torch", checkpoint: str | Path = "default", devi
         from realtime.engines.trt_engine import TrtEngine
 
         return TrtEngine(engine_file)
+    if backend == "fused":
+        from realtime.engines.fused import require_cuda
+
+        require_cuda(device)  # before Triton and the weights load
+        from realtime.engines.fused_engine import FusedEngine
+
+        return FusedEngine(checkpoint, device, precision)
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

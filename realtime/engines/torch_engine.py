@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,10 @@ class TorchEngine(Engine):
 
 
 class CapturedCall:
-    """One CUDA graph of ``model`` for inputs of one shape: copy in, replay, read the outputs."""
+    """One CUDA graph of ``model`` (a module, or any call of tensors that returns tensors) for inputs of
+    one shape: copy in, replay, read the outputs."""
 
-    def __init__(self, model: torch.nn.Module, example: list[torch.Tensor]) -> None:
+    def __init__(self, model: Callable[..., tuple[torch.Tensor, ...]], example: list[torch.Tensor]) -> None:
         self.inputs = [t.to("cuda") for t in example]  # static buffers the graph reads
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
