@@ -42,6 +42,7 @@ F_A = tl.constexpr(65)  # voice features per step (64 log-mel + activity)
 N_MELS = tl.constexpr(64)
 TP = tl.constexpr(128)  # voice steps, padded
 CP = tl.constexpr(128)  # voice channels, padded (96)
+CB = tl.constexpr(32)  # voice channels per block
 VE = tl.constexpr(32)  # voice embedding
 VF = tl.constexpr(39)  # voice features handed to DMD: embedding + 7 log-probabilities
 STD_EPS = tl.constexpr(1e-5)
@@ -122,17 +123,26 @@ def _vector(ptr, N: tl.constexpr):
 
 
 @triton.jit
-def _voice_conv(scratch, w_ptr, TAPS: tl.constexpr, DIL: tl.constexpr, DOT: tl.constexpr):
-    """A 'same' dilated conv over the (TP, CP) steps in scratch, weights (TAPS, CP in, CP out)."""
+def _voice_layer(src, dst, w_ptr, b_ptr, m, TAPS: tl.constexpr, DIL: tl.constexpr, RESIDUAL: tl.constexpr,
+                 DOT: tl.constexpr):
+    """dst = ReLU(conv(src) + bias) * m (+ src): a 'same' dilated conv over the (TP, CP) steps at src,
+    weights (TAPS, CP in, CP out), in blocks of CB channels so that little lives in registers."""
     t = tl.arange(0, TP)
-    ch = tl.arange(0, CP)
-    acc = tl.zeros((TP, CP), dtype=tl.float32)
-    for j in tl.static_range(TAPS):
-        src = t + (j - TAPS // 2) * DIL
-        inside = (src >= 0) & (src < T_A)
-        x = tl.load(scratch + src[:, None] * CP + ch[None, :], mask=inside[:, None], other=0.0)
-        acc += _mm(x, _matrix(w_ptr + j * CP * CP, CP, CP), DOT)
-    return acc
+    for o0 in range(0, CP, CB):
+        o = o0 + tl.arange(0, CB)
+        acc = tl.zeros((TP, CB), dtype=tl.float32)
+        for j in tl.static_range(TAPS):
+            s = t + (j - TAPS // 2) * DIL
+            inside = (s >= 0) & (s < T_A)
+            for i0 in range(0, CP, CB):
+                i = i0 + tl.arange(0, CB)
+                x = tl.load(src + s[:, None] * CP + i[None, :], mask=inside[:, None], other=0.0)
+                acc += _mm(x, tl.load(w_ptr + j * CP * CP + i[:, None] * CP + o[None, :]), DOT)
+        y = tl.maximum(acc + tl.load(b_ptr + o).to(tl.float32)[None, :], 0.0) * m[:, None]
+        if RESIDUAL:
+            y += tl.load(src + t[:, None] * CP + o[None, :])
+        tl.store(dst + t[:, None] * CP + o[None, :], y)
+    tl.debug_barrier()
 
 
 @triton.jit
@@ -188,38 +198,42 @@ def front_kernel(visual, visual_mask, audio, audio_mask, text, text_mask,
     pooled common steps, presence, input heads and the text's own answer -> vec."""
     b = tl.program_id(0).to(tl.int64)
     t = tl.arange(0, TP)
-    ch = tl.arange(0, CP)
     am_ptr = audio_mask + b * T_A
     on = tl.load(am_ptr + t, mask=t < T_A, other=0) != 0
     m = on.to(tl.float32)
     n = tl.maximum(tl.sum(m, axis=0), 1.0)
-    x = tl.load(audio + b * T_A * F_A + t[:, None] * F_A + ch[None, :], mask=on[:, None] & (ch < F_A)[None, :], other=0.0)
-    mel_mean = tl.sum(x, axis=0) / n
-    x = tl.where((ch < N_MELS)[None, :], (x - mel_mean[None, :]) * m[:, None], x)
-    own = scratch + b * TP * CP
-    tl.store(own + t[:, None] * CP + ch[None, :], x)
+    ping = scratch + b * 2 * TP * CP
+    pong = ping + TP * CP
+    for c0 in range(0, CP, CB):  # the window's features, log-mel values minus their mean over present steps
+        ch = c0 + tl.arange(0, CB)
+        x = tl.load(audio + b * T_A * F_A + t[:, None] * F_A + ch[None, :], mask=on[:, None] & (ch < F_A)[None, :],
+                    other=0.0)
+        x = tl.where((ch < N_MELS)[None, :], (x - (tl.sum(x, axis=0) / n)[None, :]) * m[:, None], x)
+        tl.store(ping + t[:, None] * CP + ch[None, :], x)
     tl.debug_barrier()
-    h = tl.maximum(_voice_conv(own, conv_first, 5, 1, DOT) + _vector(conv_bias, CP)[None, :], 0.0) * m[:, None]
-    for layer in tl.static_range(3):
-        tl.debug_barrier()
-        tl.store(own + t[:, None] * CP + ch[None, :], h)
-        tl.debug_barrier()
-        y = _voice_conv(own, conv_rest + layer * 3 * CP * CP, 3, 2 << layer, DOT)
-        h = h + tl.maximum(y + _vector(conv_bias + (layer + 1) * CP, CP)[None, :], 0.0) * m[:, None]
-    # pooled mean and standard deviation -> the window's emotion log-probabilities
+    _voice_layer(ping, pong, conv_first, conv_bias, m, 5, 1, False, DOT)
+    _voice_layer(pong, ping, conv_rest, conv_bias + CP, m, 3, 2, True, DOT)
+    _voice_layer(ping, pong, conv_rest + 3 * CP * CP, conv_bias + 2 * CP, m, 3, 4, True, DOT)
+    _voice_layer(pong, ping, conv_rest + 6 * CP * CP, conv_bias + 3 * CP, m, 3, 8, True, DOT)
+    # pooled mean and standard deviation -> the window's emotion log-probabilities; the per-step embedding
     w = m / n
-    mean = tl.sum(h * w[:, None], axis=0)
-    centred = h - mean[None, :]
-    std = tl.sqrt(tl.sum(centred * centred * w[:, None], axis=0) + STD_EPS)
     o = tl.arange(0, NOUT)
-    logits = (tl.sum(tl.load(cls_w + o[:, None] * 2 * CP + ch[None, :]).to(tl.float32) * mean[None, :], axis=1)
-              + tl.sum(tl.load(cls_w + o[:, None] * 2 * CP + CP + ch[None, :]).to(tl.float32) * std[None, :], axis=1)
-              + _vector(cls_b, NOUT))
+    e = tl.arange(0, VE)
+    logits = _vector(cls_b, NOUT)
+    embedding = tl.zeros((TP, VE), dtype=tl.float32)
+    for c0 in range(0, CP, CB):
+        ch = c0 + tl.arange(0, CB)
+        h = tl.load(ping + t[:, None] * CP + ch[None, :])
+        mean = tl.sum(h * w[:, None], axis=0)
+        centred = h - mean[None, :]
+        std = tl.sqrt(tl.sum(centred * centred * w[:, None], axis=0) + STD_EPS)
+        logits += (tl.sum(tl.load(cls_w + o[:, None] * 2 * CP + ch[None, :]).to(tl.float32) * mean[None, :], axis=1)
+                   + tl.sum(tl.load(cls_w + o[:, None] * 2 * CP + CP + ch[None, :]).to(tl.float32) * std[None, :], axis=1))
+        embedding += _mm(h, tl.load(embed_w + ch[:, None] * VE + e[None, :]), DOT)
     logits = tl.where(o < NCLS, logits, float("-inf"))
     shifted = logits - tl.max(logits, axis=0)
     log_probs = shifted - tl.log(tl.sum(tl.exp(shifted), axis=0))
-    e = tl.arange(0, VE)
-    embedding = (_mm(h, _matrix(embed_w, CP, VE), DOT) + _vector(embed_b, VE)[None, :]) * m[:, None]
+    embedding = (embedding + _vector(embed_b, VE)[None, :]) * m[:, None]
     va = voice_out + b * T_A * VF
     tl.store(va + t[:, None] * VF + e[None, :], embedding, mask=(t < T_A)[:, None])
     tl.store(va + t[:, None] * VF + VE + o[None, :], tl.where(o < NCLS, log_probs, 0.0)[None, :] * m[:, None],
@@ -294,9 +308,13 @@ def transformer_kernel(x, pm, weights, positions, q_index, k_index, out_vec, out
         attended += _mm(p, tl.where(mine, v, 0.0), DOT)
     attended = attended * tl.max(key_on, axis=0)  # a query that sees no key attends to nothing
     h = h + _mm(attended, _matrix(w_o, WIDTH, WIDTH), DOT) + _vector(w_o + WIDTH * WIDTH, WIDTH)[None, :]
-    ff = tl.maximum(_mm(_layer_norm(h, ln2, WIDTH), _matrix(w_1, WIDTH, 4 * WIDTH), DOT)
-                    + _vector(w_1 + 4 * WIDTH * WIDTH, 4 * WIDTH)[None, :], 0.0)
-    h = h + _mm(ff, _matrix(w_2, 4 * WIDTH, WIDTH), DOT) + _vector(w_2 + 4 * WIDTH * WIDTH, WIDTH)[None, :]
+    normed = _layer_norm(h, ln2, WIDTH)
+    h = h + _vector(w_2 + 4 * WIDTH * WIDTH, WIDTH)[None, :]
+    for f0 in range(0, 4 * WIDTH, WIDTH):  # the feed-forward in blocks of WIDTH hidden units
+        f = f0 + c
+        ff = tl.maximum(_mm(normed, tl.load(w_1 + c[:, None] * 4 * WIDTH + f[None, :]), DOT)
+                        + tl.load(w_1 + 4 * WIDTH * WIDTH + f).to(tl.float32)[None, :], 0.0)
+        h += _mm(ff, tl.load(w_2 + f[:, None] * WIDTH + c[None, :]), DOT)
     out = _layer_norm(h, ln_final, WIDTH)
     at = tl.load(out_vec + i)
     if at >= 0:

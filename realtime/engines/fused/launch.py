@@ -25,7 +25,7 @@ class FusedCall:
     def __init__(self, packed: PackedRecognizer, batch: int, device: torch.device | str) -> None:
         self.packed, self.batch = packed, batch
         f32 = dict(device=device, dtype=torch.float32)
-        self.scratch = torch.empty(batch, kernels.TP, kernels.CP, **f32)  # the voice trunk's steps
+        self.scratch = torch.empty(batch, 2, kernels.TP, kernels.CP, **f32)  # the voice trunk's steps, in and out
         self.voice = torch.zeros(batch, kernels.T_A, kernels.VF, **f32)
         self.cs = torch.empty(batch, 6, NP, kernels.D, **f32)  # common then specific steps per modality
         self.pm = torch.empty(batch, 3, NP, **f32)  # projected presence
