@@ -60,7 +60,7 @@ class Engine(ABC):
 
     def expression_encoder(self) -> ExpressionModel | Literal["shipped"]:
         """What the face front-end should run its expression CNN with: ``"shipped"`` (the PyTorch
-        CNN in ``models/``) unless the back-end brings its own (an export's)."""
+        CNN in ``realtime/data/models/``) unless the back-end brings its own (an export's)."""
         return "shipped"
 
     def infer(self, window: Window) -> Inference:
