@@ -3,14 +3,12 @@ config plus whatever travels with it: training config, FeatureSpec, metrics). No
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
-from safetensors.torch import save_file
 from torch import nn
 
-from realtime.nets.model_files import SHA256_KEY, ModuleT, check_sha256, fit_state, read_json, read_tensors, sha256
+from realtime.nets.model_files import ModuleT, check_sha256, fit_state, read_json, read_tensors, write_model_files
 
 from .config import DMDConfig
 from .model import DMD
@@ -22,10 +20,7 @@ MAKE = "restore it or make it again (`python -m dmd_lite.train`, `.convert` or `
 def write_checkpoint(model: nn.Module, directory: str | Path, meta: dict, fmt: str) -> Path:
     """Write ``model``'s weights and config.json: ``meta`` plus the weights' sha256 (``SHA256_KEY``)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, directory / WEIGHTS, metadata={"format": fmt})
-    (directory / CONFIG).write_text(json.dumps({**meta, SHA256_KEY: sha256(directory / WEIGHTS)}, indent=2))
+    write_model_files(model.state_dict(), directory / WEIGHTS, directory / CONFIG, meta, {"format": fmt})
     return directory
 
 

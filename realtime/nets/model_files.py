@@ -1,5 +1,6 @@
-"""Reading model files before use: each failure is a one-line ``ValueError`` that names the file and
-says what to do (``fix``). Weights are checked against the sha256 their JSON records (``SHA256_KEY``)."""
+"""Model files: safetensors weights with a JSON beside them that records their sha256 (``SHA256_KEY``).
+``write_model_files`` writes every such pair (checkpoints and the encoders' weights); reading checks them
+before use, each failure a one-line ``ValueError`` that names the file and says what to do (``fix``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 SHA256_KEY = "weights_sha256"
@@ -27,6 +28,17 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def write_model_files(tensors: dict[str, Tensor], weights: Path, meta_path: Path, meta: dict,
+                      metadata: dict[str, str] | None = None) -> dict:
+    """Write ``tensors`` (as they are: cast them first) to ``weights`` and ``meta`` plus their sha256 to
+    ``meta_path``; ``metadata`` goes into the safetensors header. Returns what the JSON holds."""
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, weights, metadata=metadata)
+    written = {**meta, SHA256_KEY: sha256(weights)}
+    meta_path.write_text(json.dumps(written, indent=2) + "\n")
+    return written
 
 
 def read_json(path: Path, fix: str) -> dict:

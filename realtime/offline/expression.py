@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
@@ -34,6 +33,7 @@ from realtime.core.resources import cache_dir
 from realtime.frontends.face import FaceFrontEnd
 from realtime.nets.expression import (ALIGNMENT, CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionCNN, ExpressionEncoder,
                                       crops_to_tensor, fallback_crop)
+from realtime.nets.model_files import write_model_files
 from realtime.offline.cli import report_confusion, train_evaluate_parser
 from realtime.offline.datasets import FER_SPLITS, FER_TO_LABEL
 
@@ -185,9 +185,7 @@ def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Pa
         "training": {"data": "FER2013 (research challenge release; non-commercial research use)",
                      "epochs_run": len(log), "bf16_autocast": bf16, "batch": batch, "lr": lr, "seed": seed, "log": log},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    meta = write_model_files(model.state_dict(), out, out.with_suffix(".json"), meta)
     return meta
 
 

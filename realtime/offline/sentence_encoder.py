@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
+from realtime.nets.model_files import write_model_files
 from realtime.nets.sentence_encoder import (HEADS, HIDDEN, INTERMEDIATE, LN_EPS, MAX_TOKENS, N_LAYERS, VOCAB_SIZE,
                                             WEIGHTS_PATH, SentenceEncoder, _meta_contract, vocab_path)
 
@@ -65,11 +66,8 @@ def convert(source: Path, out: Path) -> None:
     """Write the int8 weights, the vocabulary and the sidecar at ``out`` from a Hugging Face folder."""
     state, pieces = source_state(source)
     SentenceEncoder().load_state_dict(state)  # every tensor has its place
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in quantize(state).items()}, out)
+    write_model_files(quantize(state), out, out.with_suffix(".json"), {**_meta_contract(), "source": SOURCE})
     vocab_path(out).write_text("\n".join(pieces) + "\n", encoding="utf-8")
-    meta = {**_meta_contract(), "source": SOURCE}
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {vocab_path(out).name}, {out.with_suffix('.json').name}")
 
 

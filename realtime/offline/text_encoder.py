@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS
 from realtime.core.tokens import MARK_IDS, TEXT_BUCKETS, strip_marks, tokenize
+from realtime.nets.model_files import write_model_files
 from realtime.nets.sentence_encoder import load_sentence_encoder
 from realtime.nets.text_encoder import (EMBED_DIM, MARK_SCALE, N_FEATURES, NORM_EPS, SENTIMENTS, WEIGHTS_PATH,
                                         TextEncoder, _meta_contract, contexts, encode_batch, load_text_encoder)
@@ -337,9 +337,7 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
                          "lbfgs_rounds": rounds,
                          "lbfgs_iters_per_round": iters, "embedding_epochs": epochs, "embedding_lr": lr,
                          "embedding_dropout": dropout, "seconds": round(time.perf_counter() - t0, 1), "log": log}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, out)
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    meta = write_model_files({k: v.half() for k, v in model.state_dict().items()}, out, out.with_suffix(".json"), meta)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB) and {out.with_suffix('.json').name}", flush=True)
     return meta
 

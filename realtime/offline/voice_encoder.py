@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 from dmd_lite.emotion_data import Pool, sequence_pool
 from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
+from realtime.nets.model_files import write_model_files
 from realtime.offline.cli import report_confusion, train_evaluate_parser
 from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
 
@@ -143,9 +143,7 @@ def train(extraction: Path, out: Path, cfg: VoiceConfig, aug: Augment, epochs: i
                          "extraction": str(extraction), "seed": seed, "epochs": epochs, "lr": lr,
                          "weight_decay": weight_decay, "label_smoothing": label_smoothing, "batch_size": batch_size,
                          "augment": asdict(aug), "seconds": round(time.perf_counter() - t0, 1), "log": log}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.float().contiguous() for k, v in model.state_dict().items()}, out)
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    meta = write_model_files({k: v.float() for k, v in model.state_dict().items()}, out, out.with_suffix(".json"), meta)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB) and {out.with_suffix('.json').name}", flush=True)
     return meta
 
