@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Self
 
 import av
 import numpy as np
@@ -99,7 +98,7 @@ class AudioSource:
         self._error: SourceError | None = None
         self._started = False
 
-    def start(self) -> Self:
+    def start(self) -> AudioSource:
         if self._started:
             raise RuntimeError(f"{type(self).__name__} was already started")
         self._started = True
@@ -138,7 +137,7 @@ class AudioSource:
         while (chunk := self.get()) is not None:
             yield chunk
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> AudioSource:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
