@@ -39,9 +39,11 @@ PAIRED_SEED = 20231
 SOURCES = {"fer2013": ("image", "fer2013_48"), "ravdess": ("audio", "ravdess_speech_16k"), "text": ("text", "text")}
 
 
-def extract_all(data: Path, extraction: Path, workers: int) -> None:
-    """Run ``realtime.extract`` on the three shared sets (a rerun skips what is done)."""
-    for name, (kind, folder) in SOURCES.items():
+def extract_all(data: Path, extraction: Path, workers: int,
+                sources: dict[str, tuple[str, str]] = SOURCES) -> None:
+    """Run ``realtime.extract`` on ``sources`` ({name: (kind, folder in data)}; default the three shared
+    sets) into ``extraction``/name (a rerun skips what is done)."""
+    for name, (kind, folder) in sources.items():
         if not (data / folder).is_dir():
             raise FileNotFoundError(f"{data / folder} not found: pass --data the shared data folder")
         extract(kind, data / folder, extraction / name, workers)
@@ -120,11 +122,25 @@ def paired_test_picks(labels_of: dict[str, np.ndarray], n_labels: int) -> tuple[
     return labels, paired_picks(by_label, labels, rng)
 
 
+def _windows(batch: Triplets) -> list[torch.Tensor]:
+    """What ``Recognizer.decide`` needs of a batch besides DMD's logits."""
+    return [torch.from_numpy(getattr(batch, name)) for name in ("text", "visual_mask", "audio_mask", "text_mask")]
+
+
+def voice_only_answer(model: Recognizer, shapes: dict[str, tuple[int, ...]]) -> Callable[[Pool], np.ndarray]:
+    """The recognizer's answer to voice windows alone: raw voice pool -> (N, K) log-probabilities."""
+    def answer(pool: Pool) -> np.ndarray:
+        batch = single_modality(encode_pool(pool, model.voice), "audio", shapes)
+        probs = model.decide(predict(model.dmd, batch, torch.device("cpu")).logits, *_windows(batch))[0]
+        return probs.clamp_min(1e-12).log().numpy()
+    return answer
+
+
 def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: Path | None = None) -> dict:
     """The metrics of one set (see the module docstring); saves its confusion matrix as ``png``."""
     out = predict(model.dmd, batch, torch.device("cpu"))
     k = len(labels)
-    windows = [torch.from_numpy(getattr(batch, name)) for name in ("text", "visual_mask", "audio_mask", "text_mask")]
+    windows = _windows(batch)
     probs, valence = (t.numpy() for t in model.decide(out.logits, *windows))
     uncalibrated = model.decide(out.logits, *windows, temperature=False)[0].numpy()
     pred = probs.argmax(1)

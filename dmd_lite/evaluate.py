@@ -5,7 +5,10 @@
 
 With a data folder, the recognizer (``default`` = ``realtime/data/models/default``) is scored on the sets of
 ``emotion_eval`` (features extracted into ``--extraction`` first, skipping what is there); the
-last stdout line is one JSON object with one entry per set. With an MMSA pickle, the last line
+last stdout line is one JSON object with one entry per set, and ``voice_<corpus>_heldout`` for the
+speech corpora nEMO, TESS, TurEV-DB and URDU: the recognizer's answer to each corpus's test speakers'
+voices alone (``realtime.offline.cross_corpus``: UAR, raw and restricted to the corpus's classes,
+the share of answers per label). With an MMSA pickle, the last line
 holds MMSA's metrics (Has0/Non0 Acc-2 and F1, Acc-3, Acc-5, Acc-7, MAE, Corr) and the mean
 GD-Unit edge weights.
 """
@@ -23,13 +26,16 @@ from torch.utils.data import DataLoader
 from realtime.core.errors import run_cli
 from realtime.core.modalities import EDGE_NAMES
 from realtime.core.resources import cache_dir
+from realtime.offline.cross_corpus import evaluate_corpora
 
 from .checkpoint import load_checkpoint
-from .emotion_eval import extract_all, held_out_sets, pools, score_held_out
+from .emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, voice_only_answer
 from .metrics import regression_metrics
 from .mmsa import SPLITS, MMSADataset, MMSAFileError, MMSASplit, load_mmsa
 from .model import DMD
 from .recognizer import load_recognizer
+
+CROSS_CORPUS_VOICE = ("nemo", "tess", "turev", "urdu")  # RAVDESS's test actors: voice_ravdess_heldout
 
 
 @torch.no_grad()
@@ -81,8 +87,11 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     """The recognizer on the held-out sets of ``emotion_eval``."""
     model, _ = load_recognizer(args.checkpoint)
     extract_all(args.data, args.extraction, args.workers)
-    test = held_out_sets(pools(model.voice, args.extraction, model.spec, "test"), model.spec)
-    return score_held_out(model, test, args.report)
+    test_pools = pools(model.voice, args.extraction, model.spec, "test")
+    results = score_held_out(model, held_out_sets(test_pools, model.spec), args.report)
+    corpora = evaluate_corpora(voice_only_answer(model, shapes_of(test_pools, model.spec.visual_steps)), args.data,
+                               args.extraction, args.report, args.workers, CROSS_CORPUS_VOICE, what="recognizer")
+    return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

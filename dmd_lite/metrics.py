@@ -120,6 +120,18 @@ def classification_metrics(pred_labels: ArrayLike, target: ArrayLike, n_classes:
     }
 
 
+def class_scores(confusion: Sequence[Sequence[int]] | np.ndarray, classes: Sequence[int]) -> dict[str, float]:
+    """Unweighted average recall and macro F1 over ``classes`` (indices) of a confusion matrix (rows =
+    true); answers outside ``classes`` count as errors. NaN when none of ``classes`` has a sample."""
+    counts = np.asarray(confusion, dtype=np.int64)
+    idx = np.asarray(classes, dtype=np.int64)
+    if idx.size == 0:
+        return {"uar": float("nan"), "macro_f1": float("nan")}
+    support = counts.sum(axis=1)[idx]
+    recall = np.divide(np.diag(counts)[idx], support, out=np.zeros(idx.size), where=support > 0)
+    return {"uar": float(recall.mean()), "macro_f1": float(_f1_per_class(counts)[idx].mean())}
+
+
 def save_confusion_png(
     confusion: Sequence[Sequence[int]] | np.ndarray, labels: Sequence[str], path: str | Path, title: str
 ) -> None:

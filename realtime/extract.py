@@ -6,7 +6,8 @@
 folders alike, are never followed: each is skipped and counted as failed (name the link's target as
 ``--input`` to extract it). Per kind:
   video  videos with sound: face features (15 Hz) and voice features (25 Hz) on media time
-  audio  flac/wav clips: voice features
+  audio  flac/wav/opus clips: voice features; a folder with a ``manifest.csv`` (the speech corpora of
+         ``realtime.offline.speech_corpora``) takes each clip's label, speaker and split from it
   image  face crops (png/jpg, FER2013-style): one face-feature vector each, still-image mode; where
          MediaPipe finds no face (status no_face) the expression CNN still sees the whole picture
   text   transcript CSVs (MELD, EmoryNLP, CMU-MOSI): per utterance, the text front-end's word features
@@ -54,11 +55,12 @@ from realtime.core.native_logs import silence_native_stderr
 from realtime.core.tokens import tokenize
 from realtime.offline.datasets import (EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, FER_TO_LABEL, MELD_EMOTIONS,
                                        MELD_SENTIMENTS, MOSI_SCALE, RAVDESS_EMOTIONS, RAVDESS_TO_LABEL)
+from realtime.offline.speech_corpora import MANIFEST, extraction_meta
 
 KINDS = ("video", "audio", "image", "text")
 SUFFIXES = {
     "video": (".mp4", ".avi", ".mov", ".mkv", ".webm"),
-    "audio": (".flac", ".wav"),
+    "audio": (".flac", ".wav", ".opus"),
     "image": (".png", ".jpg", ".jpeg"),
     "text": (".csv",),
 }
@@ -217,9 +219,11 @@ def plan(kind: str, root: Path) -> tuple[list[Unit], list[dict]]:
     units: list[Unit] = []
     failures = [_failure(Item(p.relative_to(base).as_posix(), str(p), {}), ValueError(LINK_SKIPPED)) for p in links]
     if kind in ("video", "audio"):
+        listed = extraction_meta(root) if kind == "audio" and (root / MANIFEST).is_file() else {}
         for p in files:
             rel = p.relative_to(base)
-            units.append(Unit(rel.with_suffix(".npz").as_posix(), (Item(rel.as_posix(), str(p), path_meta(rel)),)))
+            meta = listed.get(rel.as_posix()) or path_meta(rel)
+            units.append(Unit(rel.with_suffix(".npz").as_posix(), (Item(rel.as_posix(), str(p), meta),)))
         return units, failures
     groups: dict[str, list[Item]] = {}
     for p in files:

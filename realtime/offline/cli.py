@@ -41,6 +41,12 @@ def train_evaluate_parser(prog: str, doc: str, name: str, helps: tuple[str, str]
     return ap, train
 
 
+def add_command(parser: argparse.ArgumentParser, command: str, what: str) -> argparse.ArgumentParser:
+    """Another sub-command of a ``train_evaluate_parser`` command line; its parser, for its options."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # argparse has no public getter
+    return sub.add_parser(command, help=what)
+
+
 def report_confusion(confusion: np.ndarray, png: Path, title: str, cell: int = 6, row_label: int = 10) -> None:
     """Print ``confusion`` (rows true, columns predicted, ``LABELS`` order; ``cell`` characters a count,
     ``row_label`` for the row names) and save it as a picture at ``png``, titled ``title``."""

@@ -16,6 +16,9 @@ CLI::
 
     python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # -> realtime/data/models/
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
+    python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
+
+``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
 from realtime.nets.model_files import write_model_files
-from realtime.offline.cli import report_confusion, train_evaluate_parser
+from realtime.core.errors import SourceError, one_line
+from realtime.core.resources import cache_dir
+from realtime.offline.cli import add_command, report_confusion, train_evaluate_parser
+from realtime.offline.cross_corpus import VOICE_CORPORA, evaluate_corpora, window_logits
 from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
 
 
@@ -85,10 +91,7 @@ def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) 
 @torch.inference_mode()
 def predict(model: VoiceEncoder, pool: Pool, batch: int = 512) -> np.ndarray:
     """(N,) predicted label index of each window of ``pool``."""
-    model.eval()
-    x, m = torch.from_numpy(pool.x), torch.from_numpy(pool.mask)
-    return torch.cat([model.classify(x[i:i + batch], m[i:i + batch]).argmax(1)
-                      for i in range(0, len(x), batch)]).numpy()
+    return window_logits(model, pool, batch).argmax(1)
 
 
 def scores(model: VoiceEncoder, pool: Pool) -> dict:
@@ -180,14 +183,40 @@ def parser() -> argparse.ArgumentParser:
                    help="label smoothing of the cross-entropy (default: %(default)s)")
     t.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default: %(default)s)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    c = add_command(ap, "evaluate-corpora", "score weights on the test speakers of every speech corpus")
+    c.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
+    c.add_argument("--corpora", nargs="+", choices=VOICE_CORPORA, default=list(VOICE_CORPORA),
+                   help="which corpora (default: all)")
+    c.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights to score (default: %(default)s)")
+    c.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
+                   help="where the corpora's voice features are (or will be) extracted (default: %(default)s)")
+    c.add_argument("--report", type=Path, default=cache_dir("voice_encoder") / "corpora",
+                   help="where the confusion matrices are saved (default: %(default)s)")
+    c.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     return ap
 
 
-def main(argv: list[str] | None = None) -> None:
-    a = parser().parse_args(argv)
+def evaluate_on_corpora(a: argparse.Namespace) -> dict:
+    """``evaluate-corpora``: the weights' own answer on every corpus's test speakers; the last line printed is JSON."""
+    model = load_voice_encoder(a.weights)
+    result = evaluate_corpora(lambda pool: window_logits(model, pool), a.data, a.extraction, a.report, a.workers,
+                              tuple(a.corpora), what=f"voice encoder {a.weights.name}")
+    print(json.dumps(result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    a = p.parse_args(argv)
     torch.set_num_threads(1)  # a small model: one thread leaves the other cores to the live app or other jobs
     if a.cmd == "train":
         train(a.extraction, a.out, VoiceConfig(), Augment(), a.epochs, a.lr, a.weight_decay, a.label_smoothing,
               a.batch_size, a.seed)
-    else:
+    elif a.cmd == "evaluate":
         evaluate(a.extraction, a.weights, a.png)
+    else:
+        try:
+            evaluate_on_corpora(a)
+        except (FileNotFoundError, ValueError, SourceError) as e:
+            p.exit(2, f"{p.prog} evaluate-corpora: {one_line(e)}\n")
+    return 0
