@@ -78,7 +78,7 @@ def score_corpus(scores: np.ndarray, labels: np.ndarray, corpus_classes: tuple[s
 def evaluate_corpora(answer: Answer, data: Path, extraction: Path, report: Path, workers: int,
                      corpora: tuple[str, ...] = VOICE_CORPORA, what: str = "voice") -> dict[str, dict]:
     """``{corpus: entry}`` of ``answer`` on each corpus's test speakers (features extracted first,
-    skipping what is there); prints and saves each confusion matrix. ``what`` names the model in titles."""
+    skipping what is there); prints and saves each confusion matrix. ``what`` names the model in what is printed."""
     clips = {c: corpus_clips(data, c) for c in corpora}  # every folder and manifest is checked before any work
     extract_all(data, extraction, workers, {c: ("audio", CORPUS_FOLDERS[c]) for c in corpora})
     results = {}
@@ -89,6 +89,6 @@ def evaluate_corpora(answer: Answer, data: Path, extraction: Path, report: Path,
             r = entry[kind]
             print(f"{corpus} test speakers, {what}, {kind} answers:")
             report_confusion(np.array(r.pop("confusion")), report / f"confusion_voice_{corpus}_{kind}.png",
-                             f"{corpus} test, {what} ({kind}): acc {r['accuracy']:.3f}, UAR {r['uar']:.3f}")
+                             f"{corpus} test, {kind}: acc {r['accuracy']:.3f}, UAR {r['uar']:.3f}")
         results[corpus] = entry
     return results
