@@ -6,9 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # the app's audio and the tests' speech, then the window tests' virtual display: Xvfb, xdotool (keys),
-# xwd (screenshot, in x11-apps), and a window manager with wmctrl to close a window as a desktop does
+# xwd (screenshot, in x11-apps), and a window manager with wmctrl to close a window as a desktop does;
+# then GStreamer for --gst (its Python bindings, PyGObject, build against libgirepository and cairo) and
+# the RTSP server the loopback test serves from
 APT_PACKAGES=(libportaudio2 pulseaudio libasound2-plugins espeak-ng sox
-              xvfb xdotool x11-apps matchbox-window-manager wmctrl)
+              xvfb xdotool x11-apps matchbox-window-manager wmctrl
+              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+              gir1.2-gst-rtsp-server-1.0 libgirepository1.0-dev libcairo2-dev pkg-config)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -58,7 +58,7 @@ class ThreadLoops:
                 if frame is None:
                     if not self.video.queue.closed:
                         continue
-                    if not self.live:
+                    if not self.live or self.video.ended:  # a file, or a pipeline that reached its end
                         return
                     self._reconnect_video()
                     first = None

@@ -3,7 +3,8 @@
 ``VideoSource(source)`` takes
   * an ``int`` (or a string of digits): a camera index, opened with OpenCV;
   * a URL (rtsp(s)://, http(s)://, rtmp://, udp://, tcp://): a network stream, OpenCV's FFmpeg backend;
-  * a string containing ``!``: a GStreamer pipeline ending in ``appsink`` (cv2.CAP_GSTREAMER);
+  * a string containing ``!``: a GStreamer pipeline ending in ``appsink``, run by GStreamer itself
+    (``gst_capture``: the pip OpenCV wheels have no GStreamer);
   * anything else: a video file, decoded with PyAV.
 
 Timestamps are on the shared monotonic clock (``realtime.core.clock.now``). Live sources stamp a frame
@@ -29,6 +30,7 @@ import av
 import cv2
 import numpy as np
 
+from realtime.capture.gst_capture import GstCapture
 from realtime.core.clock import now
 from realtime.core.errors import SourceError, one_line
 from realtime.core.handoff import Handoff
@@ -79,10 +81,11 @@ class VideoSource:
         self.queue: Handoff[Frame] = Handoff(maxlen)
         self.error: SourceError | None = None
         self.frames_read = 0
+        self.ended = False  # the stream said it is over (a file's end, a pipeline's end of stream), not lost
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._container: av.container.InputContainer | None = None
-        self._capture: cv2.VideoCapture | None = None
+        self._capture: cv2.VideoCapture | GstCapture | None = None
         if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
             self.kind = "camera"
             self._capture = _opened(cv2.VideoCapture(int(source)), f"camera {source} did not open: check it is "
@@ -96,9 +99,7 @@ class VideoSource:
                                     "check the URL, the network and that the server is up")
         elif isinstance(source, str) and "!" in source:
             self.kind = "gstreamer"
-            self._capture = _opened(cv2.VideoCapture(source, cv2.CAP_GSTREAMER), "GStreamer pipeline did not "
-                                    "open: check it ends in appsink, runs with gst-launch-1.0, and that this "
-                                    "OpenCV build has GStreamer support")
+            self._capture = GstCapture(source)
         else:
             self.kind = "file"
             self._container = _opened_file(Path(source))
@@ -188,6 +189,7 @@ class VideoSource:
                 return
             if not self._deliver(t, vf.to_ndarray(format="bgr24")):
                 return
+        self.ended = True
 
     def _run_capture(self) -> None:
         failures = 0
@@ -195,6 +197,9 @@ class VideoSource:
             ok, image = self._capture.read()
             t = now()
             if not ok:
+                if isinstance(self._capture, GstCapture) and self._capture.ended:
+                    self.ended = True
+                    return
                 failures += 1
                 if failures >= _MAX_READ_FAILURES:
                     self.error = SourceError(f"{self.kind} source {self.source} stopped delivering frames: "
