@@ -21,6 +21,7 @@ from realtime.engines.fused.launch import FusedCall
 from realtime.engines.fused.weights import pack
 from realtime.engines.torch_engine import CapturedCall
 
+
 class FusedEngine(Engine):
     """The recognizer as fused Triton kernels on CUDA, one CUDA graph per batch size."""
 

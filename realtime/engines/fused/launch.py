@@ -13,7 +13,6 @@ from realtime.engines.fused.weights import NP, PackedRecognizer
 WARPS = {"front": 8, "first": 4, "memory": 8, "head": 4}  # warps per program of each kernel
 
 
-
 def scales(width: int) -> dict[str, float]:
     """A transformer's embedding scale sqrt(d) and attention scale 1 / sqrt(head width)."""
     return {"SCALE": math.sqrt(width), "SM_SCALE": 1.0 / math.sqrt(width // kernels.HEADS)}
