@@ -64,6 +64,7 @@ from realtime.frontends.face import FaceObservation
 from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.outputs.events import EventLog
 from realtime.outputs.recorder import Recorder, RecordingError
+from realtime.outputs.tegrastats import TegraStatsReader
 from realtime.outputs.window_saver import WindowSaver
 from realtime.smoothing import Decision
 from realtime.window import WindowAssembler
@@ -100,6 +101,7 @@ class App(ThreadLoops):
         self.recorder: Recorder | None = None
         self.recording_error: str | None = None  # why the recording stopped early, if it did
         self.saver: WindowSaver | None = None
+        self._tegrastats: TegraStatsReader | None = None  # a Jetson's load figures, where tegrastats is
         # what the display reads (each a reference swapped whole by its one writer thread)
         self._face: FaceObservation | None = None
         self._decision: Decision | None = None
@@ -233,6 +235,7 @@ class App(ThreadLoops):
         self._start = now()
         self.clock.consumed(self._start)  # the data clock counts from the run's start
         try:
+            self._tegrastats = TegraStatsReader.start_if_present()  # None (nothing started) off a Jetson
             if c.record is not None:
                 try:
                     self.recorder = Recorder(c.record, self._start, audio=self.has_audio)
@@ -300,6 +303,8 @@ class App(ThreadLoops):
         for t in self._threads.values():
             t.join(max(0.0, JOIN_S - (now() - t0)))
         self.stats.join_s = now() - t0
+        if self._tegrastats is not None:
+            self._tegrastats.stop()
         alive = [t.name for t in self._threads.values() if t.is_alive()]
         if alive:
             log.error("threads still running %.1f s after stop: %s", JOIN_S, ", ".join(alive))

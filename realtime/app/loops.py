@@ -339,7 +339,8 @@ class ThreadLoops:
         model = self.stats.model_ms[-1] if self.stats.model_ms else None
         return OverlayState(self.spec.labels, self._decision, face.box if face is not None and face.present else None,
                             self._present, off, self._edges, self._words_text, self._partial,
-                            Readout(glass, model, self._asr_lag, self.stats.fps or None))
+                            Readout(glass, model, self._asr_lag, self.stats.fps or None,
+                                    self._tegrastats.footer() if self._tegrastats is not None else ""))
 
 
     def _display_loop(self) -> None:

@@ -11,7 +11,8 @@ What it draws, readable at a glance on a 640x480 frame (sizes scale with the fra
   * under the panels, in red: the modalities that are off and why (the message's first clause;
     the whole message is in the log and the events);
   * bottom: the last recognised words (the tentative ones dimmer) and a readout of latencies
-    (capture to display, model, ASR lag) and the display frame rate.
+    (capture to display, model, ASR lag) and the display frame rate; on a Jetson, above them, a line
+    of its own load figures (``Readout.device``, from ``outputs.tegrastats``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Readout:
     model_ms: float | None = None
     asr_lag_s: float | None = None  # clock now -> end of the audio the ASR has decoded
     fps: float | None = None  # frames shown per second
+    device: str = ""  # the device's load line (tegrastats on a Jetson); '' draws nothing
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,11 @@ def render(frame: np.ndarray, state: OverlayState) -> np.ndarray:
         _text(img, f"{modality} off: {why.split(': ')[0]}"[:100], (round(8 * s), y), 0.42 * s, RED)
         y += round(20 * s)
 
-    # bottom: words and readout
-    _panel(img, 0, h - round(44 * s), w, h)
+    # bottom: the device's load line (if any), words and readout
+    footer_h = 62 if state.readout.device else 44
+    _panel(img, 0, h - round(footer_h * s), w, h)
+    if state.readout.device:
+        _text(img, state.readout.device[:100], (round(8 * s), h - round(44 * s)), 0.4 * s, (200, 230, 200))
     words = state.words[-70:]
     _text(img, words, (round(8 * s), h - round(26 * s)), 0.5 * s, WHITE)
     if state.partial:

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Sets up the live app on a bare JetPack 6.x install (L4T r36.4, Ubuntu 22.04, Python 3.10, TensorRT 10.3):
+# Ubuntu's and JetPack's packages (apt), then a venv made with --system-site-packages so that it sees
+# JetPack's TensorRT Python bindings (python3-libnvinfer), then the project's dependencies from PyPI with
+# torch and torchaudio taken from NVIDIA's JetPack builds instead (PyPI has none for JetPack 6's CUDA).
+#
+#   TORCH_WHEEL=/path/to/torch-...-cp310-cp310-linux_aarch64.whl \
+#   TORCHAUDIO_WHEEL=/path/to/torchaudio-...-cp310-cp310-linux_aarch64.whl \
+#   bash deploy/jetson/setup_jetson.sh
+#
+# Both wheels are files or URLs you supply (see deploy/jetson/README.md, "PyTorch"). Without them the venv
+# gets everything else and the script says what is missing. Idempotent; VENV (default .venv-jetson) names
+# the venv. Written for a Jetson; not run on one yet (README.md here says what was checked).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+VENV=${VENV:-.venv-jetson}
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+if [[ $(uname -m) != aarch64 ]]; then
+  echo "setup_jetson: this is not a Jetson ($(uname -m), not aarch64); use scripts/setup.sh" >&2
+  exit 2
+fi
+[[ -f /etc/nv_tegra_release ]] && echo "setup_jetson: $(head -n 1 /etc/nv_tegra_release)"
+
+# the app's audio, GStreamer for --gst (NVIDIA's nvarguscamerasrc / nvvidconv come with JetPack's
+# nvidia-l4t-gstreamer), PyGObject's build headers, TensorRT's Python bindings and the venv module
+APT_PACKAGES=(python3-venv python3-dev python3-libnvinfer libportaudio2 libasound2-plugins
+              gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+              gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 libgirepository1.0-dev libcairo2-dev pkg-config
+              gcc v4l-utils)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  SUDO=()
+  [[ $(id -u) -eq 0 ]] || SUDO=(sudo)
+  echo "setup_jetson: installing system packages: ${missing[*]}"
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 10), sys.version' \
+  || { echo "setup_jetson: JetPack 6's TensorRT bindings are built for Python 3.10; $PYTHON is not 3.10" >&2; exit 2; }
+# found, not imported: a docker build has no GPU driver mounted
+"$PYTHON" -c 'import importlib.util as u; assert u.find_spec("tensorrt"), "no tensorrt module"' \
+  || { echo "setup_jetson: the system Python has no tensorrt module (apt-get install python3-libnvinfer)" >&2; exit 2; }
+
+# --system-site-packages: the venv sees /usr/lib/python3/dist-packages/tensorrt (and GStreamer's gi, if present)
+[[ -x $VENV/bin/python ]] || "$PYTHON" -m venv --system-site-packages "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+
+# torch and torchaudio from NVIDIA's JetPack builds, then pinned as installed so that nothing (silero-vad
+# asks for torch>=1.12) pulls PyPI's CUDA 13 build over them
+constraints=$(mktemp)
+trap 'rm -f "$constraints"' EXIT
+for var in TORCH_WHEEL TORCHAUDIO_WHEEL; do
+  if [[ -n ${!var:-} ]]; then
+    "$VENV/bin/python" -m pip install -q --no-deps "${!var}"
+  fi
+done
+for dist in torch torchaudio; do
+  version=$("$VENV/bin/python" -m pip show "$dist" 2>/dev/null | sed -n 's/^Version: //p')
+  if [[ -n $version ]]; then
+    echo "$dist==$version" >>"$constraints"
+  else
+    echo "setup_jetson: $dist is not installed: set ${dist^^}_WHEEL to NVIDIA's JetPack 6 build (README.md here)" >&2
+  fi
+done
+
+# silero-vad's own requirement is torch>=1.12 only: it goes in without its dependencies, so that it cannot
+# pull PyPI's torch whether or not the JetPack wheels are in yet
+mapfile -t deps < <("$VENV/bin/python" deploy/jetson/runtime_deps.py --extra gst)
+others=()
+silero=()
+for dep in "${deps[@]}"; do
+  if [[ $dep == silero-vad* ]]; then silero+=("$dep"); else others+=("$dep"); fi
+done
+"$VENV/bin/python" -m pip install -q -c "$constraints" "${others[@]}" packaging
+"$VENV/bin/python" -m pip install -q --no-deps "${silero[@]}"
+"$VENV/bin/python" -m pip install -q --no-deps -e .
+
+"$VENV/bin/python" - <<'PY'
+import importlib.util
+found = {m: importlib.util.find_spec(m) is not None
+         for m in ("tensorrt", "torch", "torchaudio", "cv2", "mediapipe", "onnxruntime", "gi")}
+print("setup_jetson: in the venv:", ", ".join(f"{m} {'yes' if ok else 'NO'}" for m, ok in found.items()))
+PY
+echo "setup_jetson: ready ($VENV); next: bash deploy/jetson/build_engines.sh"
