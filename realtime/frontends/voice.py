@@ -1,33 +1,33 @@
 """The voice front-end: 16 kHz audio -> 25 Hz steps of [64 log-mel energies, voice-activity prob].
 
 Per step (40 ms):
-- log-mel: 25 ms Hann-windowed frames every 10 ms (FFT of 512, torchaudio's HTK mel filters,
-  20 Hz - 8 kHz), natural log of the energies floored at ``MEL_FLOOR``, averaged over the step's 4
-  frames. Step k summarises samples [k * STEP, k * STEP + STEP_SPAN) and is stamped at the
-  centre of that span on the shared clock.
-- voice activity: silero-vad's speech probability, run on consecutive 512-sample chunks; a step
-  holds the probability of the last chunk that ended inside its span.
+- log-mel: 25 ms Hann-windowed frames every 10 ms (FFT of 512, HTK mel filters, 20 Hz - 8 kHz, in
+  numpy: ``realtime.frontends.mel``, the torchaudio computation it replaced), natural log of the
+  energies floored at ``MEL_FLOOR``, averaged over the step's 4 frames. Step k summarises samples
+  [k * STEP, k * STEP + STEP_SPAN) and is stamped at the centre of that span on the shared clock.
+- voice activity: silero-vad's speech probability (its ONNX model through onnxruntime:
+  ``realtime.frontends.vad``), run on consecutive 512-sample chunks; a step holds the probability
+  of the last chunk that ended inside its span.
 - streaming normalisation (``RunningNorm``) of the 64 log-mel values; the probability is kept as is.
 At the end of a stream the last started step is completed with zeros, so N samples give
 ceil(N / STEP) steps (25 per second).
 
 ``VoiceFrontEnd`` computes this incrementally from chunks of any size; ``voice_features`` computes
 it for a whole signal at once. Both give the same numbers (a tested property), so features
-extracted offline for training are the ones the live system sees.
+extracted offline for training are the ones the live system sees. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import warnings
 
 import numpy as np
-import torch
-import torchaudio
 
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
 from realtime.core.feature_spec import FEATURE_RATE_HZ, N_MELS, VOICE_FEATURE_DIM
+from realtime.frontends.mel import log_mel, mel_filters, resample
+from realtime.frontends.vad import VAD_CHUNK, VAD_RATE, SileroVad
 
 WINDOW = SAMPLE_RATE * 25 // 1000  # 400 samples: 25 ms analysis window
 HOP = SAMPLE_RATE * 10 // 1000  # 160 samples: 10 ms between frames
@@ -35,10 +35,10 @@ N_FFT = 512  # the window zero-padded to a power of two
 FRAMES_PER_STEP = SAMPLE_RATE // (HOP * FEATURE_RATE_HZ)  # 4
 STEP = HOP * FRAMES_PER_STEP  # 640 samples: 40 ms per step
 STEP_SPAN = STEP - HOP + WINDOW  # 880 samples: what the 4 frames of one step cover
-VAD_CHUNK = 512  # samples per silero-vad call at 16 kHz (fixed by the model)
 MEL_FLOOR = 1e-6  # energy floor before the log: 100 dB below a full-scale tone
 F_MIN, F_MAX = 20.0, SAMPLE_RATE / 2
 assert STEP * FEATURE_RATE_HZ == SAMPLE_RATE, "steps must tile the samples exactly"
+assert VAD_RATE == SAMPLE_RATE, "silero-vad runs on the front-end's samples as they are"
 
 # Warm start of the normalisation: log-mel statistics of speech with its pauses (120 RAVDESS
 # clips: mean -10.2, std 4.3, nearly flat across bins), worth NORM_WARM_STEPS observed steps.
@@ -80,17 +80,12 @@ class RunningNorm:
         return ((x - self._mean) / np.sqrt(self._var + _NORM_EPS)).astype(np.float32)
 
 
-_MEL_FILTERS = torchaudio.functional.melscale_fbanks(
-    N_FFT // 2 + 1, F_MIN, F_MAX, N_MELS, SAMPLE_RATE)  # (257, 64)
-_HANN = torch.hann_window(WINDOW, periodic=False)
+_MEL_FILTERS = mel_filters(N_FFT // 2 + 1, F_MIN, F_MAX, N_MELS, SAMPLE_RATE)  # (257, 64)
 
 
 def _log_mel(samples: np.ndarray) -> np.ndarray:
     """(n,) float32 -> (frames, N_MELS) log-mel energies of every whole frame."""
-    x = torch.from_numpy(np.ascontiguousarray(samples, np.float32))
-    frames = x.unfold(0, WINDOW, HOP) * _HANN  # (frames, WINDOW)
-    power = torch.fft.rfft(frames, n=N_FFT).abs().square()  # (frames, N_FFT // 2 + 1)
-    return torch.log((power @ _MEL_FILTERS).clamp_min(MEL_FLOOR)).numpy()
+    return log_mel(samples, window=WINDOW, hop=HOP, n_fft=N_FFT, filters=_MEL_FILTERS, floor=MEL_FLOOR)
 
 
 def _pool(log_mel: np.ndarray) -> np.ndarray:
@@ -113,27 +108,6 @@ def _padded_length(n: int) -> int:
     return 0 if n == 0 else (math.ceil(n / STEP) - 1) * STEP + STEP_SPAN
 
 
-class _VoiceActivity:
-    """silero-vad over consecutive 512-sample chunks of one stream, with an explicit reset
-    (the model carries recurrent state and context, so each stream has its own)."""
-
-    def __init__(self) -> None:
-        threads = torch.get_num_threads()  # importing silero_vad pins torch to one thread,
-        from silero_vad import load_silero_vad  # process-wide: restore the caller's setting
-
-        with warnings.catch_warnings():  # silero-vad 6.2 loads TorchScript through APIs that
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.11 and Python 3.11 deprecate
-            self._model = load_silero_vad()
-        torch.set_num_threads(threads)
-
-    def reset(self) -> None:
-        self._model.reset_states()
-
-    @torch.inference_mode()
-    def __call__(self, chunk: np.ndarray) -> float:
-        return float(self._model(torch.from_numpy(chunk).unsqueeze(0), SAMPLE_RATE))
-
-
 class VoiceFrontEnd:
     """Incremental voice features of one audio stream.
 
@@ -143,7 +117,7 @@ class VoiceFrontEnd:
     """
 
     def __init__(self) -> None:
-        self._vad = _VoiceActivity()
+        self._vad = SileroVad()  # one per stream: the model carries recurrent state and context
         self._norm = RunningNorm()
         self.reset()
 
@@ -214,13 +188,13 @@ def voice_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
     if x.ndim != 1:
         raise ValueError(f"voice_features: samples must be 1-D (mono), got shape {x.shape}")
     if sample_rate != SAMPLE_RATE:
-        x = torchaudio.functional.resample(torch.from_numpy(x), sample_rate, SAMPLE_RATE).numpy()
+        x = resample(x, sample_rate, SAMPLE_RATE)
     n_steps = math.ceil(len(x) / STEP)
     x = np.pad(x, (0, _padded_length(len(x)) - len(x)))
 
     log_mel = _pool(_log_mel(x)) if n_steps else np.empty((0, N_MELS), np.float32)  # (N, N_MELS)
     if not hasattr(_offline, "vad"):
-        _offline.vad = _VoiceActivity()
+        _offline.vad = SileroVad()
     vad = _offline.vad
     vad.reset()
     probs = np.array([vad(x[a:a + VAD_CHUNK]) for a in range(0, len(x) - VAD_CHUNK + 1, VAD_CHUNK)])
