@@ -4,14 +4,13 @@ runtime imports no offline code, and there is no import cycle between any two mo
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import grimp
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.imports import modules_after
+from helpers.paths import ROOT
 PACKAGES = ("realtime", "dmd_lite", "export", "calibration", "bench")
 HEAVY = ("torch", "torchaudio", "matplotlib", "sklearn", "mediapipe", "onnxruntime", "dmd_lite", "export",
          "calibration", "bench", "realtime.extract", "realtime.offline", "realtime.engines", "realtime.app")
@@ -65,12 +64,8 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_main_help_imports_nothing_heavy():
-    code = ("import contextlib, io, json, sys\n"
-            "import main\n"
-            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-            "    main.parse_args(['--help'])\n"
-            "print(json.dumps(sorted(sys.modules)))\n")
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    loaded = json.loads(run.stdout.splitlines()[-1])
+    loaded = modules_after("import contextlib, io\n"
+                           "import main\n"
+                           "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+                           "    main.parse_args(['--help'])\n")
     assert [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)] == []

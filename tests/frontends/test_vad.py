@@ -8,14 +8,13 @@ chunk. The tests allow 1e-4.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.paths import DATA, ROOT
+from helpers.imports import modules_after
+from helpers.paths import DATA
 
 from realtime.capture.audio_source import SAMPLE_RATE, FileAudioSource
 from realtime.core.resources import shipped
@@ -89,12 +88,9 @@ def test_streaming_state_and_reset():
 
 
 def test_the_voice_front_end_imports_no_torch():
-    code = ("import sys, numpy as np\n"
-            "from realtime.frontends.voice import VoiceFrontEnd, voice_features\n"
-            "t, f = voice_features(np.random.default_rng(0).normal(0, 0.1, 48000).astype(np.float32), 48000)\n"
-            "assert f.shape == (25, 65), f.shape\n"
-            "VoiceFrontEnd()\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchaudio', 'silero_vad')))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]", out.stdout
+    loaded = modules_after("import numpy as np\n"
+                           "from realtime.frontends.voice import VoiceFrontEnd, voice_features\n"
+                           "t, f = voice_features(np.random.default_rng(0).normal(0, 0.1, 48000).astype(np.float32), 48000)\n"
+                           "assert f.shape == (25, 65), f.shape\n"
+                           "VoiceFrontEnd()\n")
+    assert [m for m in loaded if m.split(".")[0] in ("torch", "torchaudio", "silero_vad")] == []
