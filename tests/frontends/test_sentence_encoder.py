@@ -4,6 +4,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from helpers.weights import copied_weights, write_sidecar
 
 from realtime.core.tokens import tokenize
 from realtime.nets.sentence_encoder import (CLS_ID, CONTEXT_DIM, CONTEXT_LAYERS, MAX_TOKENS, SEP_ID, VOCAB_SIZE,
@@ -96,14 +97,12 @@ def test_quantization_round_trip():
 def test_missing_files_and_mismatched_sidecar_raise(tmp_path):
     with pytest.raises(FileNotFoundError, match="convert"):
         load_sentence_encoder(tmp_path / "absent.safetensors")
-    path = tmp_path / "w.safetensors"
-    shutil.copy(WEIGHTS_PATH, path)
-    meta = json.loads(WEIGHTS_PATH.with_suffix(".json").read_text())
-    path.with_suffix(".json").write_text(json.dumps({**meta, "max_tokens": 128}))
+    path, meta = copied_weights(WEIGHTS_PATH, tmp_path)
+    write_sidecar(path, {**meta, "max_tokens": 128})
     with pytest.raises(ValueError, match="max_tokens") as err:
         load_sentence_encoder(path)
     assert "\n" not in str(err.value)
-    path.with_suffix(".json").write_text(json.dumps(meta))
+    write_sidecar(path, meta)
     with pytest.raises(FileNotFoundError, match="vocabulary"):
         load_sentence_encoder(path)
     vocab_path(path).write_text("[PAD]\n[UNK]\n")

@@ -1,11 +1,11 @@
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from helpers.paths import DATA
+from helpers.weights import copied_weights, write_sidecar
 
 from realtime.capture.audio_source import FileAudioSource
 from realtime.core.feature_spec import LABELS, FeatureSpec
@@ -101,12 +101,10 @@ def test_held_out_actors_clearly_above_chance(encoder, test_clips):
 def test_load_refuses_missing_or_mismatched_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="realtime.voice_encoder train"):
         load_voice_encoder(tmp_path / "absent.safetensors")
-    weights = tmp_path / "voice_encoder.safetensors"
-    shutil.copy(WEIGHTS_PATH, weights)
-    meta = json.loads(WEIGHTS_PATH.with_suffix(".json").read_text())
-    weights.with_suffix(".json").write_text(json.dumps({**meta, "labels": list(LABELS[::-1])}))
+    weights, meta = copied_weights(WEIGHTS_PATH, tmp_path)
+    write_sidecar(weights, {**meta, "labels": list(LABELS[::-1])})
     with pytest.raises(ValueError, match="labels"):
         load_voice_encoder(weights)
-    weights.with_suffix(".json").write_text(json.dumps({**meta, "config": {**meta["config"], "channels": 64}}))
+    write_sidecar(weights, {**meta, "config": {**meta["config"], "channels": 64}})
     with pytest.raises(ValueError, match="does not fit"):
         load_voice_encoder(weights)
