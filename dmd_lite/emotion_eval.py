@@ -8,7 +8,9 @@ Sets (built from ``realtime.extract`` outputs of ``../shared/data``, see ``held_
   all three modalities present, fixed seed).
 Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), the expected
 calibration error with and without the checkpoint's temperature, valence_mae where the labels
-carry valence (MELD sentiment), and the mean GD-Unit edge weights (homo and hetero graphs; an
+carry valence (MELD sentiment), the share of windows whose valence has the sign of their label
+(``valence_sign_agreement`` over ``valence_sign_n`` windows of labels with a clear sign,
+``CLEAR_VALENCE_SIGN``), and the mean GD-Unit edge weights (homo and hetero graphs; an
 edge touching an absent modality weighs 0, so single-modality sets show zeros).
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime.core.feature_spec import FeatureSpec
+from realtime.core.feature_spec import CLEAR_VALENCE_SIGN, FeatureSpec
 from realtime.core.modalities import EDGE_NAMES, MODALITIES
 from realtime.extract import extract
 from realtime.nets.voice_encoder import VoiceEncoder
@@ -154,11 +156,23 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
     has_valence = ~np.isnan(batch.valence)
     if has_valence.any():
         entry["valence_mae"] = float(np.abs(valence[has_valence] - batch.valence[has_valence]).mean())
+    entry |= valence_sign_agreement(valence[keep], batch.labels[keep], labels)
     entry["gd_edges"] = {kind: dict(zip(EDGE_NAMES, getattr(out, f"edges_{kind}").mean(0).tolist()))
                          for kind in ("homo", "hetero")}
     if png is not None:
         save_confusion_png(m["confusion"], labels, png, png.stem)
     return entry
+
+
+def valence_sign_agreement(valence: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> dict:
+    """``valence_sign_n``: windows whose label (index into ``names``) has a clear valence sign
+    (``CLEAR_VALENCE_SIGN``); ``valence_sign_agreement``: the share of them whose valence has that sign."""
+    sign = np.array([CLEAR_VALENCE_SIGN.get(name, 0) for name in names])[labels]
+    clear = sign != 0
+    if not clear.any():
+        return {"valence_sign_n": 0}
+    return {"valence_sign_n": int(clear.sum()),
+            "valence_sign_agreement": float((np.sign(valence[clear]) == sign[clear]).mean())}
 
 
 def alone(batch: Triplets, stream: str) -> Triplets:

@@ -17,6 +17,9 @@ import numpy as np
 
 SPEC_VERSION = 2  # 1: the text track held hashed word ids, not the text encoder's features
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
+# the sign of valence a label carries where it has a clear one (the pleasure axis of Russell's circumplex,
+# Russell 1980): happy pleasant; sad, angry, fearful and disgusted unpleasant; neutral and surprised none
+CLEAR_VALENCE_SIGN = {"happy": 1, "sad": -1, "angry": -1, "fearful": -1, "disgusted": -1}
 STREAMS = ("visual", "audio")  # the modalities sampled at a fixed rate (text is a list of words)
 Stream = tuple[np.ndarray, np.ndarray]  # what a front-end gives: (timestamps (n,) sorted, features (n, ...))
 _DERIVED = ("visual_steps", "audio_steps")  # written by to_dict for readers, checked by from_dict
