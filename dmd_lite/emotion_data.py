@@ -76,9 +76,10 @@ def face_pool(extraction: Path, split: str, spec: FeatureSpec) -> Pool:
 
 
 def sequence_pool(extraction: Path, stream: str, accept: Callable[[dict], bool], spec: FeatureSpec,
-                  every_hop: bool) -> Pool:
+                  every_hop: bool, last: int | None = None) -> Pool:
     """Windows of a timed stream (audio or text): the one ending at the last sample of each item,
-    or (``every_hop``) one every hop back along it, as training windows are taken."""
+    or (``every_hop``) one every hop back along it, as training windows are taken (with ``last``,
+    only the ``last`` latest of those)."""
     assembler = WindowAssembler(spec)
     xs, masks, labels, valence, groups = [], [], [], [], []
     for r, streams in records(extraction, accept):
@@ -86,6 +87,7 @@ def sequence_pool(extraction: Path, stream: str, accept: Callable[[dict], bool],
             continue
         ts = streams[stream][0]
         ends = assembler.window_ends(float(ts[0]), float(ts[-1])) if every_hop else [float(ts[-1])]
+        ends = ends[-last:] if last else ends
         for t_end in ends:
             w = assembler.from_streams(float(t_end), {stream: streams[stream]})
             xs.append(getattr(w, stream))

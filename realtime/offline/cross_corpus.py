@@ -44,14 +44,24 @@ def window_logits(model: VoiceEncoder, pool: Pool, batch: int = 512) -> np.ndarr
     return torch.cat([model.classify(x[i:i + batch], m[i:i + batch]) for i in range(0, len(x), batch)]).numpy()
 
 
-def test_pool(extraction: Path, clips: list[Clip]) -> Pool:
-    """The windows ending at the last step of each extracted test clip of a corpus."""
-    wanted = {c.audio for c in clips if c.split == "test"}
+def split_pool(extraction: Path, clips: list[Clip], split: str, last: int = 1, limit: int | None = None) -> Pool:
+    """The windows of each extracted clip of a corpus's ``split``: the ``last`` latest of those taken
+    every hop back from its last step (1: the one ending there); ``limit``: that many clips, spread
+    evenly over the split's list."""
+    chosen = [c.audio for c in clips if c.split == split]
+    if limit:
+        chosen = chosen[::max(1, len(chosen) // limit)][:limit]
+    wanted = set(chosen)
     try:
         return sequence_pool(extraction, "audio", lambda r: r["status"] == "ok" and r["source"] in wanted,
-                             FeatureSpec(), every_hop=False)
+                             FeatureSpec(), every_hop=last > 1, last=last)
     except ValueError:  # nothing to stack
-        raise ValueError(f"{extraction}: no extracted test clip of the corpus") from None
+        raise ValueError(f"{extraction}: no extracted {split} clip of the corpus") from None
+
+
+def test_pool(extraction: Path, clips: list[Clip]) -> Pool:
+    """The windows ending at the last step of each extracted test clip of a corpus."""
+    return split_pool(extraction, clips, "test")
 
 
 def answer_scores(pred: np.ndarray, labels: np.ndarray, own: list[int]) -> dict:

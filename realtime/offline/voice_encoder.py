@@ -19,13 +19,28 @@ CLI::
     python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
 
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
+
+Across corpora (``train-corpora``, ``loco``; weights go to the user cache, never over the shipped
+ones): the train speakers of several corpora together (``speech_corpora`` splits), the final window
+of each clip and up to 2 earlier hops; each window's cross-entropy over its own corpus's classes
+only (a class the corpus lacks is missing, not a negative); each epoch draws its windows so that a
+corpus's share goes with its size ** 0.5; ``CORPORA_AUGMENT`` (the above, stronger masking and a
+noise floor in the log-mel values); 12 epochs of 128, one-cycle up to 3e-3; the epoch with the best
+mean UAR (own classes) on the corpora's validation speakers is kept. ``loco``: for each corpus, a
+model of the others scored on its test speakers (7-way answers; ``restricted``: its own classes
+only), their mean, then the model of all of them on each one's test speakers::
+
+    python -m realtime.voice_encoder train-corpora --data ../shared/data --corpora ravdess,nemo,tess,turev,urdu
+    python -m realtime.voice_encoder loco --data ../shared/data  # -> ~/.cache/dmd-realtime/voice_encoder/loco/
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from dmd_lite.emotion_data import Pool, sequence_pool
+from dmd_lite.emotion_eval import extract_all
 from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
@@ -41,7 +57,8 @@ from realtime.nets.model_files import write_model_files
 from realtime.core.errors import SourceError, one_line
 from realtime.core.resources import cache_dir
 from realtime.offline.cli import add_command, report_confusion, train_evaluate_parser
-from realtime.offline.cross_corpus import VOICE_CORPORA, evaluate_corpora, window_logits
+from realtime.offline.cross_corpus import VOICE_CORPORA, evaluate_corpora, score_corpus, split_pool, window_logits
+from realtime.offline.speech_corpora import CORPUS_FOLDERS, CorpusError, classes, corpus_clips
 from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
 
 
@@ -62,6 +79,13 @@ class Augment:
     time_masks: int = 2
     time_width: int = 10  # steps, at most
     min_steps: int = 10  # a shift that leaves fewer present steps is not applied
+    noise: float = 0.0  # probability of a noise floor under the log-mel values (0: none)
+    noise_floor: tuple[float, float] = (-1.5, 0.5)  # its level's range, in running-normalised units
+    noise_jitter: float = 0.3  # std of its variation over steps and bins
+
+
+# trained across corpora: stronger masking and a noise floor, as a live microphone gives
+CORPORA_AUGMENT = Augment(freq_width=12, time_masks=3, time_width=15, noise=0.5)
 
 
 def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,6 +100,12 @@ def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) 
     bins = torch.arange(N_MELS)
     mel = (x[..., :N_MELS] + torch.randn(B, 1, 1, generator=gen) * a.gain
            + torch.randn(B, 1, 1, generator=gen) * a.gain * torch.linspace(-1, 1, N_MELS))
+    if a.noise > 0:  # log(e^mel + e^floor): a steady noise fills the quiet steps and bins
+        lo, hi = a.noise_floor
+        floor = (lo + (hi - lo) * torch.rand(B, 1, 1, generator=gen)
+                 + a.noise_jitter * torch.randn(B, T, N_MELS, generator=gen))
+        noisy = torch.rand(B, 1, 1, generator=gen) < a.noise
+        mel = torch.where(noisy, torch.logaddexp(mel, floor), mel)
     for _ in range(a.freq_masks):
         width = torch.randint(0, a.freq_width + 1, (B, 1, 1), generator=gen)
         first = torch.randint(0, N_MELS, (B, 1, 1), generator=gen)
@@ -99,14 +129,81 @@ def scores(model: VoiceEncoder, pool: Pool) -> dict:
     return classification_metrics(predict(model, pool), pool.labels, len(LABELS))
 
 
-def train(extraction: Path, out: Path, cfg: VoiceConfig, aug: Augment, epochs: int, lr: float, weight_decay: float,
-          label_smoothing: float, batch_size: int, seed: int) -> dict:
-    """Train on actors 1-16 (every-hop windows), report actors 17-20 after every epoch, write the last
-    epoch's float32 weights and a JSON sidecar."""
+def masked_cross_entropy(logits: torch.Tensor, y: torch.Tensor, allowed: torch.Tensor,
+                         label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy over each sample's own classes only: ``allowed`` (B, 7) bool; the other logits
+    are -inf, so they take no probability mass and get no gradient (a missing class is no negative).
+    Label smoothing spreads over the allowed classes."""
+    logp = F.log_softmax(logits.masked_fill(~allowed, float("-inf")), 1).masked_fill(~allowed, 0.0)
+    nll = -logp.gather(1, y[:, None]).squeeze(1)
+    smooth = -logp.sum(1) / allowed.sum(1)
+    return ((1 - label_smoothing) * nll + label_smoothing * smooth).mean()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a voice encoder is trained (see the module docstring)."""
+
+    epochs: int = 25
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    batch_size: int = 64
+    seed: int = 0
+
+
+def fit(model: VoiceEncoder, train_pool: Pool, validate: Callable[[VoiceEncoder], dict[str, float]], aug: Augment,
+        s: Schedule, allowed: np.ndarray | None = None, weights: np.ndarray | None = None,
+        select: str | None = None) -> list[dict]:
+    """Train ``model`` on ``train_pool``'s windows, ``validate`` after every epoch (its figures are
+    logged and printed). ``allowed`` (N, 7) bool: each window's own classes (``masked_cross_entropy``);
+    ``weights`` (N,): each epoch draws as many windows as there are, with replacement, in proportion
+    to them (default: every window once); ``select``: keep the epoch with the highest such figure
+    (default: the last). Returns the log."""
     from tqdm import tqdm
 
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(s.seed)
+    gen = torch.Generator().manual_seed(s.seed)
+    x, m, y = (torch.from_numpy(a) for a in (train_pool.x, train_pool.mask, train_pool.labels))
+    ok = None if allowed is None else torch.from_numpy(allowed)
+    draw = None if weights is None else torch.from_numpy(np.asarray(weights, np.float64))
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    per_epoch = len(y) // s.batch_size
+    if per_epoch < 1:
+        raise ValueError(f"{len(y)} training windows: fewer than one batch of {s.batch_size}")
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, s.lr, total_steps=s.epochs * per_epoch, pct_start=0.15)
+    log: list[dict] = []
+    best: tuple[float, dict] | None = None
+    for epoch in range(1, s.epochs + 1):
+        model.train()
+        order = (torch.randperm(len(y), generator=gen) if draw is None
+                 else torch.multinomial(draw, len(y), replacement=True, generator=gen))
+        total = 0.0
+        for i in tqdm(range(per_epoch), desc=f"epoch {epoch}/{s.epochs}", leave=False, unit="batch"):
+            idx = order[i * s.batch_size:(i + 1) * s.batch_size]
+            xb, mb = augment(x[idx], m[idx], aug, gen)
+            logits = model.classify(xb, mb)
+            loss = (F.cross_entropy(logits, y[idx], label_smoothing=s.label_smoothing) if ok is None
+                    else masked_cross_entropy(logits, y[idx], ok[idx], s.label_smoothing))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        val = validate(model)
+        log.append({"epoch": epoch, "loss": total / per_epoch, **{f"val_{k}": v for k, v in val.items()}})
+        print(f"epoch {epoch:2d}  loss {total / per_epoch:.4f}  "
+              + "  ".join(f"val {k} {v:.4f}" for k, v in val.items()), flush=True)
+        if select is not None and (best is None or val[select] > best[0]):
+            best = (val[select], {k: v.detach().clone() for k, v in model.state_dict().items()})
+    if best is not None:
+        model.load_state_dict(best[1])
+    return log
+
+
+def train(extraction: Path, out: Path, cfg: VoiceConfig, aug: Augment, s: Schedule) -> dict:
+    """Train on actors 1-16 (every-hop windows), report actors 17-20 after every epoch, write the last
+    epoch's float32 weights and a JSON sidecar."""
     t0 = time.perf_counter()
     train_pool = load_windows(extraction, TRAIN_ACTORS, every_hop=True)
     val_pool = load_windows(extraction, VAL_ACTORS, every_hop=False)
@@ -114,41 +211,149 @@ def train(extraction: Path, out: Path, cfg: VoiceConfig, aug: Augment, epochs: i
         raise ValueError(f"{extraction}: no labelled RAVDESS windows for the train or validation actors")
     print(f"training windows: {len(train_pool)} (actors {TRAIN_ACTORS[0]}-{TRAIN_ACTORS[-1]}); "
           f"validation clips: {len(val_pool)} (actors {VAL_ACTORS[0]}-{VAL_ACTORS[-1]})", flush=True)
-    x, m, y = (torch.from_numpy(a) for a in (train_pool.x, train_pool.mask, train_pool.labels))
     model = VoiceEncoder(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    per_epoch = len(y) // batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * per_epoch, pct_start=0.15)
-    log: list[dict] = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(y), generator=gen)
-        total = 0.0
-        for i in tqdm(range(per_epoch), desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch"):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            xb, mb = augment(x[idx], m[idx], aug, gen)
-            loss = F.cross_entropy(model.classify(xb, mb), y[idx], label_smoothing=label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
+
+    def validate(model: VoiceEncoder) -> dict[str, float]:
         val = scores(model, val_pool)
-        log.append({"epoch": epoch, "loss": total / per_epoch, "val_accuracy": val["accuracy"],
-                    "val_macro_f1": val["macro_f1"]})
-        print(f"epoch {epoch:2d}  loss {total / per_epoch:.4f}  val acc {val['accuracy']:.4f}  "
-              f"mF1 {val['macro_f1']:.4f}", flush=True)
+        return {"accuracy": val["accuracy"], "macro_f1": val["macro_f1"]}
+
+    log = fit(model, train_pool, validate, aug, s)
     val = scores(model, val_pool)
     meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
             "metrics": {"val_actors_17_20": {k: val[k] for k in ("accuracy", "macro_f1", "weighted_f1")}},
             "training": {"data": "RAVDESS speech actors 1-16, windows every hop along each clip; model selection on "
                                  "actors 17-20; RAVDESS is CC BY-NC-SA 4.0, non-commercial use only",
-                         "extraction": str(extraction), "seed": seed, "epochs": epochs, "lr": lr,
-                         "weight_decay": weight_decay, "label_smoothing": label_smoothing, "batch_size": batch_size,
+                         "extraction": str(extraction), **asdict(s),
                          "augment": asdict(aug), "seconds": round(time.perf_counter() - t0, 1), "log": log}}
+    return _write(model, out, meta)
+
+
+def _write(model: VoiceEncoder, out: Path, meta: dict) -> dict:
     meta = write_model_files({k: v.float() for k, v in model.state_dict().items()}, out, out.with_suffix(".json"), meta)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB) and {out.with_suffix('.json').name}", flush=True)
     return meta
+
+
+# ---------------------------------------------------------------- across corpora
+
+def parse_corpora(names: str) -> tuple[str, ...]:
+    """``"ravdess,nemo"`` -> the corpus names; CorpusError (one line) for an unknown or repeated one."""
+    corpora = tuple(n.strip() for n in names.split(",") if n.strip())
+    if bad := [n for n in corpora if n not in VOICE_CORPORA]:
+        raise CorpusError(f"unknown speech corpus {', '.join(map(repr, bad))}; known: {', '.join(VOICE_CORPORA)}")
+    if not corpora or len(set(corpora)) != len(corpora):
+        raise CorpusError(f"--corpora {names!r}: name each corpus once, comma-separated")
+    return corpora
+
+
+def corpus_weights(corpus_of: np.ndarray, power: float) -> np.ndarray:
+    """(N,) sampling weight of each window so that corpus c gets a share of every epoch in
+    proportion to n_c ** power (0: every corpus alike; 1: as the windows come)."""
+    names, index, counts = np.unique(corpus_of, return_inverse=True, return_counts=True)
+    share = counts.astype(np.float64) ** power
+    return (share / share.sum() / counts)[index]
+
+
+@dataclass(frozen=True)
+class CorporaData:
+    """Where the corpora are and how many of their windows a training takes."""
+
+    data: Path  # the shared data folder
+    extraction: Path  # per-corpus ``realtime.extract`` outputs (extracted first where missing)
+    windows: int = 3  # per training clip: the final window and up to windows - 1 earlier hops
+    limit: int | None = None  # clips per corpus and split at most (a quick check)
+    workers: int = 2
+
+
+def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str) -> dict[str, tuple[Pool, tuple[str, ...]]]:
+    """``{corpus: (its windows of split, its classes)}`` (features extracted first where missing;
+    each corpus's split is read once per process)."""
+    return {c: _corpus_pool(d, c, split) for c in corpora}
+
+
+@functools.lru_cache(maxsize=None)
+def _corpus_pool(d: CorporaData, corpus: str, split: str) -> tuple[Pool, tuple[str, ...]]:
+    clips = corpus_clips(d.data, corpus)
+    extract_all(d.data, d.extraction, d.workers, {corpus: ("audio", CORPUS_FOLDERS[corpus])})
+    return split_pool(d.extraction / corpus, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
+
+
+def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: VoiceConfig, aug: Augment,
+                  s: Schedule, balance: float = 0.5) -> tuple[VoiceEncoder, dict]:
+    """Train on the train speakers of ``corpora`` together (each window's loss over its own corpus's
+    classes, corpora drawn with shares in proportion to n ** ``balance``), keep the epoch with the
+    best mean UAR on their validation speakers, write its weights and sidecar to ``out``."""
+    t0 = time.perf_counter()
+    train_pools, val_pools = corpora_pools(d, corpora, "train"), corpora_pools(d, corpora, "val")
+    pool = Pool(*(np.concatenate([getattr(p, f) for p, _ in train_pools.values()])
+                  for f in ("x", "mask", "labels", "valence")),
+                np.concatenate([np.full(len(p), c) for c, (p, _) in train_pools.items()]))
+    allowed = np.concatenate([np.tile([lab in own for lab in LABELS], (len(p), 1)) for p, own in train_pools.values()])
+    print("training windows: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in train_pools.items())
+          + "; validation clips: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in val_pools.items()), flush=True)
+    model = VoiceEncoder(cfg)
+
+    def validate(model: VoiceEncoder) -> dict[str, float]:
+        uar = {c: score_corpus(window_logits(model, p), p.labels, own)["restricted"]["uar"]
+               for c, (p, own) in val_pools.items()}
+        return {"uar": float(np.mean(list(uar.values()))), **{f"{c}_uar": u for c, u in uar.items()}}
+
+    log = fit(model, pool, validate, aug, s, allowed, corpus_weights(pool.groups, balance), select="uar")
+    best = max(log, key=lambda r: r["val_uar"])
+    meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
+            "metrics": {"val_mean_uar": best["val_uar"], "epoch": best["epoch"]},
+            "training": {"data": f"train speakers of {', '.join(corpora)} (speech_corpora splits), "
+                                 f"{d.windows} windows per clip; model selection on their validation speakers; "
+                                 "non-commercial use only (RAVDESS CC BY-NC-SA 4.0; see each corpus's licence)",
+                         "corpora": list(corpora), "balance": balance, "windows": d.windows, "limit": d.limit,
+                         "extraction": str(d.extraction), **asdict(s), "augment": asdict(aug),
+                         "seconds": round(time.perf_counter() - t0, 1), "log": log}}
+    return model, _write(model, out, meta)
+
+
+def held_out_scores(model: VoiceEncoder, d: CorporaData, corpus: str) -> dict:
+    """A corpus's test speakers (read here, once per model): n, chance and the 7-way (``raw``) and
+    own-classes (``restricted``) accuracy, UAR and macro F1."""
+    pool, own = corpora_pools(d, (corpus,), "test")[corpus]
+    e = score_corpus(window_logits(model, pool), pool.labels, own)
+    return {"n": e["n"], "chance": e["chance_uniform"],
+            **{k: e["raw"][k] for k in ("accuracy", "uar", "macro_f1")},
+            "restricted": {k: e["restricted"][k] for k in ("accuracy", "uar", "macro_f1")}}
+
+
+def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConfig, aug: Augment, s: Schedule,
+         balance: float = 0.5) -> dict:
+    """Leave-one-corpus-out: for each corpus, a model trained on the others scored on its test
+    speakers, and their mean UAR; then the model of all of them on each one's test speakers. Every
+    step is added to ``out_dir/loco.json`` as it ends."""
+    result: dict = {"voice_cross_corpus": {}, "voice_all_corpora_heldout": {}, "seconds": {}}
+
+    def save() -> None:
+        (out_dir / "loco.json").write_text(json.dumps(result, indent=1))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for left in corpora:
+        t0 = time.perf_counter()
+        others = tuple(c for c in corpora if c != left)
+        print(f"=== leaving out {left}: training on {', '.join(others)}", flush=True)
+        model, _ = train_corpora(d, others, out_dir / f"voice_without_{left}.pt", cfg, aug, s, balance)
+        result["voice_cross_corpus"][left] = entry = held_out_scores(model, d, left)
+        result["seconds"][f"without_{left}"] = round(time.perf_counter() - t0, 1)
+        print(f"{left} (left out): {json.dumps(entry)}", flush=True)
+        cross = result["voice_cross_corpus"]
+        for k in ("uar", "accuracy", "macro_f1"):
+            cross_mean = [cross[c][k] for c in corpora if c in cross]
+            result[f"mean_{k}"] = round(float(np.mean(cross_mean)), 4)
+        result["mean_uar_restricted"] = round(float(np.mean([cross[c]["restricted"]["uar"] for c in cross])), 4)
+        save()
+    t0 = time.perf_counter()
+    print(f"=== all of {', '.join(corpora)}", flush=True)
+    model, _ = train_corpora(d, corpora, out_dir / "voice_all.pt", cfg, aug, s, balance)
+    for c in corpora:
+        result["voice_all_corpora_heldout"][c] = held_out_scores(model, d, c)
+    result["seconds"]["all"] = round(time.perf_counter() - t0, 1)
+    save()
+    return result
 
 
 def evaluate(extraction: Path, weights: Path, png: Path) -> dict:
@@ -193,7 +398,50 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--report", type=Path, default=cache_dir("voice_encoder") / "corpora",
                    help="where the confusion matrices are saved (default: %(default)s)")
     c.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
+    for command, what in (("train-corpora", "train on the train speakers of several speech corpora together"),
+                          ("loco", "leave-one-corpus-out: train without each corpus, score on it; then all of them")):
+        c = add_command(ap, command, what)
+        c.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
+        c.add_argument("--corpora", default=",".join(VOICE_CORPORA),
+                       help="comma-separated corpora (default: %(default)s)")
+        if command == "train-corpora":
+            c.add_argument("--out", type=Path, default=cache_dir("voice_encoder") / "corpora" / "voice_corpora.pt",
+                           help="where the weights and their JSON sidecar go (default: %(default)s)")
+        else:
+            c.add_argument("--out", type=Path, default=cache_dir("voice_encoder") / "loco",
+                           help="folder of the models and loco.json (default: %(default)s)")
+        c.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
+                       help="where the corpora's voice features are (or will be) extracted (default: %(default)s)")
+        c.add_argument("--epochs", type=int, default=12, help="training epochs (default: %(default)s)")
+        c.add_argument("--batch-size", type=int, default=128, help="mini-batch size (default: %(default)s)")
+        c.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle schedule (default: %(default)s)")
+        c.add_argument("--windows", type=int, default=3,
+                       help="windows per training clip: the final one and earlier hops (default: %(default)s)")
+        c.add_argument("--balance", type=float, default=0.5,
+                       help="each corpus's share of an epoch is in proportion to its windows ** this "
+                            "(0: alike, 1: as they come; default: %(default)s)")
+        c.add_argument("--limit", type=int, default=None, help="clips per corpus and split at most (a quick check)")
+        c.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+        c.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     return ap
+
+
+def run_corpora(a: argparse.Namespace) -> dict:
+    """``train-corpora`` and ``loco``; the last line printed is JSON."""
+    corpora = parse_corpora(a.corpora)
+    if a.cmd == "loco" and len(corpora) < 2:
+        raise CorpusError("loco needs at least two corpora")
+    d = CorporaData(a.data, a.extraction, a.windows, a.limit, a.workers)
+    s = Schedule(a.epochs, a.lr, 1e-2, 0.1, a.batch_size, a.seed)
+    t0 = time.perf_counter()
+    if a.cmd == "loco":
+        result = loco(d, a.out, corpora, VoiceConfig(), CORPORA_AUGMENT, s, a.balance)
+    else:
+        _, meta = train_corpora(d, corpora, a.out, VoiceConfig(), CORPORA_AUGMENT, s, a.balance)
+        result = {"weights": str(a.out), "corpora": list(corpora), **meta["metrics"]}
+    result["seconds_total"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result))
+    return result
 
 
 def evaluate_on_corpora(a: argparse.Namespace) -> dict:
@@ -210,10 +458,15 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(1)  # a small model: one thread leaves the other cores to the live app or other jobs
     if a.cmd == "train":
-        train(a.extraction, a.out, VoiceConfig(), Augment(), a.epochs, a.lr, a.weight_decay, a.label_smoothing,
-              a.batch_size, a.seed)
+        train(a.extraction, a.out, VoiceConfig(), Augment(),
+              Schedule(a.epochs, a.lr, a.weight_decay, a.label_smoothing, a.batch_size, a.seed))
     elif a.cmd == "evaluate":
         evaluate(a.extraction, a.weights, a.png)
+    elif a.cmd in ("train-corpora", "loco"):
+        try:
+            run_corpora(a)
+        except (FileNotFoundError, ValueError, SourceError) as e:
+            p.exit(2, f"{p.prog} {a.cmd}: {one_line(e)}\n")
     else:
         try:
             evaluate_on_corpora(a)

@@ -1,0 +1,119 @@
+"""The voice encoder trained across corpora (``python -m realtime.voice_encoder train-corpora`` / ``loco``):
+missing classes masked out of the loss, corpora balanced, the noise-floor augmentation, and a tiny run
+on real clips."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers.paths import DATA
+
+from realtime.core.feature_spec import LABELS, N_MELS
+from realtime.nets.voice_encoder import load_voice_encoder
+from realtime.offline.speech_corpora import CORPUS_FOLDERS, MANIFEST, CorpusError
+from realtime.offline.voice_encoder import Augment, augment, corpus_weights, main, masked_cross_entropy, parse_corpora
+
+
+def test_missing_classes_take_no_mass_and_no_gradient():
+    torch.manual_seed(0)
+    logits = torch.randn(4, len(LABELS), requires_grad=True)
+    allowed = torch.zeros(4, len(LABELS), dtype=torch.bool)
+    allowed[:2, :4] = True  # a 4-class corpus (e.g. TurEV-DB) ...
+    allowed[2:] = True  # ... and a 7-class one
+    y = torch.tensor([0, 3, 5, 6])
+    loss = masked_cross_entropy(logits, y, allowed, label_smoothing=0.1)
+    loss.backward()
+    loss = loss.detach()
+    assert torch.isfinite(loss)
+    assert torch.all(logits.grad[~allowed] == 0) and torch.all(logits.grad[allowed] != 0)
+    # the same as the cross-entropy over each sample's own classes, smoothing spread over them only
+    own = (F.cross_entropy(logits[:2, :4], y[:2], label_smoothing=0.1, reduction="sum")
+           + F.cross_entropy(logits[2:], y[2:], label_smoothing=0.1, reduction="sum")) / 4
+    assert float(loss) == pytest.approx(float(own.detach()), rel=1e-5)
+    # whatever the model says for a missing class changes nothing
+    moved = logits.detach().clone()
+    moved[:2, 4:] += 100.0
+    assert float(masked_cross_entropy(moved, y, allowed, 0.1)) == pytest.approx(float(loss), rel=1e-5)
+
+
+def test_corpora_are_balanced():
+    groups = np.array(["nemo"] * 900 + ["urdu"] * 100)
+    for power, nemo_share in ((0.0, 0.5), (0.5, 0.75), (1.0, 0.9)):
+        w = corpus_weights(groups, power)
+        assert w.sum() == pytest.approx(1.0)
+        assert w[groups == "nemo"].sum() == pytest.approx(nemo_share)
+        assert len(set(w[groups == "urdu"])) == 1  # alike within a corpus
+    drawn = torch.multinomial(torch.from_numpy(corpus_weights(groups, 0.0)), 4000, replacement=True,
+                              generator=torch.Generator().manual_seed(0))
+    assert 0.45 < float((drawn >= 900).float().mean()) < 0.55
+
+
+def test_noise_floor_fills_quiet_bins_and_keeps_absent_steps_zero():
+    x = torch.full((3, 100, N_MELS + 1), -3.0)
+    m = torch.ones(3, 100, dtype=torch.bool)
+    m[:, :40] = False
+    x = x * m.unsqueeze(2)
+    a = Augment(shift=0, gain=0.0, freq_masks=0, time_masks=0, noise=1.0, noise_floor=(0.0, 0.0), noise_jitter=0.0)
+    xa, ma = augment(x, m, a, torch.Generator().manual_seed(0))
+    assert torch.equal(ma, m) and torch.all(xa[~m] == 0)
+    assert torch.allclose(xa[..., :N_MELS][m], torch.logaddexp(torch.tensor(-3.0), torch.tensor(0.0)))
+    assert torch.all(xa[..., N_MELS][m] == -3.0)  # the voice-activity value is left alone
+
+
+def test_corpora_names_are_checked(capsys):
+    assert parse_corpora("ravdess, nemo") == ("ravdess", "nemo")
+    for bad in ("ravdess,ravdess", ",", "ravdess,klingon"):
+        with pytest.raises(CorpusError):
+            parse_corpora(bad)
+    with pytest.raises(SystemExit) as e:
+        main(["train-corpora", "--data", str(DATA), "--corpora", "ravdess,klingon"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "klingon" in err and "known: ravdess" in err
+
+
+def _copy_corpus(data: Path, corpus: str, per_split: dict[str, int]) -> None:
+    """A few clips of a manifest corpus, of different labels, with their manifest rows."""
+    src = DATA / CORPUS_FOLDERS[corpus]
+    with open(src / MANIFEST, newline="") as f:
+        rows = list(csv.DictReader(f))
+    picked = []
+    for split, n in per_split.items():
+        seen: set[str] = set()
+        for r in rows:
+            if r["split"] == split and r["label"] not in seen and len(seen) < n:
+                seen.add(r["label"])
+                picked.append(r)
+    dest = data / CORPUS_FOLDERS[corpus]
+    for r in picked:
+        (dest / r["audio"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / r["audio"], dest / r["audio"])
+    with open(dest / MANIFEST, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(picked)
+
+
+@pytest.mark.needs_data("speech/tess")
+@pytest.mark.needs_data("speech/turev")
+def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
+    """Four training clips, a validation and two test clips of TESS and TurEV-DB each: extraction with the
+    live front-end, one epoch, weights and sidecar that load, a JSON last line."""
+    data = tmp_path / "data"
+    for corpus in ("tess", "turev"):
+        _copy_corpus(data, corpus, {"train": 4, "val": 1, "test": 2})
+    out = tmp_path / "voice.pt"
+    assert main(["train-corpora", "--data", str(data), "--corpora", "tess,turev", "--out", str(out),
+                 "--extraction", str(tmp_path / "ex"), "--epochs", "1", "--batch-size", "4", "--windows", "2",
+                 "--workers", "1"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["corpora"] == ["tess", "turev"] and result["epoch"] == 1 and 0 <= result["val_mean_uar"] <= 1
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["training"]["corpora"] == ["tess", "turev"] and meta["training"]["windows"] == 2
+    model = load_voice_encoder(out)
+    assert model.classify(torch.zeros(1, 100, N_MELS + 1), torch.ones(1, 100, dtype=torch.bool)).shape == (1, 7)
