@@ -82,7 +82,7 @@ class TegraStatsReader:
     def __init__(self, binary: str, interval_ms: int = 1000) -> None:
         self.binary = binary
         self.interval_ms = interval_ms
-        self._latest: tuple[float, TegraStats] | None = None  # (clock time, figures), swapped whole
+        self._latest: tuple[float, TegraStats, str] | None = None  # (clock time, figures, footer), swapped whole
         self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
 
@@ -113,20 +113,23 @@ class TegraStatsReader:
         for line in proc.stdout:
             stats = parse_line(line)
             if stats is not None:
-                self._latest = (now(), stats)
+                self._latest = (now(), stats, footer(stats))  # formatted once here, not every frame
+
+    def _fresh(self) -> tuple[float, TegraStats, str] | None:
+        """The newest reading, or None when none came within three intervals."""
+        latest = self._latest
+        return None if latest is None or now() - latest[0] > 3 * self.interval_ms / 1000 else latest
 
     @property
     def latest(self) -> TegraStats | None:
         """The newest figures, or None when none came within three intervals."""
-        latest = self._latest
-        if latest is None or now() - latest[0] > 3 * self.interval_ms / 1000:
-            return None
-        return latest[1]
+        fresh = self._fresh()
+        return None if fresh is None else fresh[1]
 
     def footer(self) -> str:
-        """The overlay's line for the newest figures; '' when there are none."""
-        stats = self.latest
-        return "" if stats is None else footer(stats)
+        """The overlay's line for the newest figures (read every frame); '' when there are none."""
+        fresh = self._fresh()
+        return "" if fresh is None else fresh[2]
 
     def stop(self, timeout: float = 1.0) -> None:
         """End the subprocess (terminate, then kill) and join the reading thread."""
