@@ -42,6 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -74,6 +75,17 @@ log = logging.getLogger("realtime.app")
 
 def _is_live(video: int | str) -> bool:
     return isinstance(video, int) or not Path(str(video)).is_file()
+
+
+W = TypeVar("W")
+
+
+def _writable(flag: str, path: Path, open_output: Callable[[Path], W]) -> W:
+    """``open_output(path)``, its OSError (a folder that cannot be made, say) turned into one line naming ``flag``."""
+    try:
+        return open_output(path)
+    except OSError as e:
+        raise OSError(f"{flag} {path}: cannot write there ({e.strerror or e}); choose a place you can write to") from e
 
 
 class App(ThreadLoops):
@@ -144,9 +156,9 @@ class App(ThreadLoops):
         with contextlib.suppress(NonFiniteOutputError):  # such windows are reported one by one while running
             self.engine.infer(self.assembler.from_streams(0.0, {}))  # warm-up: the first run is the slowest
         if c.events is not None:
-            self.events = EventLog(c.events)
+            self.events = _writable("--events", c.events, EventLog)
         if c.save_windows is not None:
-            self.saver = WindowSaver(c.save_windows)
+            self.saver = _writable("--save-windows", c.save_windows, WindowSaver)
 
     def _close_inputs(self) -> None:
         """Stop the sources and wait for the ASR loader: a process must not exit while it is in Vosk."""

@@ -89,18 +89,21 @@ def test_a_live_source_without_a_microphone_runs_with_voice_off(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["empty checkpoint", "missing checkpoint", "corrupt checkpoint", "cuda",
-                                  "missing engine", "unwritable events"])
+                                  "missing engine", "unwritable events", "events folder that cannot be made"])
 def test_start_up_errors_exit_2_while_the_speech_model_loads(tmp_path, case, asr):
     args = {"empty checkpoint": ["--checkpoint", str(tmp_path)],
             "missing checkpoint": ["--checkpoint", str(tmp_path / "nowhere")],
             "corrupt checkpoint": ["--checkpoint", str(corrupt_checkpoint(tmp_path))],
             "cuda": ["--device", "cuda"],
             "missing engine": ["--backend", "onnx", "--engine", str(tmp_path / "missing.onnx")],
-            "unwritable events": ["--events", "/proc/version/events.jsonl"]}[case]
+            "unwritable events": ["--events", "/proc/version/events.jsonl"],
+            "events folder that cannot be made": ["--events", "/proc/nowhere/events.jsonl"]}[case]
     if case == "cuda" and _has_cuda():
         pytest.skip("this machine has CUDA")
     done = run_main("--video", str(CLIP), *asr, *args)
     check_exit(done, 2)
+    if case.startswith("events folder"):
+        assert "--events /proc/nowhere/events.jsonl: cannot write there" in done.stderr
 
 
 def corrupt_checkpoint(tmp_path: Path) -> Path:
