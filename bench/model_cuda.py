@@ -65,17 +65,8 @@ def time_on_device(calls: dict[str, Call], repeat: int, warmup: int = 10) -> dic
 
 
 def graph_of(fn: Call) -> torch.cuda.CUDAGraph:
-    """``fn`` captured once (after three warm-up calls on a side stream)."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    return graph
+    """``fn`` captured once, as the engines capture a model (``CapturedCall``: warm-up calls on a side stream)."""
+    return CapturedCall(fn, []).graph
 
 
 def floor_us(repeat: int) -> tuple[float, float]:
