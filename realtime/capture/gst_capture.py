@@ -79,9 +79,6 @@ class GstCapture:
         finally:
             buffer.unmap(info)
 
-    def isOpened(self) -> bool:  # noqa: N802  (OpenCV's name, as VideoSource calls it)
-        return True
-
     def release(self) -> None:
         self.pipeline.set_state(Gst.State.NULL)
 
