@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.core.feature_spec import FeatureSpec
+from realtime.core.feature_spec import LABEL_VALENCE, LABELS, FeatureSpec
 from realtime.extract import INDEX, SHARDS, load_shard
 from realtime.window import Stream, WindowAssembler
 
@@ -135,7 +135,7 @@ class Triplets:
     text: np.ndarray
     text_mask: np.ndarray
     labels: np.ndarray  # (B,) int64
-    valence: np.ndarray  # (B,) float32, NaN where no modality present carries one
+    valence: np.ndarray  # (B,) float32 target (``valence_targets``)
 
 
 def draw_triplets(pools: dict[str, Pool], labels: np.ndarray, present: np.ndarray, rng: np.random.Generator,
@@ -153,8 +153,15 @@ def draw_triplets(pools: dict[str, Pool], labels: np.ndarray, present: np.ndarra
     for k, m in enumerate(("visual", "audio", "text")):
         out[f"{m}_mask"] &= present[:, k:k + 1]
         out[m][~out[f"{m}_mask"]] = 0
-    valence = np.where(present[:, 2], pools["text"].valence[picks["text"]], np.nan).astype(np.float32)
-    return Triplets(**out, labels=labels.astype(np.int64), valence=valence)
+    sentiment = np.where(present[:, 2], pools["text"].valence[picks["text"]], np.nan)
+    return Triplets(**out, labels=labels.astype(np.int64), valence=valence_targets(labels, sentiment))
+
+
+def valence_targets(labels: np.ndarray, sentiment: np.ndarray) -> np.ndarray:
+    """(B,) float32 valence targets: the words' sentiment where it is given (not NaN), else the
+    label's ``LABEL_VALENCE``; labels index ``LABELS`` (-1, unknown, gets NaN)."""
+    table = np.array([LABEL_VALENCE[name] for name in LABELS] + [np.nan], np.float32)
+    return np.where(np.isnan(sentiment), table[labels], sentiment).astype(np.float32)
 
 
 def paired_picks(by_label: dict[str, list[np.ndarray]], labels: np.ndarray,

@@ -7,8 +7,9 @@ Sets (built from ``realtime.extract`` outputs of ``../shared/data``, see ``held_
 - ``fused_paired_test``: ``N_PAIRED`` label-paired triplets of those sets (labels drawn uniformly,
   all three modalities present, fixed seed).
 Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), the expected
-calibration error with and without the checkpoint's temperature, valence_mae where the labels
-carry valence (MELD sentiment), the share of windows whose valence has the sign of their label
+calibration error with and without the checkpoint's temperature, ``valence_mae`` against the
+valence targets the model is trained on (``emotion_data.valence_targets``: MELD's sentiment for its
+words, the label's ``LABEL_VALENCE`` for faces and voices), the share of windows whose valence has the sign of their label
 (``valence_sign_agreement`` over ``valence_sign_n`` windows of labels with a clear sign,
 ``CLEAR_VALENCE_SIGN``), and the mean GD-Unit edge weights (homo and hetero graphs; an
 edge touching an absent modality weighs 0, so single-modality sets show zeros).
@@ -29,7 +30,7 @@ from realtime.extract import extract
 from realtime.nets.voice_encoder import VoiceEncoder
 from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
 
-from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool
+from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool, valence_targets
 from .emotion_train import TripletSampler, predict
 from .metrics import classification_metrics, save_confusion_png
 from .recognizer import Recognizer
@@ -153,9 +154,8 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
              "weighted_f1": m["weighted_f1"], "chance": float(counts.max() / max(1, counts.sum())),
              "ece": expected_calibration_error(probs[keep], batch.labels[keep]),
              "ece_before_temperature": expected_calibration_error(uncalibrated[keep], batch.labels[keep])}
-    has_valence = ~np.isnan(batch.valence)
-    if has_valence.any():
-        entry["valence_mae"] = float(np.abs(valence[has_valence] - batch.valence[has_valence]).mean())
+    target = valence_targets(batch.labels, batch.valence)
+    entry["valence_mae"] = float(np.abs(valence[keep] - target[keep]).mean())
     entry |= valence_sign_agreement(valence[keep], batch.labels[keep], labels)
     entry["gd_edges"] = {kind: dict(zip(EDGE_NAMES, getattr(out, f"edges_{kind}").mean(0).tolist()))
                          for kind in ("homo", "hetero")}

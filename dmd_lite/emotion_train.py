@@ -3,7 +3,8 @@
 Every step draws a random subset of present modalities, labels (``draw_labels``), and a face, a
 voice window and an utterance of each label from the training pools (features already encoded by
 the frozen front-end encoders), then takes one step on the full DMD objective (7-way emotion
-classification plus valence where the words carry it).
+classification plus valence: the words' sentiment where they carry one, else the label's
+``LABEL_VALENCE``, so face and voice teach the valence head too).
 """
 
 from __future__ import annotations

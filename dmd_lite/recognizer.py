@@ -13,7 +13,13 @@ Inputs, batch first (shapes from the ``FeatureSpec``; masks True where a step is
     text   (B, 24, 40)  float32   text_mask   (B, 24) bool
 
 Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,) in [-1, 1],
-``edges_homo`` and ``edges_hetero`` (B, 6) GD-Unit edge weights in ``gd_unit.EDGE_NAMES`` order.
+``edges_homo`` and ``edges_hetero`` (B, 6) GD-Unit edge weights in ``gd_unit.EDGE_NAMES`` order,
+``voice_reliability`` (B,) in [0, 1] (the voice encoder's, 0 without voice).
+
+A voice that is not to be trusted does not override the others: DMD answers each window twice, as
+it is and without its voice, and the two answers (probabilities, valence, edges) are mixed with the
+voice's weight ``min(1, voice_reliability / FULL_TRUST)`` (``voice_weight``); a window with nothing
+but a voice keeps the voice's answer.
 
 Words alone: a window with words and no face or voice is answered by the text encoder itself (its
 emotion log-probabilities at the last word, at their own temperature, and its valence), not by
@@ -46,6 +52,23 @@ from .config import DMDConfig
 from .model import DMD, last_present
 
 DEFAULT_CHECKPOINT = shipped("models/default")
+# the voice reliability from which the voice counts in full: about the median over held-out speakers of
+# the voice encoder's own corpus (RAVDESS actors 21-24; MODEL_CARD.md)
+FULL_TRUST = 0.5
+
+
+def voice_weight(reliability: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor) -> Tensor:
+    """(B,) weight of the answer with the voice against the one without: min(1, reliability /
+    FULL_TRUST) where another modality is present, 1 where the voice is alone (or nothing is)."""
+    others = visual_mask.any(1) | text_mask.any(1)
+    return torch.where(others & audio_mask.any(1), (reliability / FULL_TRUST).clamp(max=1.0),
+                       torch.ones_like(reliability))
+
+
+def mix(weight: Tensor, with_voice: Tensor, without_voice: Tensor) -> Tensor:
+    """weight (B,) * with_voice (B, ...) + (1 - weight) * without_voice."""
+    w = weight.reshape(-1, *([1] * (with_voice.dim() - 1)))
+    return w * with_voice + (1 - w) * without_voice
 
 
 def words_answer(words: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -70,10 +93,18 @@ class Recognizer(nn.Module):
         return self.spec.labels
 
     def forward(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
-                text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         words = text * text_mask.unsqueeze(-1).to(text.dtype)  # (B, T_l, text_dim), zero at empty slots
-        out = self.dmd(words, self.voice(audio, audio_mask), visual, text_mask, audio_mask, visual_mask)
-        return *self.decide(out.logits, words, visual_mask, audio_mask, text_mask), out.edges_homo, out.edges_hetero
+        voice, reliability = self.voice.encode(audio, audio_mask)
+        twice = (lambda t: torch.cat([t, t]))  # the window as it is, then without its voice
+        no_voice = torch.zeros_like(audio_mask)
+        out = self.dmd(twice(words), torch.cat([voice, torch.zeros_like(voice)]), twice(visual), twice(text_mask),
+                       torch.cat([audio_mask, no_voice]), twice(visual_mask))
+        probs, valence = self.decide(out.logits, twice(words), twice(visual_mask), torch.cat([audio_mask, no_voice]),
+                                     twice(text_mask))
+        w = voice_weight(reliability, visual_mask, audio_mask, text_mask)
+        b = len(w)
+        return (*(mix(w, t[:b], t[b:]) for t in (probs, valence, out.edges_homo, out.edges_hetero)), reliability)
 
     def decide(self, logits: Tensor, words: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor,
                temperature: bool = True) -> tuple[Tensor, Tensor]:

@@ -4,9 +4,11 @@
   answer: 0.5 at a 0.5 s hop halves an old answer's say every 0.5 s).
 - Hysteresis on the shown label: another class takes over only when its smoothed probability
   beats the shown one's by ``switch_margin``, so two close classes do not flicker.
-- An "uncertain" state: when no modality has enough evidence (``min_coverage`` of a window's steps
-  for face or voice, any word for text), or when the best smoothed probability is below
-  ``min_confidence``. Leaving it needs ``min_confidence + switch_margin``: hysteresis again.
+- An "uncertain" state: when no modality is reliable enough (``min_reliability``; see
+  ``modality_reliability``), or when the best smoothed probability is below ``min_confidence``.
+  Leaving it needs ``min_confidence + switch_margin``: hysteresis again.
+- Valence is shown only while some modality is reliable enough: without one, ``Decision.valence``
+  is None (the overlay and the event log say it is unknown) rather than a number nobody supports.
 """
 
 from __future__ import annotations
@@ -26,21 +28,27 @@ class Decision:
     label: str  # a class label, or UNCERTAIN
     confidence: float  # smoothed probability of the shown class (of the best class when uncertain)
     probabilities: np.ndarray  # (K,) smoothed, sums to 1
-    valence: float  # smoothed, -1 .. 1
-    reason: str  # why uncertain ("" when not): "too little input" (no modality covers enough of the
-    # window, as in a run's first seconds) or "low confidence"
+    valence: float | None  # smoothed, -1 .. 1; None while no modality is reliable enough
+    reason: str  # why uncertain ("" when not): "too little input" (no modality reliable enough, as
+    # in a run's first seconds or with a voice unlike any trained on) or "low confidence"
+
+
+def modality_reliability(coverage: Mapping[str, float], voice_reliability: float) -> dict[str, float]:
+    """Per modality, 0 .. 1: the share of the window's steps present (text: 1 with any word), times
+    the voice encoder's own reliability for the voice."""
+    return {m: c * voice_reliability if m == "audio" else c for m, c in coverage.items()}
 
 
 class Smoother:
-    """Turns successive (probabilities, valence, coverage) into ``Decision``s; ``reset`` forgets."""
+    """Turns successive (probabilities, valence, reliability) into ``Decision``s; ``reset`` forgets."""
 
     def __init__(self, labels: Sequence[str], alpha: float = 0.5, switch_margin: float = 0.1,
-                 min_confidence: float = 0.35, min_coverage: float = 0.25) -> None:
+                 min_confidence: float = 0.35, min_reliability: float = 0.25) -> None:
         if not 0 < alpha <= 1:
             raise ValueError(f"Smoother alpha must be in (0, 1], got {alpha}")
         self.labels = tuple(labels)
         self.alpha, self.switch_margin = alpha, switch_margin
-        self.min_confidence, self.min_coverage = min_confidence, min_coverage
+        self.min_confidence, self.min_reliability = min_confidence, min_reliability
         self.reset()
 
     def reset(self) -> None:
@@ -48,8 +56,8 @@ class Smoother:
         self._valence = 0.0
         self._shown: int | None = None  # index of the shown class; None while uncertain
 
-    def update(self, probabilities: np.ndarray, valence: float, coverage: Mapping[str, float]) -> Decision:
-        """``coverage``: per modality, the fraction of the window's steps present (text: 1 if any word)."""
+    def update(self, probabilities: np.ndarray, valence: float, reliability: Mapping[str, float]) -> Decision:
+        """``reliability``: per modality, 0 .. 1 (``modality_reliability``)."""
         p = np.asarray(probabilities, dtype=np.float64)
         if p.shape != (len(self.labels),):
             raise ValueError(f"Smoother expects {len(self.labels)} probabilities, got shape {p.shape}")
@@ -59,7 +67,8 @@ class Smoother:
         smoothed = self._p / self._p.sum()
         best = int(smoothed.argmax())
 
-        if not any(c >= self.min_coverage for c in coverage.values()):
+        reliable = any(r >= self.min_reliability for r in reliability.values())
+        if not reliable:
             self._shown, reason = None, "too little input"
         elif self._shown is None:
             enter = self.min_confidence + self.switch_margin
@@ -72,4 +81,5 @@ class Smoother:
             reason = ""
         shown = best if self._shown is None else self._shown
         return Decision(self.labels[self._shown] if self._shown is not None else UNCERTAIN,
-                        float(smoothed[shown]), smoothed.astype(np.float32), float(self._valence), reason)
+                        float(smoothed[shown]), smoothed.astype(np.float32), float(self._valence) if reliable else None,
+                        reason)

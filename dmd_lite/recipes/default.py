@@ -37,6 +37,7 @@ from realtime.nets.voice_encoder import load_voice_encoder
 
 from ..checkpoint import WEIGHTS
 from ..config import preset
+from ..metrics import fit_temperature
 from ..emotion_data import face_pool
 from ..emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, single_modality
 from ..emotion_train import TripletSampler, TripletTraining, predict, train_on_triplets
@@ -52,13 +53,6 @@ def dmd_config(voice_dim: int, text_dim: int):
     """The lite preset sized for the encoders' features, 7 emotions + valence."""
     return replace(preset("lite"), name="default", dim_l=text_dim, dim_a=voice_dim,
                    n_classes=len(LABELS), labels=LABELS, regression=True)
-
-
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The softmax temperature minimising the negative log-likelihood (grid search, 0.5..5)."""
-    grid = torch.linspace(0.5, 5.0, 91)
-    nll = torch.stack([torch.nn.functional.cross_entropy(logits / t, labels) for t in grid])
-    return float(grid[nll.argmin()])
 
 
 def selection_sets(select: dict, spec: FeatureSpec) -> dict:

@@ -118,6 +118,7 @@ class App(ThreadLoops):
         self._face: FaceObservation | None = None
         self._decision: Decision | None = None
         self._present: dict[str, bool] = {}
+        self._reliability: dict[str, float] = {}  # per modality, in the last window
         self._edges: np.ndarray | None = None
         self._words: deque[str] = deque(maxlen=WORDS_SHOWN)  # the ASR thread's own
         self._words_text = ""  # the same words, for the other threads

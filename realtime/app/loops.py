@@ -29,7 +29,7 @@ from realtime.frontends.face import PRESENCE, FaceFrontEnd, Resampler
 from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.frontends.voice import VoiceFrontEnd
 from realtime.outputs.overlay import OverlayState, Readout, render
-from realtime.smoothing import Decision, Smoother
+from realtime.smoothing import Decision, Smoother, modality_reliability
 from realtime.window import Window
 
 log = logging.getLogger("realtime.app")
@@ -274,9 +274,11 @@ class ThreadLoops:
                 self._set_off("model", None)
             t_result = now()
             coverage = self._coverage(window)
-            decision = smoother.update(inference.probabilities, inference.valence, coverage)
+            reliability = modality_reliability(coverage, inference.voice_reliability)
+            decision = smoother.update(inference.probabilities, inference.valence, reliability)
             self._decision, self._edges = decision, inference.edges_hetero
             self._present = {m: m in inference.present for m in MODALITIES}
+            self._reliability = reliability
             update_ms = (t_result - next_t) * 1e3
             self.stats.inferences += 1
             self.stats.update_ms.append(update_ms)
@@ -284,7 +286,7 @@ class ThreadLoops:
             if self.saver is not None:
                 self.saver.add(window)
             if self.events is not None:
-                self._write_event(self._event(window, inference, decision, coverage, t_result,
+                self._write_event(self._event(window, inference, decision, coverage, reliability, t_result,
                                               {"update": update_ms, "assemble": assemble_ms,
                                                "model": inference.model_ms}))
             self.clock.consumed(next_t)
@@ -306,7 +308,7 @@ class ThreadLoops:
 
 
     def _event(self, window: Window, inference: Inference, decision: Decision, coverage: dict[str, float],
-               t_result: float, latency: dict[str, float]) -> dict:
+               reliability: dict[str, float], t_result: float, latency: dict[str, float]) -> dict:
         def lag(m: str) -> float | None:
             newest = self.tracks[m].newest
             return None if newest is None else round((window.t_end - newest) * 1e3, 1)
@@ -320,9 +322,12 @@ class ThreadLoops:
                 "confidence": round(decision.confidence, 4), "uncertain_reason": decision.reason,
                 "probabilities": named(inference.probabilities, labels),
                 "smoothed": named(decision.probabilities, labels),
-                "valence": round(inference.valence, 4), "valence_smoothed": round(decision.valence, 4),
+                "valence": round(inference.valence, 4),
+                "valence_smoothed": None if decision.valence is None else round(decision.valence, 4),
                 "present": self._present,  # set for this inference; replaced whole, never changed in place
                 "coverage": {m: round(v, 3) for m, v in coverage.items()},
+                "voice_reliability": round(inference.voice_reliability, 4),
+                "reliability": {m: round(v, 3) for m, v in reliability.items()},
                 "edges_homo": named(inference.edges_homo, EDGE_NAMES),
                 "edges_hetero": named(inference.edges_hetero, EDGE_NAMES),
                 "latency_ms": {**{k: round(v, 2) for k, v in latency.items()},
@@ -340,7 +345,8 @@ class ThreadLoops:
         return OverlayState(self.spec.labels, self._decision, face.box if face is not None and face.present else None,
                             self._present, off, self._edges, self._words_text, self._partial,
                             Readout(glass, model, self._asr_lag, self.stats.fps or None,
-                                    self._tegrastats.footer() if self._tegrastats is not None else ""))
+                                    self._tegrastats.footer() if self._tegrastats is not None else ""),
+                            self._reliability)
 
 
     def _display_loop(self) -> None:

@@ -5,4 +5,4 @@ outputs it gives."""
 BACKENDS = ("torch", "onnx", "trt", "fused")
 PRECISIONS = ("float32", "tf32", "float16", "bfloat16")  # the fused back-end's matrix arithmetic
 INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
-OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero")
+OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero", "voice_reliability")

@@ -17,9 +17,15 @@ import numpy as np
 
 SPEC_VERSION = 2  # 1: the text track held hashed word ids, not the text encoder's features
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
-# the sign of valence a label carries where it has a clear one (the pleasure axis of Russell's circumplex,
-# Russell 1980): happy pleasant; sad, angry, fearful and disgusted unpleasant; neutral and surprised none
-CLEAR_VALENCE_SIGN = {"happy": 1, "sad": -1, "angry": -1, "fearful": -1, "disgusted": -1}
+# the valence target of each label where no sentiment annotation is given (faces, voices, unannotated words):
+# the label's mean sentiment (negative -1, neutral 0, positive +1) over MELD's training utterances
+# (Poria et al. 2019), where joy is always positive and sadness, anger, fear and disgust always negative;
+# surprise averages -0.02 there and is taken as 0. The signs are the pleasure axis of Russell's circumplex
+# (Russell 1980). tests/core/test_valence_table.py recomputes it from MELD.
+LABEL_VALENCE = {"neutral": 0.0, "happy": 1.0, "sad": -1.0, "angry": -1.0, "fearful": -1.0, "disgusted": -1.0,
+                 "surprised": 0.0}
+# the sign of valence a label carries where it has a clear one: happy +1; sad, angry, fearful, disgusted -1
+CLEAR_VALENCE_SIGN = {label: int(math.copysign(1, v)) for label, v in LABEL_VALENCE.items() if v != 0}
 STREAMS = ("visual", "audio")  # the modalities sampled at a fixed rate (text is a list of words)
 Stream = tuple[np.ndarray, np.ndarray]  # what a front-end gives: (timestamps (n,) sorted, features (n, ...))
 _DERIVED = ("visual_steps", "audio_steps")  # written by to_dict for readers, checked by from_dict

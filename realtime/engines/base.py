@@ -35,6 +35,7 @@ class Inference:
     edges_hetero: np.ndarray  # (6,)
     present: tuple[str, ...]  # modalities with at least one present step
     model_ms: float  # time spent in ``run``
+    voice_reliability: float = 0.0  # 0 .. 1: how far the voice's answer is to be trusted (0 without voice)
 
 
 def window_batch(windows: Sequence[Window]) -> dict[str, np.ndarray]:
@@ -73,4 +74,4 @@ class Engine(ABC):
             raise NonFiniteOutputError(f"the {self.name} engine's {', '.join(bad)} for the window ending at "
                                        f"{window.t_end:.2f} s had NaN or infinity; the model or its inputs are broken")
         return Inference(window.t_end, out["probabilities"][0], float(out["valence"][0]), out["edges_homo"][0],
-                         out["edges_hetero"][0], window.modalities_present, ms)
+                         out["edges_hetero"][0], window.modalities_present, ms, float(out["voice_reliability"][0]))

@@ -4,6 +4,10 @@ The weights are packed once at load (``fused.weights``); each batch size gets it
 CUDA graph of its four launches (``fused.launch``), so a call is: copy the inputs in, replay, read
 the outputs. ``precision`` picks the matrix products' arithmetic: ``float32`` (IEEE, the default),
 ``tf32``, ``float16`` or ``bfloat16`` operands with float32 accumulation.
+
+The voice's reliability (``dmd_lite.recognizer``) is the one part outside the kernels: the voice
+encoder runs once more in PyTorch for it, and the kernels answer each window with and without its
+voice (a batch of 2B) for the mix.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmd_lite.recognizer import load_recognizer
+from dmd_lite.recognizer import load_recognizer, mix, voice_weight
 from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.engines.base import Engine
 from realtime.engines.fused import require_cuda
@@ -33,11 +37,13 @@ class FusedEngine(Engine):
         model, self.meta = load_recognizer(checkpoint, "cpu")
         super().__init__(model.spec)
         self.packed = pack(model, device, precision)
+        self.voice = model.voice.to(device)
         self.cuda_graphs = cuda_graphs
         self._calls: dict[int, FusedCall | CapturedCall] = {}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tensors = [torch.from_numpy(inputs[n]) for n in INPUTS]
+        without_voice = {**inputs, "audio": np.zeros_like(inputs["audio"]), "audio_mask": np.zeros_like(inputs["audio_mask"])}
+        tensors = [torch.from_numpy(np.concatenate([inputs[n], without_voice[n]])) for n in INPUTS]
         batch = len(tensors[0])
         if batch not in self._calls:
             call = FusedCall(self.packed, batch, "cuda")
@@ -47,4 +53,10 @@ class FusedEngine(Engine):
             outputs = call(tensors)
         else:
             outputs = call(*(t.to("cuda").contiguous() for t in tensors))
-        return {n: o.cpu().numpy() for n, o in zip(OUTPUTS, outputs)}
+        with torch.inference_mode():
+            masks = {n: torch.from_numpy(inputs[n]).to("cuda") for n in ("visual_mask", "audio_mask", "text_mask")}
+            reliability = self.voice.reliability(torch.from_numpy(inputs["audio"]).to("cuda"), masks["audio_mask"])
+            w = voice_weight(reliability, masks["visual_mask"], masks["audio_mask"], masks["text_mask"])
+            b = len(w)
+            mixed = [mix(w, o[:b].to(w.dtype), o[b:].to(w.dtype)) for o in outputs]
+        return {n: o.float().cpu().numpy() for n, o in zip(OUTPUTS, (*mixed, reliability))}

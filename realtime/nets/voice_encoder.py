@@ -7,7 +7,19 @@ without ``audio_norm``) and mask (B, T) bool. For every present step the encoder
 
     [ embed_dim per-step embedding ; 7 emotion log-probabilities of the whole window (LABELS order) ]
 
-and zeros at absent steps (an all-absent window gives all zeros).
+and zeros at absent steps (an all-absent window gives all zeros). ``reliability`` says how far the
+window's answer is to be trusted, 0 (not at all) .. 1::
+
+    reliability = confidence * familiarity
+    confidence  = (max softmax(logits / T) - 1/7) / (1 - 1/7)   # T fitted on validation speakers
+    familiarity = sigmoid((d_ref - d) / d_scale)                 # d: Mahalanobis distance of the pooled
+                                                                 # trunk features to the training windows'
+
+``d_ref`` is the 95th percentile of d over the validation speakers and ``d_scale`` a third of its
+distance from their median (``realtime.offline.voice_encoder fit-reliability``): a voice unlike the
+ones trained on, or an answer the encoder is unsure of, says so, and the recognizer leans on the
+other modalities (``dmd_lite.recognizer``). An encoder whose reliability was never fitted has T = 1
+and familiarity 1.
 
 What it is (119 k parameters, 0.46 MiB float32): the log-mel values minus their mean over the
 window's present steps (per-window cepstral-mean normalisation: removes the microphone's colouring
@@ -38,6 +50,7 @@ WEIGHTS_PATH = shipped("models/voice_encoder.safetensors")
 
 DILATIONS = (1, 2, 4, 8)  # of the trunk's blocks, first to last
 STD_EPS = 1e-5  # inside the square root of the pooled variance
+UNFITTED_REF = 1e4  # d_ref of an encoder whose reliability was never fitted: every voice familiar
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,10 @@ class VoiceEncoder(nn.Module):
                                     + [ConvBlock(c, c, 3, d) for d in DILATIONS[1:cfg.depth]])
         self.embed = nn.Conv1d(c, cfg.embed_dim, 1)
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * c, len(LABELS)))
+        # reliability (module docstring): pooled features' mean and precision, [T, d_ref, d_scale]
+        self.register_buffer("pooled_mean", torch.zeros(2 * c))
+        self.register_buffer("pooled_precision", torch.zeros(2 * c, 2 * c))
+        self.register_buffer("reliability_fit", torch.tensor([1.0, UNFITTED_REF, 1.0]))
 
     def _trunk(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """audio (B, T, 65), mask (B, T) -> trunk features (B, C, T) and the float mask (B, 1, T)."""
@@ -92,22 +109,48 @@ class VoiceEncoder(nn.Module):
             x = block(x, m)
         return x, m
 
-    def _logits(self, h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """Masked mean and std over time of h (B, C, T) -> (B, 7) logits."""
+    @staticmethod
+    def _pooled(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Masked mean and std over time of h (B, C, T) -> (B, 2C)."""
         w = m / m.sum(2, keepdim=True).clamp_min(1.0)  # (B, 1, T), sums to 1 over present steps
         mean = (h * w).sum(2)  # (B, C)
         var = ((h - mean.unsqueeze(2)).square() * w).sum(2)  # (B, C)
-        return self.head(torch.cat([mean, (var + STD_EPS).sqrt()], 1))
+        return torch.cat([mean, (var + STD_EPS).sqrt()], 1)
+
+    def pooled(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """audio (B, T, 65), mask (B, T) -> (B, 2C) pooled trunk features (what the classifier reads)."""
+        return self._pooled(*self._trunk(audio, mask))
+
+    def _reliability(self, pooled: torch.Tensor, logits: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """(B,) reliability from pooled features (B, 2C) and logits (B, 7); 0 without a present step."""
+        t, d_ref, d_scale = self.reliability_fit.unbind()
+        k = logits.shape[1]
+        confidence = ((logits / t).softmax(1).amax(1) - 1 / k) / (1 - 1 / k)
+        z = pooled - self.pooled_mean
+        d = ((z @ self.pooled_precision) * z).sum(1).clamp_min(0.0).sqrt()
+        return confidence * torch.sigmoid((d_ref - d) / d_scale) * (m.sum((1, 2)) > 0).to(pooled.dtype)
 
     def classify(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """audio (B, T, 65) float32, mask (B, T) bool -> (B, 7) emotion logits of the window."""
-        return self._logits(*self._trunk(audio, mask))
+        return self.head(self.pooled(audio, mask))
+
+    def encode(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """audio (B, T, 65) float32, mask (B, T) bool -> per-step features (B, T, out_dim), zero at
+        absent steps, and the window's reliability (B,) (module docstring)."""
+        h, m = self._trunk(audio, mask)
+        pooled = self._pooled(h, m)
+        logits = self.head(pooled)
+        log_probs = logits.log_softmax(1).unsqueeze(2) * m  # (B, 7, T)
+        features = torch.cat([self.embed(h) * m, log_probs], 1).transpose(1, 2)
+        return features, self._reliability(pooled, logits, m)
 
     def forward(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """audio (B, T, 65) float32, mask (B, T) bool -> (B, T, out_dim), zero at absent steps."""
-        h, m = self._trunk(audio, mask)
-        log_probs = self._logits(h, m).log_softmax(1).unsqueeze(2) * m  # (B, 7, T)
-        return torch.cat([self.embed(h) * m, log_probs], 1).transpose(1, 2)
+        return self.encode(audio, mask)[0]
+
+    def reliability(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """audio (B, T, 65) float32, mask (B, T) bool -> (B,) reliability, 0 .. 1."""
+        return self.encode(audio, mask)[1]
 
 
 def _meta_contract() -> dict:

@@ -16,6 +16,7 @@ CLI::
 
     python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # -> realtime/data/models/
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
+    python -m realtime.voice_encoder fit-reliability --extraction runs/default/extract/ravdess  # in place
     python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
 
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
@@ -50,7 +51,7 @@ import torch.nn.functional as F
 
 from dmd_lite.emotion_data import Pool, sequence_pool
 from dmd_lite.emotion_eval import extract_all
-from dmd_lite.metrics import classification_metrics
+from dmd_lite.metrics import classification_metrics, fit_temperature
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
 from realtime.nets.model_files import write_model_files
@@ -82,10 +83,26 @@ class Augment:
     noise: float = 0.0  # probability of a noise floor under the log-mel values (0: none)
     noise_floor: tuple[float, float] = (-1.5, 0.5)  # its level's range, in running-normalised units
     noise_jitter: float = 0.3  # std of its variation over steps and bins
+    warp: float = 0.0  # the mel axis is stretched by a random factor in 1 +- warp (another vocal tract or pitch)
+    speed: float = 0.0  # the time axis is stretched by a random factor in 1 +- speed (another speaking rate)
 
 
-# trained across corpora: stronger masking and a noise floor, as a live microphone gives
-CORPORA_AUGMENT = Augment(freq_width=12, time_masks=3, time_width=15, noise=0.5)
+# trained across corpora: stronger masking, a noise floor as a live microphone gives, other voices and rates
+CORPORA_AUGMENT = Augment(freq_width=12, time_masks=3, time_width=15, noise=0.5, warp=0.12, speed=0.1)
+
+
+def stretch(x: torch.Tensor, factor: torch.Tensor, dim: int) -> torch.Tensor:
+    """x sampled at ``position * factor`` along ``dim`` (linear interpolation, clamped at the last
+    position); factor (B,) per sample: above 1 squeezes the contents toward the start."""
+    n = x.shape[dim]
+    pos = (torch.arange(n, dtype=x.dtype) * factor[:, None]).clamp(0, n - 1)  # (B, n)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp_max(n - 1)
+    shape = [x.shape[0]] + [1] * (x.dim() - 1)
+    shape[dim] = n
+    frac = (pos - lo).reshape(shape)
+    lo, hi = (i.reshape(shape).expand_as(x) for i in (lo, hi))
+    return torch.gather(x, dim, lo) * (1 - frac) + torch.gather(x, dim, hi) * frac
 
 
 def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,7 +114,14 @@ def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) 
     m_shift = torch.gather(m, 1, src.clamp_min(0)) & (src >= 0)
     ok = m_shift.sum(1, keepdim=True) >= a.min_steps  # (B, 1)
     x, m = torch.where(ok.unsqueeze(2), x_shift, x), torch.where(ok, m_shift, m)
+    if a.speed > 0:  # about the window's end, which holds the latest voice; steps whose source was absent stay absent
+        factor = 1 + a.speed * (2 * torch.rand(B, generator=gen) - 1)
+        m = stretch(m.flip(1).float(), factor, 1).flip(1) > 0.5
+        x = stretch(x.flip(1), factor, 1).flip(1) * m.unsqueeze(2)
     bins = torch.arange(N_MELS)
+    if a.warp > 0:
+        x = torch.cat([stretch(x[..., :N_MELS], 1 + a.warp * (2 * torch.rand(B, generator=gen) - 1), 2),
+                       x[..., N_MELS:]], 2)
     mel = (x[..., :N_MELS] + torch.randn(B, 1, 1, generator=gen) * a.gain
            + torch.randn(B, 1, 1, generator=gen) * a.gain * torch.linspace(-1, 1, N_MELS))
     if a.noise > 0:  # log(e^mel + e^floor): a steady noise fills the quiet steps and bins
@@ -122,6 +146,40 @@ def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) 
 def predict(model: VoiceEncoder, pool: Pool, batch: int = 512) -> np.ndarray:
     """(N,) predicted label index of each window of ``pool``."""
     return window_logits(model, pool, batch).argmax(1)
+
+
+@torch.inference_mode()
+def pooled_features(model: VoiceEncoder, pool: Pool, batch: int = 512) -> torch.Tensor:
+    """(N, 2C) pooled trunk features of each voice window of ``pool``."""
+    model.eval()
+    x, m = torch.from_numpy(pool.x), torch.from_numpy(pool.mask)
+    return torch.cat([model.pooled(x[i:i + batch], m[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+RIDGE = 1e-3  # added to the covariance's diagonal, in units of its mean variance
+
+
+@torch.inference_mode()
+def fit_reliability(model: VoiceEncoder, train_pool: Pool, val_pool: Pool) -> dict[str, float]:
+    """Set the encoder's reliability (``realtime.nets.voice_encoder``): the pooled features' mean and
+    precision over ``train_pool``, the temperature and the distance scale over ``val_pool`` (windows
+    of speakers not trained on). Returns the fitted numbers and the validation windows' mean reliability."""
+    f = pooled_features(model, train_pool).double()
+    mean = f.mean(0)
+    cov = torch.cov((f - mean).T)
+    cov += RIDGE * cov.diagonal().mean() * torch.eye(len(mean), dtype=cov.dtype)
+    model.pooled_mean.copy_(mean.float())
+    model.pooled_precision.copy_(torch.linalg.inv(cov).float())
+    v = pooled_features(model, val_pool)
+    logits, labels = model.head(v), torch.from_numpy(val_pool.labels)
+    z = v - model.pooled_mean
+    d = ((z @ model.pooled_precision) * z).sum(1).clamp_min(0.0).sqrt()
+    q50, q95 = (float(q) for q in torch.quantile(d, torch.tensor([0.5, 0.95])))
+    t = fit_temperature(logits, labels)
+    model.reliability_fit.copy_(torch.tensor([t, q95, max((q95 - q50) / 3, 1e-3)]))
+    x, m = torch.from_numpy(val_pool.x), torch.from_numpy(val_pool.mask)
+    return {"temperature": t, "d_ref": q95, "d_scale": float(model.reliability_fit[2]),
+            "val_mean_reliability": float(model.reliability(x, m).mean())}
 
 
 def scores(model: VoiceEncoder, pool: Pool) -> dict:
@@ -221,6 +279,7 @@ def train(extraction: Path, out: Path, cfg: VoiceConfig, aug: Augment, s: Schedu
     val = scores(model, val_pool)
     meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
             "metrics": {"val_actors_17_20": {k: val[k] for k in ("accuracy", "macro_f1", "weighted_f1")}},
+            "reliability": fit_reliability(model, train_pool, val_pool),
             "training": {"data": "RAVDESS speech actors 1-16, windows every hop along each clip; model selection on "
                                  "actors 17-20; RAVDESS is CC BY-NC-SA 4.0, non-commercial use only",
                          "extraction": str(extraction), **asdict(s),
@@ -278,6 +337,12 @@ def _corpus_pool(d: CorporaData, corpus: str, split: str) -> tuple[Pool, tuple[s
     return split_pool(d.extraction / corpus, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
 
 
+def concat_pools(pools: dict[str, Pool]) -> Pool:
+    """One pool of several corpora's windows; ``groups`` holds each window's corpus name."""
+    return Pool(*(np.concatenate([getattr(p, f) for p in pools.values()]) for f in ("x", "mask", "labels", "valence")),
+                np.concatenate([np.full(len(p), c) for c, p in pools.items()]))
+
+
 def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: VoiceConfig, aug: Augment,
                   s: Schedule, balance: float = 0.5) -> tuple[VoiceEncoder, dict]:
     """Train on the train speakers of ``corpora`` together (each window's loss over its own corpus's
@@ -285,9 +350,7 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
     best mean UAR on their validation speakers, write its weights and sidecar to ``out``."""
     t0 = time.perf_counter()
     train_pools, val_pools = corpora_pools(d, corpora, "train"), corpora_pools(d, corpora, "val")
-    pool = Pool(*(np.concatenate([getattr(p, f) for p, _ in train_pools.values()])
-                  for f in ("x", "mask", "labels", "valence")),
-                np.concatenate([np.full(len(p), c) for c, (p, _) in train_pools.items()]))
+    pool = concat_pools({c: p for c, (p, _) in train_pools.items()})
     allowed = np.concatenate([np.tile([lab in own for lab in LABELS], (len(p), 1)) for p, own in train_pools.values()])
     print("training windows: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in train_pools.items())
           + "; validation clips: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in val_pools.items()), flush=True)
@@ -302,6 +365,7 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
     best = max(log, key=lambda r: r["val_uar"])
     meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
             "metrics": {"val_mean_uar": best["val_uar"], "epoch": best["epoch"]},
+            "reliability": fit_reliability(model, pool, concat_pools({c: p for c, (p, _) in val_pools.items()})),
             "training": {"data": f"train speakers of {', '.join(corpora)} (speech_corpora splits), "
                                  f"{d.windows} windows per clip; model selection on their validation speakers; "
                                  "non-commercial use only (RAVDESS CC BY-NC-SA 4.0; see each corpus's licence)",
@@ -311,12 +375,19 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
     return model, _write(model, out, meta)
 
 
+@torch.inference_mode()
+def mean_reliability(model: VoiceEncoder, pool: Pool) -> float:
+    """The encoder's mean reliability over the windows of ``pool``."""
+    model.eval()
+    return round(float(model.reliability(torch.from_numpy(pool.x), torch.from_numpy(pool.mask)).mean()), 4)
+
+
 def held_out_scores(model: VoiceEncoder, d: CorporaData, corpus: str) -> dict:
     """A corpus's test speakers (read here, once per model): n, chance and the 7-way (``raw``) and
     own-classes (``restricted``) accuracy, UAR and macro F1."""
     pool, own = corpora_pools(d, (corpus,), "test")[corpus]
     e = score_corpus(window_logits(model, pool), pool.labels, own)
-    return {"n": e["n"], "chance": e["chance_uniform"],
+    return {"n": e["n"], "chance": e["chance_uniform"], "mean_reliability": mean_reliability(model, pool),
             **{k: e["raw"][k] for k in ("accuracy", "uar", "macro_f1")},
             "restricted": {k: e["restricted"][k] for k in ("accuracy", "uar", "macro_f1")}}
 
@@ -338,6 +409,8 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
         print(f"=== leaving out {left}: training on {', '.join(others)}", flush=True)
         model, _ = train_corpora(d, others, out_dir / f"voice_without_{left}.pt", cfg, aug, s, balance)
         result["voice_cross_corpus"][left] = entry = held_out_scores(model, d, left)
+        entry["seen_mean_reliability"] = round(float(np.mean(
+            [mean_reliability(model, corpora_pools(d, (c,), "test")[c][0]) for c in others])), 4)
         result["seconds"][f"without_{left}"] = round(time.perf_counter() - t0, 1)
         print(f"{left} (left out): {json.dumps(entry)}", flush=True)
         cross = result["voice_cross_corpus"]
@@ -351,9 +424,24 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
     model, _ = train_corpora(d, corpora, out_dir / "voice_all.pt", cfg, aug, s, balance)
     for c in corpora:
         result["voice_all_corpora_heldout"][c] = held_out_scores(model, d, c)
+    result["voice_reliability"] = {
+        "left_out_mean": round(float(np.mean([e["mean_reliability"] for e in result["voice_cross_corpus"].values()])), 4),
+        "seen_heldout_mean": round(float(np.mean([e["seen_mean_reliability"] for e in result["voice_cross_corpus"].values()])), 4)}
     result["seconds"]["all"] = round(time.perf_counter() - t0, 1)
     save()
     return result
+
+
+def refit_reliability(extraction: Path, weights: Path) -> dict:
+    """Fit the reliability of RAVDESS-trained weights (train actors' every-hop windows, validation
+    actors' final ones) and rewrite them with it; prints the fitted numbers as JSON."""
+    model = load_voice_encoder(weights)
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    meta["reliability"] = fit_reliability(model, load_windows(extraction, TRAIN_ACTORS, every_hop=True),
+                                          load_windows(extraction, VAL_ACTORS, every_hop=False))
+    _write(model, weights, meta)
+    print(json.dumps(meta["reliability"]))
+    return meta["reliability"]
 
 
 def evaluate(extraction: Path, weights: Path, png: Path) -> dict:
@@ -388,6 +476,9 @@ def parser() -> argparse.ArgumentParser:
                    help="label smoothing of the cross-entropy (default: %(default)s)")
     t.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default: %(default)s)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    c = add_command(ap, "fit-reliability", "fit the reliability of RAVDESS-trained weights (actors 1-16, 17-20)")
+    c.add_argument("--extraction", type=Path, required=True, help="`python -m realtime.extract --kind audio` output of RAVDESS")
+    c.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights, rewritten in place (default: %(default)s)")
     c = add_command(ap, "evaluate-corpora", "score weights on the test speakers of every speech corpus")
     c.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
     c.add_argument("--corpora", nargs="+", choices=VOICE_CORPORA, default=list(VOICE_CORPORA),
@@ -460,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "train":
         train(a.extraction, a.out, VoiceConfig(), Augment(),
               Schedule(a.epochs, a.lr, a.weight_decay, a.label_smoothing, a.batch_size, a.seed))
+    elif a.cmd == "fit-reliability":
+        refit_reliability(a.extraction, a.weights)
     elif a.cmd == "evaluate":
         evaluate(a.extraction, a.weights, a.png)
     elif a.cmd in ("train-corpora", "loco"):

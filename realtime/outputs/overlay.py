@@ -3,10 +3,12 @@
 What it draws, readable at a glance on a 640x480 frame (sizes scale with the frame's height):
   * the face box, in the colour of the shown emotion;
   * top left: the shown label with its confidence ("uncertain" in grey, with why), a bar per class
-    (smoothed probabilities), and a valence meter from negative (-1) to positive (+1);
+    (smoothed probabilities), and a valence meter from negative (-1) to positive (+1) ("unknown"
+    while no modality is reliable enough);
   * top right: the three modalities as nodes (V face, A voice, L words) and the live HeteroGD edge
     weights as arrows whose width is the weight; a modality that is absent is grey, its edges are
-    0 and are not drawn. Hetero, not homo, edges are shown: they are the cross-modal teaching
+    0 and are not drawn; a present one fades from green toward grey with its reliability (a voice
+    unlike the ones trained on fades). Hetero, not homo, edges are shown: they are the cross-modal teaching
     between the modality-exclusive parts, the ones that differ between people and moments;
   * under the panels, in red: the modalities that are off and why (the message's first clause;
     the whole message is in the log and the events);
@@ -64,6 +66,7 @@ class OverlayState:
     words: str = ""  # last recognised words
     partial: str = ""  # tentative words of the utterance in progress
     readout: Readout = Readout()
+    reliability: Mapping[str, float] = field(default_factory=dict)  # per modality 0 .. 1; a node fades with it
 
 
 def label_colour(label: str, labels: tuple[str, ...]) -> tuple[int, int, int]:
@@ -106,7 +109,8 @@ def _edges(img: np.ndarray, state: OverlayState, x0: int, y0: int, size: int, s:
     for key, (cx, cy) in nodes.items():
         modality = MODALITY_OF_LETTER[key]
         on = state.present.get(modality, False) and modality not in state.off
-        colour = (90, 200, 90) if on else GREY
+        trust = float(np.clip(state.reliability.get(modality, 1.0), 0.0, 1.0)) if on else 0.0
+        colour = tuple(round(g + trust * (c - g)) for c, g in zip((90, 200, 90), GREY))
         cv2.circle(img, (cx, cy), r, colour, -1, cv2.LINE_AA)
         cv2.circle(img, (cx, cy), r, WHITE if on else (70, 70, 70), 1, cv2.LINE_AA)
         _text(img, key, (cx - round(6 * s), cy + round(6 * s)), 0.55 * s, (20, 20, 20), max(1, round(2 * s)))
@@ -164,7 +168,9 @@ def render(frame: np.ndarray, state: OverlayState) -> np.ndarray:
     vx0, vx1, vy = bar_x, bar_x + bar_w, valence_y + round(9 * s)
     cv2.line(img, (vx0, vy), (vx1, vy), (90, 90, 90), max(2, round(4 * s)))
     cv2.line(img, ((vx0 + vx1) // 2, vy - round(6 * s)), ((vx0 + vx1) // 2, vy + round(6 * s)), WHITE, 1)
-    if d is not None:
+    if d is not None and d.valence is None:
+        _text(img, "unknown", (vx0 + round(4 * s), vy + round(4 * s)), 0.4 * s, GREY)
+    elif d is not None:
         vx = round(vx0 + (np.clip(d.valence, -1, 1) + 1) / 2 * (vx1 - vx0))
         tone = (80, 200, 80) if d.valence >= 0 else (80, 80, 230)
         cv2.line(img, ((vx0 + vx1) // 2, vy), (vx, vy), tone, max(2, round(4 * s)))

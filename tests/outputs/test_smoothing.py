@@ -33,7 +33,7 @@ def test_close_classes_do_not_flicker_and_a_clear_winner_takes_over():
 
 
 def test_uncertain_without_enough_modalities_or_confidence():
-    s = Smoother(LABELS, alpha=1.0, min_confidence=0.5, switch_margin=0.1, min_coverage=0.25)
+    s = Smoother(LABELS, alpha=1.0, min_confidence=0.5, switch_margin=0.1, min_reliability=0.25)
     d = s.update(p(0.9, 0.05, 0.05), 0.0, {"visual": 0.1, "audio": 0.0, "text": 0.0})
     assert (d.label, d.reason) == (UNCERTAIN, "too little input")
     assert d.confidence == pytest.approx(0.9)  # the best class's probability is still reported
