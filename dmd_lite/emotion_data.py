@@ -34,12 +34,14 @@ class Pool:
     labels: np.ndarray  # (N,) int64
     valence: np.ndarray  # (N,) float32 in [-1, 1], NaN = unknown
     groups: np.ndarray  # (N,) str: speaker or corpus, for splits and reports
+    reliability: np.ndarray | None = None  # (N,) float32: encoded voices, the voice encoder's reliability
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def select(self, keep: np.ndarray) -> Pool:
-        return Pool(self.x[keep], self.mask[keep], self.labels[keep], self.valence[keep], self.groups[keep])
+        return Pool(self.x[keep], self.mask[keep], self.labels[keep], self.valence[keep], self.groups[keep],
+                    None if self.reliability is None else self.reliability[keep])
 
 
 def records(extraction: Path, accept: Callable[[dict], bool]) -> Iterator[tuple[dict, dict[str, Stream]]]:
@@ -50,6 +52,12 @@ def records(extraction: Path, accept: Callable[[dict], bool]) -> Iterator[tuple[
         for record, streams in load_shard(extraction / SHARDS / shard):
             if accept(record):
                 yield record, streams
+
+
+def concat_pools(pools: dict[str, Pool]) -> Pool:
+    """One pool of several sources' windows (raw, not encoded); ``groups`` holds each window's source name."""
+    return Pool(*(np.concatenate([getattr(p, f) for p in pools.values()]) for f in ("x", "mask", "labels", "valence")),
+                np.concatenate([np.full(len(p), name) for name, p in pools.items()]))
 
 
 def _label_index(spec: FeatureSpec, label: str | None) -> int:
@@ -136,6 +144,7 @@ class Triplets:
     text_mask: np.ndarray
     labels: np.ndarray  # (B,) int64
     valence: np.ndarray  # (B,) float32 target (``valence_targets``)
+    voice_reliability: np.ndarray | None = None  # (B,) float32 where the voices' is known (0 without voice)
 
 
 def draw_triplets(pools: dict[str, Pool], labels: np.ndarray, present: np.ndarray, rng: np.random.Generator,
@@ -154,7 +163,11 @@ def draw_triplets(pools: dict[str, Pool], labels: np.ndarray, present: np.ndarra
         out[f"{m}_mask"] &= present[:, k:k + 1]
         out[m][~out[f"{m}_mask"]] = 0
     sentiment = np.where(present[:, 2], pools["text"].valence[picks["text"]], np.nan)
-    return Triplets(**out, labels=labels.astype(np.int64), valence=valence_targets(labels, sentiment))
+    reliability = pools["audio"].reliability
+    if reliability is not None:
+        reliability = np.where(present[:, 1], reliability[picks["audio"]], 0.0).astype(np.float32)
+    return Triplets(**out, labels=labels.astype(np.int64), valence=valence_targets(labels, sentiment),
+                    voice_reliability=reliability)
 
 
 def valence_targets(labels: np.ndarray, sentiment: np.ndarray) -> np.ndarray:

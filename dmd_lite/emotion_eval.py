@@ -6,11 +6,12 @@ Sets (built from ``realtime.extract`` outputs of ``../shared/data``, see ``held_
 - ``text_meld_test``: every MELD test utterance, the window ending at its last word;
 - ``fused_paired_test``: ``N_PAIRED`` label-paired triplets of those sets (labels drawn uniformly,
   all three modalities present, fixed seed).
-Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), the expected
+Paired sets also get ``paired_extras``: each modality alone, the voice's mean reliability and the
+fused accuracy with every voice trusted in full. Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), the expected
 calibration error with and without the checkpoint's temperature, ``valence_mae`` against the
 valence targets the model is trained on (``emotion_data.valence_targets``: MELD's sentiment for its
-words, the label's ``LABEL_VALENCE`` for faces and voices), the share of windows whose valence has the sign of their label
-(``valence_sign_agreement`` over ``valence_sign_n`` windows of labels with a clear sign,
+words, the label's ``LABEL_VALENCE`` for faces and voices), the share of windows whose valence has
+the sign of their label (``valence_sign_agreement`` over ``valence_sign_n`` windows of labels with a clear sign,
 ``CLEAR_VALENCE_SIGN``), and the mean GD-Unit edge weights (homo and hetero graphs; an
 edge touching an absent modality weighs 0, so single-modality sets show zeros).
 """
@@ -33,7 +34,8 @@ from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
 from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool, valence_targets
 from .emotion_train import TripletSampler, predict
 from .metrics import classification_metrics, save_confusion_png
-from .recognizer import Recognizer
+from .model import DMDOutput
+from .recognizer import Recognizer, mix, voice_weight
 
 FIT_ACTORS = VAL_ACTORS[:-1]  # the voice encoder's validation actors (17-19): fusion is fitted on them
 SELECT_ACTORS = VAL_ACTORS[-1:]  # ... and selected and calibrated on the last (20)
@@ -52,12 +54,13 @@ def extract_all(data: Path, extraction: Path, workers: int,
         extract(kind, data / folder, extraction / name, workers)
 
 
-def encode_pool(pool: Pool, encoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch: int = 256) -> Pool:
-    """Replace a voice pool's raw windows by the frozen voice encoder's per-step features."""
+def encode_pool(pool: Pool, voice: VoiceEncoder, batch: int = 256) -> Pool:
+    """Replace a voice pool's raw windows by the frozen voice encoder's per-step features, with its reliability."""
     with torch.inference_mode():
-        outs = [encoder(torch.from_numpy(pool.x[i:i + batch]), torch.from_numpy(pool.mask[i:i + batch])).numpy()
+        outs = [voice.encode(torch.from_numpy(pool.x[i:i + batch]), torch.from_numpy(pool.mask[i:i + batch]))
                 for i in range(0, len(pool), batch)]
-    return replace(pool, x=np.concatenate(outs).astype(np.float32))
+    return replace(pool, x=np.concatenate([f.numpy() for f, _ in outs]).astype(np.float32),
+                   reliability=np.concatenate([r.numpy() for _, r in outs]).astype(np.float32))
 
 
 def pools(voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str) -> dict[str, Pool]:
@@ -98,7 +101,8 @@ def single_modality(pool: Pool, stream: str, shapes: dict[str, tuple[int, ...]])
                                                          np.zeros(0, np.float32), None)
     else:
         out[stream], out[f"{stream}_mask"] = pool.x, pool.mask
-    return Triplets(**out, labels=pool.labels, valence=pool.valence)
+    return Triplets(**out, labels=pool.labels, valence=pool.valence,
+                    voice_reliability=pool.reliability if stream == "audio" else None)
 
 
 def shapes_of(pools: dict[str, Pool], visual_steps: int) -> dict[str, tuple[int, ...]]:
@@ -106,14 +110,18 @@ def shapes_of(pools: dict[str, Pool], visual_steps: int) -> dict[str, tuple[int,
             **{m: pools[m].x.shape[1:] for m in ("audio", "text")}}
 
 
+def paired_set(pools: dict[str, Pool], spec: FeatureSpec, present: tuple[bool, bool, bool] = (True, True, True)) -> Triplets:
+    """``N_PAIRED`` label-paired triplets of encoded pools (labels uniform, fixed seed, faces held still)."""
+    return TripletSampler(pools, len(spec.labels), spec.visual_steps).fixed_set(N_PAIRED, present, PAIRED_SEED, jitter=None)
+
+
 def held_out_sets(test: dict[str, Pool], spec: FeatureSpec) -> dict[str, Triplets]:
     """The four evaluation sets of the module docstring, from encoded test pools."""
     shapes = shapes_of(test, spec.visual_steps)
-    sampler = TripletSampler(test, len(spec.labels), spec.visual_steps)
     return {"face_fer2013_test": single_modality(test["visual"], "visual", shapes),
             "voice_ravdess_heldout": single_modality(test["audio"], "audio", shapes),
             "text_meld_test": single_modality(test["text"], "text", shapes),
-            "fused_paired_test": sampler.fixed_set(N_PAIRED, (True, True, True), PAIRED_SEED, jitter=None)}
+            "fused_paired_test": paired_set(test, spec)}
 
 
 def paired_test_picks(labels_of: dict[str, np.ndarray], n_labels: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -130,22 +138,37 @@ def _windows(batch: Triplets) -> list[torch.Tensor]:
     return [torch.from_numpy(getattr(batch, name)) for name in ("text", "visual_mask", "audio_mask", "text_mask")]
 
 
+def answer(model: Recognizer, batch: Triplets, temperature: bool = True) -> tuple[np.ndarray, np.ndarray, DMDOutput]:
+    """The recognizer's probabilities (N, K), valence (N,) and DMD's edges for encoded triplets: as
+    ``Recognizer.forward`` answers, the answer with the voice mixed with the one without it by the
+    voice's weight where the triplets carry its reliability."""
+    out = predict(model.dmd, batch, torch.device("cpu"))
+    probs, valence = model.decide(out.logits, *_windows(batch), temperature=temperature)
+    edges = [out.edges_homo, out.edges_hetero]
+    if batch.voice_reliability is not None and batch.audio_mask.any():
+        bare = replace(batch, audio=np.zeros_like(batch.audio), audio_mask=np.zeros_like(batch.audio_mask))
+        out_bare = predict(model.dmd, bare, torch.device("cpu"))
+        probs_bare, valence_bare = model.decide(out_bare.logits, *_windows(bare), temperature=temperature)
+        w = voice_weight(torch.from_numpy(batch.voice_reliability), *(torch.from_numpy(getattr(batch, f"{m}_mask"))
+                                                                      for m in ("visual", "audio", "text")))
+        probs, valence = mix(w, probs, probs_bare), mix(w, valence, valence_bare)
+        edges = [mix(w, a, b) for a, b in zip(edges, (out_bare.edges_homo, out_bare.edges_hetero))]
+    return probs.numpy(), valence.numpy(), DMDOutput(out.logits, *edges)
+
+
 def voice_only_answer(model: Recognizer, shapes: dict[str, tuple[int, ...]]) -> Callable[[Pool], np.ndarray]:
     """The recognizer's answer to voice windows alone: raw voice pool -> (N, K) log-probabilities."""
-    def answer(pool: Pool) -> np.ndarray:
-        batch = single_modality(encode_pool(pool, model.voice), "audio", shapes)
-        probs = model.decide(predict(model.dmd, batch, torch.device("cpu")).logits, *_windows(batch))[0]
-        return probs.clamp_min(1e-12).log().numpy()
-    return answer
+    def voice_answer(pool: Pool) -> np.ndarray:
+        probs = answer(model, single_modality(encode_pool(pool, model.voice), "audio", shapes))[0]
+        return np.log(np.clip(probs, 1e-12, None))
+    return voice_answer
 
 
 def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: Path | None = None) -> dict:
     """The metrics of one set (see the module docstring); saves its confusion matrix as ``png``."""
-    out = predict(model.dmd, batch, torch.device("cpu"))
+    probs, valence, out = answer(model, batch)
+    uncalibrated = answer(model, batch, temperature=False)[0]
     k = len(labels)
-    windows = _windows(batch)
-    probs, valence = (t.numpy() for t in model.decide(out.logits, *windows))
-    uncalibrated = model.decide(out.logits, *windows, temperature=False)[0].numpy()
     pred = probs.argmax(1)
     keep = batch.labels >= 0
     m = classification_metrics(pred[keep], batch.labels[keep], k)
@@ -179,18 +202,30 @@ def alone(batch: Triplets, stream: str) -> Triplets:
     """The same triplets with only ``stream`` present."""
     arrays = {m: getattr(batch, m) * (m == stream) for m in MODALITIES}
     masks = {f"{m}_mask": getattr(batch, f"{m}_mask") & (m == stream) for m in MODALITIES}
-    return Triplets(**arrays, **masks, labels=batch.labels, valence=batch.valence)
+    reliability = None if batch.voice_reliability is None else batch.voice_reliability * (stream == "audio")
+    return Triplets(**arrays, **masks, labels=batch.labels, valence=batch.valence, voice_reliability=reliability)
 
 
 def score_held_out(model: Recognizer, test: dict[str, Triplets], report: Path) -> dict:
-    """``score_set`` on every set; the paired triplets are also scored with each modality alone
-    (``alone_accuracy``), which the fused figure must not fall below."""
+    """``score_set`` on every set; the paired ones (``fused_*``) get ``paired_extras`` too."""
     report.mkdir(parents=True, exist_ok=True)
     results = {name: score_set(model, batch, model.labels, report / f"confusion_{name}.png") for name, batch in test.items()}
-    paired = test["fused_paired_test"]
-    results["fused_paired_test"]["alone_accuracy"] = {
-        m: score_set(model, alone(paired, m), model.labels)["accuracy"] for m in MODALITIES}
+    for name, batch in test.items():
+        if name.startswith("fused_"):
+            results[name] |= paired_extras(model, batch)
     return results
+
+
+def paired_extras(model: Recognizer, batch: Triplets) -> dict:
+    """For paired triplets: each present modality alone (``alone_accuracy``), which the fused figure
+    must not fall below, and the fused accuracy without the voice's reliability (every voice trusted)."""
+    present = [m for m in MODALITIES if getattr(batch, f"{m}_mask").any()]
+    extras = {"alone_accuracy": {m: score_set(model, alone(batch, m), model.labels)["accuracy"] for m in present}}
+    if batch.voice_reliability is not None:
+        extras["accuracy_voice_always_trusted"] = score_set(model, replace(batch, voice_reliability=None),
+                                                            model.labels)["accuracy"]
+        extras["mean_voice_reliability"] = float(batch.voice_reliability[batch.audio_mask.any(1)].mean())
+    return extras
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:

@@ -100,7 +100,7 @@ def predict(model: DMD, batch: Triplets, device: torch.device, chunk: int = 256)
     model.eval()
     outs = []
     for i in range(0, len(batch.labels), chunk):
-        part = Triplets(**{k: v[i:i + chunk] for k, v in asdict(batch).items()})
+        part = Triplets(**{k: None if v is None else v[i:i + chunk] for k, v in asdict(batch).items()})
         inputs, masks, _ = to_tensors(part, device)
         outs.append(model(*inputs, **masks))
     return DMDOutput(*(torch.cat([getattr(o, k) for o in outs]).cpu() for k in ("logits", "edges_homo", "edges_hetero")))

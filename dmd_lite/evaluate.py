@@ -8,7 +8,9 @@ With a data folder, the recognizer (``default`` = ``realtime/data/models/default
 last stdout line is one JSON object with one entry per set, and ``voice_<corpus>_heldout`` for the
 speech corpora nEMO, TESS, TurEV-DB and URDU: the recognizer's answer to each corpus's test speakers'
 voices alone (``realtime.offline.cross_corpus``: UAR, raw and restricted to the corpus's classes,
-the share of answers per label). With an MMSA pickle, the last line
+the share of answers per label), and ``fused_cross_corpus_paired``: label-paired FER2013 test faces
+and voices of those four corpora's test speakers, which the shipped voice encoder (RAVDESS only)
+never heard, scored fused, with each alone and with every voice trusted in full. With an MMSA pickle, the last line
 holds MMSA's metrics (Has0/Non0 Acc-2 and F1, Acc-3, Acc-5, Acc-7, MAE, Corr) and the mean
 GD-Unit edge weights.
 """
@@ -26,10 +28,13 @@ from torch.utils.data import DataLoader
 from realtime.core.errors import run_cli
 from realtime.core.modalities import EDGE_NAMES
 from realtime.core.resources import cache_dir
-from realtime.offline.cross_corpus import evaluate_corpora
+from realtime.offline.cross_corpus import evaluate_corpora, test_pool
+from realtime.offline.speech_corpora import corpus_clips
 
 from .checkpoint import load_checkpoint
-from .emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, voice_only_answer
+from .emotion_data import concat_pools
+from .emotion_eval import (encode_pool, extract_all, held_out_sets, paired_set, pools, score_held_out, shapes_of,
+                           voice_only_answer)
 from .metrics import regression_metrics
 from .mmsa import SPLITS, MMSADataset, MMSAFileError, MMSASplit, load_mmsa
 from .model import DMD
@@ -91,7 +96,10 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     results = score_held_out(model, held_out_sets(test_pools, model.spec), args.report)
     corpora = evaluate_corpora(voice_only_answer(model, shapes_of(test_pools, model.spec.visual_steps)), args.data,
                                args.extraction, args.report, args.workers, CROSS_CORPUS_VOICE, what="recognizer")
-    return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()}}
+    voices = concat_pools({c: test_pool(args.extraction / c, corpus_clips(args.data, c)) for c in CROSS_CORPUS_VOICE})
+    paired = paired_set({**test_pools, "audio": encode_pool(voices, model.voice)}, model.spec, (True, True, False))
+    cross = score_held_out(model, {"fused_cross_corpus_paired": paired}, args.report)
+    return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()}, **cross}
 
 
 def main(argv: list[str] | None = None) -> int:

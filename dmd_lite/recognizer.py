@@ -17,7 +17,7 @@ Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,)
 ``voice_reliability`` (B,) in [0, 1] (the voice encoder's, 0 without voice).
 
 A voice that is not to be trusted does not override the others: DMD answers each window twice, as
-it is and without its voice, and the two answers (probabilities, valence, edges) are mixed with the
+it is and without its voice (two passes over the same weights), and the two answers (probabilities, valence, edges) are mixed with the
 voice's weight ``min(1, voice_reliability / FULL_TRUST)`` (``voice_weight``); a window with nothing
 but a voice keeps the voice's answer.
 
@@ -67,7 +67,9 @@ def voice_weight(reliability: Tensor, visual_mask: Tensor, audio_mask: Tensor, t
 
 def mix(weight: Tensor, with_voice: Tensor, without_voice: Tensor) -> Tensor:
     """weight (B,) * with_voice (B, ...) + (1 - weight) * without_voice."""
-    w = weight.reshape(-1, *([1] * (with_voice.dim() - 1)))
+    w = weight
+    for _ in range(with_voice.dim() - 1):  # unsqueeze, not reshape(-1, ...): exported shapes stay static
+        w = w.unsqueeze(-1)
     return w * with_voice + (1 - w) * without_voice
 
 
@@ -96,15 +98,14 @@ class Recognizer(nn.Module):
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         words = text * text_mask.unsqueeze(-1).to(text.dtype)  # (B, T_l, text_dim), zero at empty slots
         voice, reliability = self.voice.encode(audio, audio_mask)
-        twice = (lambda t: torch.cat([t, t]))  # the window as it is, then without its voice
         no_voice = torch.zeros_like(audio_mask)
-        out = self.dmd(twice(words), torch.cat([voice, torch.zeros_like(voice)]), twice(visual), twice(text_mask),
-                       torch.cat([audio_mask, no_voice]), twice(visual_mask))
-        probs, valence = self.decide(out.logits, twice(words), twice(visual_mask), torch.cat([audio_mask, no_voice]),
-                                     twice(text_mask))
+        answers = []
+        for features, mask in ((voice, audio_mask), (torch.zeros_like(voice), no_voice)):  # with, then without
+            out = self.dmd(words, features, visual, text_mask, mask, visual_mask)
+            answers.append((*self.decide(out.logits, words, visual_mask, mask, text_mask), out.edges_homo,
+                            out.edges_hetero))
         w = voice_weight(reliability, visual_mask, audio_mask, text_mask)
-        b = len(w)
-        return (*(mix(w, t[:b], t[b:]) for t in (probs, valence, out.edges_homo, out.edges_hetero)), reliability)
+        return (*(mix(w, a, b) for a, b in zip(*answers)), reliability)
 
     def decide(self, logits: Tensor, words: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor,
                temperature: bool = True) -> tuple[Tensor, Tensor]:

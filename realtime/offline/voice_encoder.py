@@ -49,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmd_lite.emotion_data import Pool, sequence_pool
+from dmd_lite.emotion_data import Pool, concat_pools, sequence_pool
 from dmd_lite.emotion_eval import extract_all
 from dmd_lite.metrics import classification_metrics, fit_temperature
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
@@ -335,12 +335,6 @@ def _corpus_pool(d: CorporaData, corpus: str, split: str) -> tuple[Pool, tuple[s
     clips = corpus_clips(d.data, corpus)
     extract_all(d.data, d.extraction, d.workers, {corpus: ("audio", CORPUS_FOLDERS[corpus])})
     return split_pool(d.extraction / corpus, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
-
-
-def concat_pools(pools: dict[str, Pool]) -> Pool:
-    """One pool of several corpora's windows; ``groups`` holds each window's corpus name."""
-    return Pool(*(np.concatenate([getattr(p, f) for p in pools.values()]) for f in ("x", "mask", "labels", "valence")),
-                np.concatenate([np.full(len(p), c) for c, p in pools.items()]))
 
 
 def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: VoiceConfig, aug: Augment,

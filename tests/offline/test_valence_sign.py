@@ -1,9 +1,14 @@
 """The valence sign agreement that ``dmd_lite.evaluate`` reports per held-out set."""
 
-import numpy as np
+import csv
 
+import numpy as np
+import pytest
+
+from dmd_lite.emotion_data import valence_targets
 from dmd_lite.emotion_eval import valence_sign_agreement
-from realtime.core.feature_spec import LABELS
+from realtime.core.feature_spec import CLEAR_VALENCE_SIGN, LABEL_VALENCE, LABELS
+from realtime.offline.datasets import MELD_EMOTIONS, MELD_SENTIMENTS
 
 
 def labels_of(*names: str) -> np.ndarray:
@@ -20,3 +25,26 @@ def test_only_labels_with_a_clear_sign_count():
 def test_a_set_without_clear_labels_reports_no_share():
     assert valence_sign_agreement(np.array([0.3, -0.3]), labels_of("neutral", "surprised"), LABELS) == {
         "valence_sign_n": 0}
+
+
+def test_valence_targets_take_the_words_sentiment_where_given_else_the_label_table():
+    labels = labels_of("happy", "sad", "surprised", "neutral")
+    targets = valence_targets(labels, np.array([np.nan, np.nan, -1.0, np.nan]))
+    np.testing.assert_array_equal(targets, [1.0, -1.0, -1.0, 0.0])
+    assert np.isnan(valence_targets(np.array([-1]), np.array([np.nan]))).all()  # no label, no target
+
+
+@pytest.mark.needs_data("text/meld")
+def test_label_valence_is_the_mean_meld_sentiment_of_each_emotion(shared_data):
+    """``LABEL_VALENCE`` is what its comment says: each emotion's mean sentiment over MELD train
+    (surprise, -0.02 there, taken as 0)."""
+    sums: dict[str, list[float]] = {}
+    with open(shared_data / "text/meld/train_sent_emo.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            label = MELD_EMOTIONS[row["Emotion"]]
+            sums.setdefault(label, []).append(MELD_SENTIMENTS[row["Sentiment"]])
+    means = {label: float(np.mean(v)) for label, v in sums.items()}
+    assert set(means) == set(LABEL_VALENCE)
+    for label, v in LABEL_VALENCE.items():
+        assert means[label] == pytest.approx(v, abs=0.05), label
+    assert CLEAR_VALENCE_SIGN == {"happy": 1, "sad": -1, "angry": -1, "fearful": -1, "disgusted": -1}

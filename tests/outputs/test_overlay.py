@@ -77,3 +77,24 @@ def test_edge_width_follows_the_weight_and_absent_modalities_are_grey(frame_and_
     assert np.all(np.abs(graph.astype(int) - GREY) <= 2, axis=2).sum() > 400  # the grey voice node
     red_line = img[200:300, :300].astype(int)
     assert (np.all(np.abs(red_line - (60, 60, 255)) <= 40, axis=2)).sum() > 50  # "audio off: no microphone"
+
+
+def _green_pixels(img: np.ndarray) -> int:
+    return int(np.all(np.abs(img.astype(int) - (90, 200, 90)) <= 2, axis=2).sum())
+
+
+def test_a_node_fades_with_its_reliability_and_unknown_valence_is_said(frame_and_face):
+    frame, obs = frame_and_face
+    all_on = {"visual": True, "audio": True, "text": True}
+    edges = np.zeros(len(EDGE_NAMES))
+    w = frame.shape[1]
+    trusted = render(frame, _state(obs, edges, all_on))[:170, w - 150:]
+    faded = render(frame, _state(obs, edges, all_on, reliability={"visual": 1.0, "audio": 0.1, "text": 1.0}))
+    assert _green_pixels(trusted) > 1.3 * _green_pixels(faded[:170, w - 150:]) > 0  # two green nodes, not three
+
+    smoother = Smoother(LABELS, alpha=1.0)
+    unknown = smoother.update(np.full(len(LABELS), 1 / len(LABELS), np.float32), 0.6,
+                              {"visual": 0.0, "audio": 0.1, "text": 0.0})
+    assert unknown.valence is None
+    img = render(frame, OverlayState(LABELS, unknown, None, all_on))
+    assert img.shape == frame.shape  # drawn, with "unknown" on the meter instead of a marker

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from realtime.smoothing import UNCERTAIN, Smoother
+from realtime.smoothing import UNCERTAIN, Smoother, modality_reliability
 
 LABELS = ("neutral", "happy", "sad")
 ALL = {"visual": 1.0, "audio": 1.0, "text": 0.0}
@@ -53,3 +53,17 @@ def test_text_alone_counts_as_evidence_and_reset_forgets():
     assert d.label == "sad" and d.valence == pytest.approx(-0.5)
     with pytest.raises(ValueError):
         s.update(p(0.5, 0.5), 0.0, ALL)
+
+
+def test_valence_is_unknown_while_no_modality_is_reliable():
+    s = Smoother(LABELS, alpha=1.0, min_confidence=0.3, min_reliability=0.25)
+    coverage = {"visual": 0.0, "audio": 1.0, "text": 0.0}
+    stranger = s.update(p(0.1, 0.8, 0.1), 0.7, modality_reliability(coverage, voice_reliability=0.1))
+    assert (stranger.label, stranger.reason, stranger.valence) == (UNCERTAIN, "too little input", None)
+    familiar = s.update(p(0.1, 0.8, 0.1), 0.7, modality_reliability(coverage, voice_reliability=0.6))
+    assert familiar.label == "happy" and familiar.valence == pytest.approx(0.7)
+
+
+def test_modality_reliability_scales_only_the_voice():
+    assert modality_reliability({"visual": 0.5, "audio": 0.8, "text": 1.0}, 0.5) == {
+        "visual": 0.5, "audio": 0.4, "text": 1.0}
