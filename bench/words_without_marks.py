@@ -38,7 +38,7 @@ def words_only(model: Recognizer, utterances: list[list[str]], labels: np.ndarra
     text = torch.from_numpy(np.stack([w.text for w in windows]))
     text_mask = torch.from_numpy(np.stack([w.text_mask for w in windows]))
     with torch.inference_mode():
-        probs, predicted_valence, _, _ = model(*absent(spec.visual_steps, spec.visual_dim),
+        probs, predicted_valence, *_ = model(*absent(spec.visual_steps, spec.visual_dim),
                                                *absent(spec.audio_steps, spec.audio_dim), text, text_mask)
     m = classification_metrics(probs.argmax(1), labels, len(spec.labels))
     return {"accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"],

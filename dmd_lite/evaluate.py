@@ -10,7 +10,11 @@ speech corpora nEMO, TESS, TurEV-DB and URDU: the recognizer's answer to each co
 voices alone (``realtime.offline.cross_corpus``: UAR, raw and restricted to the corpus's classes,
 the share of answers per label), and ``fused_cross_corpus_paired``: label-paired FER2013 test faces
 and voices of those four corpora's test speakers, which the shipped voice encoder (RAVDESS only)
-never heard, scored fused, with each alone and with every voice trusted in full. With an MMSA pickle, the last line
+never heard, scored fused, with each alone and with every voice trusted in full; the shipped text
+encoder on MELD test and each written corpus's test split without marks (``text_*_without_marks``);
+and ``voice_cross_corpus`` / ``text_cross_corpus``, the leave-one-corpus-out results as
+``python -m realtime.voice_encoder loco`` and ``python -m realtime.text_encoder cross-corpus`` last
+wrote them (an hour of training; the entry says where from and when). With an MMSA pickle, the last line
 holds MMSA's metrics (Has0/Non0 Acc-2 and F1, Acc-3, Acc-5, Acc-7, MAE, Corr) and the mean
 GD-Unit edge weights.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +35,9 @@ from realtime.core.modalities import EDGE_NAMES
 from realtime.core.resources import cache_dir
 from realtime.offline.cross_corpus import evaluate_corpora, test_pool
 from realtime.offline.speech_corpora import corpus_clips
+from realtime.offline.text_encoder import CROSS_CORPUS_DIR
+from realtime.offline.text_encoder import test_scores as text_scores
+from realtime.offline.voice_encoder import LOCO_DIR
 
 from .checkpoint import load_checkpoint
 from .emotion_data import concat_pools
@@ -99,7 +107,22 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     voices = concat_pools({c: test_pool(args.extraction / c, corpus_clips(args.data, c)) for c in CROSS_CORPUS_VOICE})
     paired = paired_set({**test_pools, "audio": encode_pool(voices, model.voice)}, model.spec, (True, True, False))
     cross = score_held_out(model, {"fused_cross_corpus_paired": paired}, args.report)
-    return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()}, **cross}
+    words = text_scores(args.data / "text")[0]
+    return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()}, **cross,
+            "text_meld_test_without_marks": words["without_marks"],
+            **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
+            "voice_cross_corpus": cached_result(LOCO_DIR / "loco.json", "python -m realtime.voice_encoder loco --data DATA"),
+            "text_cross_corpus": cached_result(CROSS_CORPUS_DIR / "cross_corpus.json",
+                                               "python -m realtime.text_encoder cross-corpus --data DATA/text")}
+
+
+def cached_result(path: Path, command: str) -> dict:
+    """A cross-corpus result that takes an hour of training to make, as its command last wrote it, with
+    where it came from; or what to run to make it."""
+    if not path.is_file():
+        return {"missing": f"{path} not found: run `{command}` first"}
+    return {"from": str(path), "written": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)),
+            **json.loads(path.read_text())}
 
 
 def main(argv: list[str] | None = None) -> int:

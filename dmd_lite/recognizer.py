@@ -96,16 +96,23 @@ class Recognizer(nn.Module):
 
     def forward(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        words = text * text_mask.unsqueeze(-1).to(text.dtype)  # (B, T_l, text_dim), zero at empty slots
         voice, reliability = self.voice.encode(audio, audio_mask)
-        no_voice = torch.zeros_like(audio_mask)
-        answers = []
-        for features, mask in ((voice, audio_mask), (torch.zeros_like(voice), no_voice)):  # with, then without
-            out = self.dmd(words, features, visual, text_mask, mask, visual_mask)
-            answers.append((*self.decide(out.logits, words, visual_mask, mask, text_mask), out.edges_homo,
-                            out.edges_hetero))
+        with_voice = self.answer(visual, visual_mask, voice, audio_mask, text, text_mask)
+        without = self.answer(visual, visual_mask, torch.zeros_like(voice), torch.zeros_like(audio_mask), text, text_mask)
         w = voice_weight(reliability, visual_mask, audio_mask, text_mask)
-        return (*(mix(w, a, b) for a, b in zip(*answers)), reliability)
+        return (*(mix(w, a, b) for a, b in zip(with_voice, without)), reliability)
+
+    def unmixed(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor, text: Tensor,
+                text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The answer with the voice, whatever its reliability (what the fused kernels compute)."""
+        return self.answer(visual, visual_mask, self.voice(audio, audio_mask), audio_mask, text, text_mask)
+
+    def answer(self, visual: Tensor, visual_mask: Tensor, voice: Tensor, audio_mask: Tensor, text: Tensor,
+               text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One DMD pass over encoded voice features (B, T_a, out_dim): probabilities, valence and edges."""
+        words = text * text_mask.unsqueeze(-1).to(text.dtype)  # (B, T_l, text_dim), zero at empty slots
+        out = self.dmd(words, voice, visual, text_mask, audio_mask, visual_mask)
+        return *self.decide(out.logits, words, visual_mask, audio_mask, text_mask), out.edges_homo, out.edges_hetero
 
     def decide(self, logits: Tensor, words: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor,
                temperature: bool = True) -> tuple[Tensor, Tensor]:

@@ -1,22 +1,27 @@
-"""The text encoder's corpus readers (MELD, EmoryNLP, CMU-MOSI), training and evaluation.
+"""The text encoder's corpus readers, training and evaluation.
 
 Data: MELD train for emotion and sentiment, CMU-MOSI train + valid for valence (MOSI scores / 3
-as soft negative/neutral/positive targets, so their expectation is the score). Model selection
-uses MELD dev only; MELD test is touched by ``evaluate``.
+as soft negative/neutral/positive targets, so their expectation is the score), and the train
+splits of the written corpora (``WRITTEN``: GoEmotions, DailyDialog, CARER, ISEAR) for emotion,
+without marks as the live ASR gives words. A corpus's rows are scored over its own classes only
+(a class it lacks is missing, not a negative); GoEmotions' multi-label rows are left out. Model
+selection uses MELD dev only; the test splits are touched by ``evaluate`` and ``cross-corpus``.
 
-Trained on research corpora (MELD, from TV dialogue; CMU-MOSI, research-only): the weights are
-for non-commercial research use.
+Trained on research corpora (MELD, from TV dialogue; CMU-MOSI, research-only; CARER and ISEAR for
+research and education): the weights are for non-commercial research use.
 
 CLI::
 
     python -m realtime.text_encoder train --data ../shared/data/text --out realtime/data/models/text_encoder.safetensors
     python -m realtime.text_encoder evaluate --data ../shared/data/text
+    python -m realtime.text_encoder cross-corpus --data ../shared/data/text  # without MELD, without GoEmotions
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import operator
 import time
@@ -30,14 +35,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmd_lite.metrics import classification_metrics
+from dmd_lite.metrics import class_scores, classification_metrics
 from realtime.core.feature_spec import LABELS
+from realtime.core.resources import cache_dir
 from realtime.core.tokens import MARK_IDS, TEXT_BUCKETS, strip_marks, tokenize
-from realtime.nets.model_files import write_model_files
-from realtime.nets.sentence_encoder import load_sentence_encoder
+from realtime.nets.model_files import sha256, write_model_files
+from realtime.nets.sentence_encoder import WEIGHTS_PATH as SENTENCE_WEIGHTS
+from realtime.nets.sentence_encoder import SentenceEncoder, load_sentence_encoder
 from realtime.nets.text_encoder import (EMBED_DIM, MARK_SCALE, N_FEATURES, NORM_EPS, SENTIMENTS, WEIGHTS_PATH,
                                         TextEncoder, _meta_contract, contexts, encode_batch, load_text_encoder)
-from realtime.offline.cli import report_confusion, train_evaluate_parser
+from realtime.offline.cli import add_command, report_confusion, train_evaluate_parser
 from realtime.offline.datasets import EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, MELD_EMOTIONS, MELD_SENTIMENTS, MOSI_SCALE
 
 
@@ -48,17 +55,27 @@ class TextSet:
     words: list[list[str]]  # tokenized utterances, words with their marks
     emotion: np.ndarray  # (n,) int64 index into LABELS, -1 where the corpus has none
     valence: np.ndarray  # (n,) float32 in [-1, 1], NaN where the corpus has none
+    allowed: np.ndarray | None = None  # (n, 7) bool: the classes of each row's corpus (None: all seven)
+
+    def __post_init__(self) -> None:
+        if self.allowed is None:
+            self.allowed = np.ones((len(self.words), len(LABELS)), bool)
 
     def __len__(self) -> int:
         return len(self.words)
 
     def __add__(self, other: TextSet) -> TextSet:
         return TextSet(self.words + other.words, np.concatenate([self.emotion, other.emotion]),
-                       np.concatenate([self.valence, other.valence]))
+                       np.concatenate([self.valence, other.valence]), np.concatenate([self.allowed, other.allowed]))
 
     def without_marks(self) -> TextSet:
         """The same set with every utterance's "?" and "!" marks removed (as the live ASR gives words)."""
-        return TextSet([strip_marks(u) for u in self.words], self.emotion, self.valence)
+        return TextSet([strip_marks(u) for u in self.words], self.emotion, self.valence, self.allowed)
+
+
+def _own_classes(labels: Sequence[str], n: int) -> np.ndarray:
+    """(n, 7) bool: every row allows the labels a corpus has (a class it lacks is missing, not a negative)."""
+    return np.tile([lab in set(labels) for lab in LABELS], (n, 1))
 
 
 def _read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
@@ -93,7 +110,49 @@ def read_emorynlp(path: Path) -> TextSet:
     rows = [r for r in _read_rows(path, ("Utterance", "Emotion")) if r["Emotion"] not in EMORYNLP_DROPPED]
     emotion = [LABELS.index(_mapped(EMORYNLP_EMOTIONS, r["Emotion"], "Emotion", path)) for r in rows]
     return TextSet([tokenize(r["Utterance"]) for r in rows], np.array(emotion, np.int64),
-                   np.full(len(rows), np.nan, np.float32))
+                   np.full(len(rows), np.nan, np.float32), _own_classes(EMORYNLP_EMOTIONS.values(), len(rows)))
+
+
+@dataclass(frozen=True)
+class LabelledCsv:
+    """One of the written-text corpora as the shared data maps it to the 7 labels."""
+
+    path: str  # inside the text data folder
+    label: str  # the column with one of LABELS; empty (unmapped, or several labels) rows are left out
+    split: str  # the column with the split ("" : ISEAR, split here by respondent)
+    splits: tuple[str, str, str]  # the corpus's names of train, dev and test
+
+
+# GoEmotions: only its single-label rows (a multi-label comment has no one answer to score against);
+# CARER: "love" unmapped, no neutral or disgust; ISEAR: shame and guilt unmapped, no neutral or surprise
+WRITTEN = {"goemotions": LabelledCsv("goemotions/goemotions_7class.csv", "single_label7", "split", ("train", "dev", "test")),
+           "dailydialog": LabelledCsv("dailydialog/dailydialog_utterances.csv", "label_mapped", "split",
+                                      ("train", "validation", "test")),
+           "carer": LabelledCsv("carer/dair_emotion_7class.csv", "label7", "split", ("train", "val", "test")),
+           "isear": LabelledCsv("isear/isear_7class.csv", "label7", "", ("train", "dev", "test"))}
+SPLIT_NAMES = ("train", "dev", "test")
+CROSS_CORPUS_TEXT = ("meld", "goemotions")  # left out in turn by ``cross-corpus``
+CROSS_CORPUS_DIR = cache_dir("text_encoder") / "cross_corpus"
+
+
+def isear_split(respondent: str) -> str:
+    """ISEAR has no split: respondents whose id ends in 0 are test, in 1 dev, the others train."""
+    return {"0": "test", "1": "dev"}.get(respondent.strip()[-1:], "train")
+
+
+def read_written(data: Path, corpus: str, split: str) -> TextSet:
+    """``split`` (train, dev or test) of a ``WRITTEN`` corpus, its mapped rows only; no valence. Each row
+    allows the classes its corpus has in any split."""
+    c = WRITTEN[corpus]
+    path = data / c.path
+    rows = _read_rows(path, ("text", c.label) + ((c.split,) if c.split else ("respondent_id",)))
+    if bad := {r[c.label] for r in rows} - set(LABELS) - {""}:
+        raise ValueError(f"{path}: {c.label} has {sorted(bad)}, none of {list(LABELS)}")
+    own = sorted({r[c.label] for r in rows} - {""})
+    want = c.splits[SPLIT_NAMES.index(split)]
+    kept = [r for r in rows if r[c.label] and (r[c.split] == want if c.split else isear_split(r["respondent_id"]) == split)]
+    return TextSet([tokenize(r["text"]) for r in kept], np.array([LABELS.index(r[c.label]) for r in kept], np.int64),
+                   np.full(len(kept), np.nan, np.float32), _own_classes(own, len(kept)))
 
 
 def read_mosi(path: Path, modes: Sequence[str]) -> TextSet:
@@ -152,6 +211,9 @@ def class_weights(emotion: np.ndarray, power: float) -> torch.Tensor:
     return torch.tensor((counts.mean() / np.maximum(counts, 1)) ** power, dtype=torch.float32)
 
 
+MISSING_CLASS = -1e4  # the logit a class the row's corpus lacks gets in the loss: no mass, no gradient
+
+
 @dataclass
 class Batch:
     """Training rows as the losses need them."""
@@ -159,16 +221,19 @@ class Batch:
     bags: torch.Tensor  # (n, N_FEATURES) sparse normalised bags
     context: torch.Tensor  # (n, CONTEXT_DIM) the utterances' contexts
     emotion: torch.Tensor  # (n,) int64, -1 = none
+    allowed: torch.Tensor  # (n, 7) bool: the classes of the row's corpus
     sentiment: torch.Tensor  # (n, 3) soft targets, rows of NaN valence are zero
     emotion_weight: torch.Tensor  # (n,) class weight, 0 where no emotion; mean 1 over labelled rows
     sentiment_weight: torch.Tensor  # (n,) 1 where a valence exists, times the corpus weight
 
     def loss(self, emotion_logits: torch.Tensor, sentiment_logits: torch.Tensor,
              rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Weighted emotion cross-entropy + soft sentiment cross-entropy of all rows, or of ``rows``."""
+        """Weighted emotion cross-entropy over each row's own classes + soft sentiment cross-entropy, of
+        all rows or of ``rows``."""
         pick = (lambda t: t) if rows is None else (lambda t: t[rows])
         ew, sw = pick(self.emotion_weight), pick(self.sentiment_weight)
-        ce = F.cross_entropy(emotion_logits, pick(self.emotion).clamp_min(0), reduction="none")
+        own = emotion_logits.masked_fill(~pick(self.allowed), MISSING_CLASS)
+        ce = F.cross_entropy(own, pick(self.emotion).clamp_min(0), reduction="none")
         soft = -(pick(self.sentiment) * sentiment_logits.log_softmax(-1)).sum(-1)
         return (ce * ew).sum() / ew.sum().clamp_min(1e-9) + (soft * sw).sum() / sw.sum().clamp_min(1e-9)
 
@@ -180,7 +245,8 @@ def make_batch(model: TextEncoder, data: TextSet, context: torch.Tensor, power: 
     cw = torch.from_numpy(corpus_weight).float()
     ew = torch.where(labelled, class_weights(data.emotion, power)[emotion.clamp_min(0)] * cw, 0.0)
     has_valence = torch.from_numpy(~np.isnan(data.valence))
-    return Batch(_sparse_bags(model, data.words), context, emotion, sentiment_targets(np.nan_to_num(data.valence)),
+    return Batch(_sparse_bags(model, data.words), context, emotion, torch.from_numpy(data.allowed),
+                 sentiment_targets(np.nan_to_num(data.valence)),
                  ew / ew[labelled].mean(), has_valence.float() * cw)
 
 
@@ -193,13 +259,21 @@ class Scored:
 
 
 @torch.inference_mode()
-def dev_scores(model: TextEncoder, dev: Scored) -> dict[str, float]:
-    """Accuracy, weighted and macro F1 and valence MAE of a labelled set."""
-    data = dev.data
-    pred = model.predict(encode_batch(data.words), dev.context)
+def set_scores(model: TextEncoder, data: TextSet, context: torch.Tensor) -> tuple[dict[str, float], np.ndarray]:
+    """Accuracy, weighted F1, macro F1 and UAR over the set's own classes (``TextSet.allowed``), valence
+    MAE where the set has valence; and the confusion matrix."""
+    pred = model.predict(encode_batch(data.words), context)
     m = classification_metrics(pred.probs.argmax(-1), data.emotion, len(LABELS))
-    return {"accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"],
-            "valence_mae": float(np.nanmean(np.abs(pred.valence.numpy() - data.valence)))}
+    scores = {"n": len(data), "accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"],
+              **class_scores(m["confusion"], np.flatnonzero(data.allowed.any(0)))}
+    if not np.isnan(data.valence).all():
+        scores["valence_mae"] = float(np.nanmean(np.abs(pred.valence.numpy() - data.valence)))
+    return scores, np.asarray(m["confusion"])
+
+
+def dev_scores(model: TextEncoder, dev: Scored) -> dict[str, float]:
+    """``set_scores`` of a labelled set with its contexts."""
+    return set_scores(model, dev.data, dev.context)[0]
 
 
 def fit_heads(model: TextEncoder, batch: Batch, dev: Scored, weight_decay: float, context_decay: float,
@@ -282,14 +356,30 @@ def _columns_below(x: torch.Tensor, n_cols: int) -> torch.Tensor:
     return _coo(idx[:, keep], val[keep], (x.shape[0], n_cols))
 
 
+def cached_contexts(sentences: SentenceEncoder, utterances: Sequence[Sequence[str]]) -> torch.Tensor:
+    """``contexts`` of the utterances, kept in the user cache under a hash of them and of the sentence
+    encoder's weights (a written corpus takes minutes to encode)."""
+    digest = hashlib.sha256(json.dumps([sha256(SENTENCE_WEIGHTS), [list(u) for u in utterances]]).encode()).hexdigest()
+    path = cache_dir("text_encoder") / "contexts" / f"{digest[:24]}.npy"
+    if path.is_file():
+        return torch.from_numpy(np.load(path, allow_pickle=False))
+    found = contexts(sentences, utterances)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, found.numpy(), allow_pickle=False)
+    return found
+
+
 def train(data: Path, out: Path, power: float, weight_decay: float, context_decay: float, emorynlp_weight: float,
-          mosi_weight: float, rounds: int, iters: int, epochs: int, lr: float, dropout: float, seed: int) -> dict:
+          mosi_weight: float, rounds: int, iters: int, epochs: int, lr: float, dropout: float, seed: int,
+          written: tuple[str, ...] = tuple(WRITTEN), written_weight: float = 1.0, meld: bool = True) -> dict:
     """Fit idf, context statistics, heads and embedding on MELD train (+ MOSI valence, + EmoryNLP if
-    weighted), every utterance four times: its bag and its context each with and without its marks;
-    select on MELD dev; write float16 weights and a JSON sidecar with dev scores with and without marks."""
+    weighted), every utterance four times: its bag and its context each with and without its marks,
+    and on the train splits of the ``written`` corpora without marks, as the ASR gives words; select on
+    MELD dev (GoEmotions dev without MELD); write float16 weights and a JSON sidecar with dev scores
+    with and without marks."""
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    parts = [(meld_split(data, "train"), 1.0),
+    parts = [(meld_split(data, "train"), 1.0 if meld else 0.0),
              (read_mosi(data / "mosi" / "label.csv", ("train", "valid")), mosi_weight)]
     if emorynlp_weight > 0:
         parts += [(read_emorynlp(data / "emorynlp" / f"emorynlp_{s}_final.csv"), emorynlp_weight)
@@ -297,22 +387,26 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
     parts = [(p, w) for p, w in parts if w > 0]
     corpus = reduce(operator.add, (p for p, _ in parts))
     bare = corpus.without_marks()
-    train_set = corpus + corpus + bare + bare  # bag with marks twice, then without twice ...
-    corpus_weight = np.tile(np.concatenate([np.full(len(p), w, np.float32) for p, w in parts]), 4)
-    dev = meld_split(data, "dev")
-    sizes = ", ".join(f"{len(p)} x {w}" for p, w in parts)
-    print(f"training rows: 4 x {len(corpus)} ({sizes}); dev {len(dev)}", flush=True)
+    extra = [(read_written(data, c, "train").without_marks(), written_weight) for c in written]
+    extra = [(p, w) for p, w in extra if w > 0 and len(p)]
+    train_set = reduce(operator.add, [corpus, corpus, bare, bare] + [p for p, _ in extra])  # spoken rows four times,
+    corpus_weight = np.concatenate([np.tile(np.concatenate([np.full(len(p), w, np.float32) for p, w in parts]), 4)]
+                                   + [np.full(len(p), w, np.float32) for p, w in extra])  # written ones once
+    dev = meld_split(data, "dev") if meld else read_written(data, "goemotions", "dev")
+    sizes = ", ".join([f"4 x {len(p)} x {w}" for p, w in parts] + [f"{len(p)} x {w}" for p, w in extra])
+    print(f"training rows: {len(train_set)} ({sizes}); dev {len(dev)}", flush=True)
 
     sentences = load_sentence_encoder()
     print("contexts of the training and dev utterances ...", flush=True)
     dev_bare = dev.without_marks()
-    scored_dev = Scored(dev, contexts(sentences, dev.words))
-    scored_bare = Scored(dev_bare, contexts(sentences, dev_bare.words))
+    scored_dev = Scored(dev, cached_contexts(sentences, dev.words))
+    scored_bare = Scored(dev_bare, cached_contexts(sentences, dev_bare.words))
     model = TextEncoder()
     with torch.no_grad():
-        fit_idf(model, (corpus + bare).words)
-        marked_context, bare_context = contexts(sentences, corpus.words), contexts(sentences, bare.words)
-        train_context = torch.cat([marked_context, bare_context] * 2)  # ... each with a context with and without
+        fit_idf(model, reduce(operator.add, [corpus, bare] + [p for p, _ in extra]).words)
+        marked_context, bare_context = cached_contexts(sentences, corpus.words), cached_contexts(sentences, bare.words)
+        train_context = torch.cat([marked_context, bare_context] * 2  # ... each with a context with and without
+                                  + [cached_contexts(sentences, p.words) for p, _ in extra])
         model.context_mean.copy_(train_context.mean(0))
         model.context_std.copy_(train_context.std(0).clamp_min(1e-3))
         batch = make_batch(model, train_set, train_context, power, corpus_weight)
@@ -327,9 +421,12 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
         print(f"{name}: " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
     meta = {**_meta_contract(),
             "metrics": {"meld_dev": dev_m, "meld_dev_without_marks": bare_m, "embedding_probe_dev_weighted_f1": probe},
-            "training": {"data": "MELD train (emotion, sentiment), CMU-MOSI train+valid (valence)"
+            "training": {"data": ("MELD train (emotion, sentiment), " if meld else "")
+                                 + "CMU-MOSI train+valid (valence)"
                                  + (", EmoryNLP all splits (emotion)" if emorynlp_weight > 0 else "")
+                                 + "".join(f", {c} train without marks (emotion)" for c in written if written_weight > 0)
                                  + "; research corpora, non-commercial research use only",
+                         "written": list(written), "written_weight": written_weight, "meld": meld,
                          "seed": seed, "class_weight_power": power, "weight_decay": weight_decay,
                          "context_decay": context_decay,
                          "emorynlp_weight": emorynlp_weight, "mosi_weight": mosi_weight,
@@ -342,26 +439,28 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
     return meta
 
 
-def evaluate(data: Path, weights: Path, png: Path) -> dict[str, float]:
-    """MELD test scores of the shipped weights, with the marks of the raw text and without any (as
-    live); saves the confusion matrix of the first; last line is JSON."""
+def test_scores(data: Path, weights: Path = WEIGHTS_PATH) -> tuple[dict, np.ndarray]:
+    """Test scores of the weights (``set_scores``): MELD with the marks of the raw text and without any
+    (as live), each written corpus without marks; and MELD's confusion matrix (with marks)."""
     model, sentences = load_text_encoder(weights), load_sentence_encoder()
+
+    def scores(data: TextSet) -> tuple[dict, np.ndarray]:
+        found, confusion = set_scores(model, data, cached_contexts(sentences, data.words))
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in found.items()}, confusion
+
     test = meld_split(data, "test")
+    with_marks, confusion = scores(test)
+    return ({"split": "meld_test", **with_marks, "without_marks": scores(test.without_marks())[0],
+             "written_test_without_marks": {c: scores(read_written(data, c, "test").without_marks())[0] for c in WRITTEN}},
+            confusion)
 
-    def scores(words: Sequence[Sequence[str]]) -> tuple[dict, dict[str, float]]:
-        with torch.inference_mode():
-            pred = model.predict(encode_batch(words), contexts(sentences, words))
-        m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
-        return m, {"accuracy": m["accuracy"], "weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"],
-                   "valence_mae": float(np.mean(np.abs(pred.valence.numpy() - test.valence)))}
 
-    m, with_marks = scores(test.words)
-    result = {"split": "meld_test", "n": len(test), **with_marks,
-              "without_marks": scores([strip_marks(w) for w in test.words])[1]}
-    report_confusion(m["confusion"], png,
-                     f"MELD test (text): acc {m['accuracy']:.3f}, wF1 {m['weighted_f1']:.3f}, mF1 {m['macro_f1']:.3f}")
-    rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
-    print(json.dumps({k: rounded(v) if isinstance(v, dict) else v for k, v in rounded(result).items()}))
+def evaluate(data: Path, weights: Path, png: Path) -> dict:
+    """``test_scores``; saves MELD's confusion matrix; the last line printed is JSON."""
+    result, confusion = test_scores(data, weights)
+    report_confusion(confusion, png, f"MELD test (text): acc {result['accuracy']:.3f}, "
+                                     f"wF1 {result['weighted_f1']:.3f}, mF1 {result['macro_f1']:.3f}")
+    print(json.dumps(result))
     return result
 
 
@@ -369,8 +468,8 @@ def parser() -> argparse.ArgumentParser:
     """The command line: ``train`` and ``evaluate`` sub-commands."""
     ap, t = train_evaluate_parser(
         "python -m realtime.text_encoder", __doc__, "text_encoder",
-        ("fit the text encoder on MELD train (+ MOSI valence), select on MELD dev",
-         "score weights on MELD test and save a confusion matrix"),
+        ("fit the text encoder on MELD train (+ MOSI valence) and the written corpora, select on MELD dev",
+         "score weights on MELD test (with and without marks) and the written corpora's test splits"),
         lambda p, _: p.add_argument("--data", type=Path, required=True, help="folder with meld/, emorynlp/ and mosi/"),
         WEIGHTS_PATH)
     t.add_argument("--class-weight-power", type=float, default=0.75, help="0 = unweighted, 1 = balanced")
@@ -384,14 +483,48 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=3e-3, help="embedding learning rate")
     t.add_argument("--dropout", type=float, default=0.5, help="embedding dropout")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    t.add_argument("--written", default=",".join(WRITTEN),
+                   help="comma-separated written corpora trained on without marks, or '' (default: %(default)s)")
+    t.add_argument("--written-weight", type=float, default=1.0, help="sample weight of their rows (default: %(default)s)")
+    t.add_argument("--without-meld", action="store_true", help="leave MELD out (select on GoEmotions dev)")
+    c = add_command(ap, "cross-corpus", "train without MELD, then without GoEmotions; score each on the one left out")
+    c.add_argument("--data", type=Path, required=True, help="folder with meld/, mosi/ and the written corpora")
+    c.add_argument("--out", type=Path, default=CROSS_CORPUS_DIR,
+                   help="folder of the weights and cross_corpus.json (default: %(default)s)")
     return ap
+
+
+def train_with(a: argparse.Namespace, out: Path, written: tuple[str, ...], meld: bool) -> dict:
+    """``train`` with the options of a parsed ``train`` command line."""
+    return train(a.data, out, a.class_weight_power, a.weight_decay, a.context_decay, a.emorynlp_weight, a.mosi_weight,
+                 a.rounds, a.iters, a.epochs, a.lr, a.dropout, a.seed, written, a.written_weight, meld)
+
+
+def cross_corpus(a: argparse.Namespace) -> dict:
+    """For MELD and GoEmotions in turn, an encoder trained without it (``train``'s defaults otherwise),
+    scored on its test split without marks; written to ``a.out``/cross_corpus.json as each ends."""
+    defaults = parser().parse_args(["train", "--data", str(a.data)])
+    sentences, result = load_sentence_encoder(), {}
+    for left in CROSS_CORPUS_TEXT:
+        weights = a.out / f"text_without_{left}.safetensors"
+        train_with(defaults, weights, tuple(c for c in WRITTEN if c != left), meld=left != "meld")
+        test = (meld_split(a.data, "test") if left == "meld" else read_written(a.data, left, "test")).without_marks()
+        scores = set_scores(load_text_encoder(weights), test, cached_contexts(sentences, test.words))[0]
+        result[left] = {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}
+        (a.out / "cross_corpus.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
     a = parser().parse_args(argv)
     torch.set_num_threads(1)  # small sparse problems: one thread is as fast and leaves the others free
     if a.cmd == "train":
-        train(a.data, a.out, a.class_weight_power, a.weight_decay, a.context_decay, a.emorynlp_weight, a.mosi_weight,
-              a.rounds, a.iters, a.epochs, a.lr, a.dropout, a.seed)
+        written = tuple(c.strip() for c in a.written.split(",") if c.strip())
+        if bad := [c for c in written if c not in WRITTEN]:
+            raise SystemExit(f"python -m realtime.text_encoder train: unknown written corpus {bad}; known: {', '.join(WRITTEN)}")
+        train_with(a, a.out, written, not a.without_meld)
+    elif a.cmd == "cross-corpus":
+        cross_corpus(a)
     else:
         evaluate(a.data, a.weights, a.png)

@@ -87,6 +87,8 @@ class Augment:
     speed: float = 0.0  # the time axis is stretched by a random factor in 1 +- speed (another speaking rate)
 
 
+LOCO_DIR = cache_dir("voice_encoder") / "loco"  # where ``loco`` writes its models and loco.json
+
 # trained across corpora: stronger masking, a noise floor as a live microphone gives, other voices and rates
 CORPORA_AUGMENT = Augment(freq_width=12, time_masks=3, time_width=15, noise=0.5, warp=0.12, speed=0.1)
 
@@ -493,7 +495,7 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--out", type=Path, default=cache_dir("voice_encoder") / "corpora" / "voice_corpora.pt",
                            help="where the weights and their JSON sidecar go (default: %(default)s)")
         else:
-            c.add_argument("--out", type=Path, default=cache_dir("voice_encoder") / "loco",
+            c.add_argument("--out", type=Path, default=LOCO_DIR,
                            help="folder of the models and loco.json (default: %(default)s)")
         c.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
                        help="where the corpora's voice features are (or will be) extracted (default: %(default)s)")

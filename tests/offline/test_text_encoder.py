@@ -11,7 +11,7 @@ from realtime.core.tokens import PIECES_PER_WORD, encode_words, tokenize
 from realtime.nets.sentence_encoder import load_sentence_encoder
 from realtime.nets.text_encoder import (EMBED_DIM, TEXT_FEATURE_DIM, WEIGHTS_PATH, TextEncoder, contexts, encode_batch,
                                         load_text_encoder, word_bigrams)
-from realtime.offline.text_encoder import _sparse_bags, meld_split, read_emorynlp, read_meld, read_mosi
+from realtime.offline.text_encoder import Batch, _sparse_bags, meld_split, read_emorynlp, read_meld, read_mosi, read_written
 
 DATA = SHARED_DATA / "text"
 needs_data = pytest.mark.needs_data("text/meld")
@@ -161,3 +161,36 @@ def test_meld_test_scores(encoder):
     m = classification_metrics(pred.probs.argmax(-1), test.emotion, len(LABELS))
     assert m["weighted_f1"] >= MIN_TEST_WEIGHTED_F1 and m["macro_f1"] >= MIN_TEST_MACRO_F1, m
     assert np.mean(np.abs(pred.valence.numpy() - test.valence)) < np.mean(np.abs(test.valence))  # beats "always 0"
+
+
+def test_written_corpora_keep_mapped_rows_split_as_given_and_allow_their_own_classes(tmp_path):
+    (tmp_path / "carer").mkdir()
+    (tmp_path / "carer/dair_emotion_7class.csv").write_text(
+        "split,text,label_orig,label7\ntrain,i feel so alone,sadness,sad\ntrain,i adore him,love,\n"
+        "test,what a surprise!,surprise,surprised\ntrain,yay,joy,happy\n")
+    train = read_written(tmp_path, "carer", "train")
+    assert train.words == [["i", "feel", "so", "alone"], ["yay"]] and [LABELS[i] for i in train.emotion] == ["sad", "happy"]
+    own = [lab for lab, ok in zip(LABELS, train.allowed[0]) if ok]
+    assert own == ["happy", "sad", "surprised"]  # the corpus's classes in any split, not only train's
+    assert np.isnan(train.valence).all() and read_written(tmp_path, "carer", "test").words == [["what", "a", "surprise!"]]
+    (tmp_path / "isear").mkdir()
+    (tmp_path / "isear/isear_7class.csv").write_text(
+        "respondent_id,country_code,sex,age,text,label_orig,label7\n11000,1,1,30,a,joy,happy\n11001,1,1,30,b,fear,fearful\n"
+        "11002,1,1,30,c,shame,\n11003,1,1,30,d,anger,angry\n")
+    assert [read_written(tmp_path, "isear", s).words for s in ("train", "dev", "test")] == [[["d"]], [["b"]], [["a"]]]
+    (tmp_path / "carer/dair_emotion_7class.csv").write_text("split,text,label_orig,label7\ntrain,x,love,loved\n")
+    with pytest.raises(ValueError, match="loved"):
+        read_written(tmp_path, "carer", "train")
+
+
+def test_a_class_the_corpus_lacks_takes_no_loss():
+    """A CARER-like row (no neutral): its loss ignores the neutral logit, however large."""
+    allowed = torch.tensor([[lab != "neutral" for lab in LABELS]])
+    batch = Batch(None, None, torch.tensor([LABELS.index("sad")]), allowed, torch.zeros(1, 3), torch.ones(1), torch.zeros(1))
+    logits = torch.zeros(1, len(LABELS))
+    loud_neutral = logits.clone()
+    loud_neutral[0, LABELS.index("neutral")] = 50.0
+    sentiment = torch.zeros(1, 3)
+    assert float(batch.loss(loud_neutral, sentiment)) == pytest.approx(float(batch.loss(logits, sentiment)))
+    everything = Batch(None, None, batch.emotion, torch.ones_like(allowed), torch.zeros(1, 3), torch.ones(1), torch.zeros(1))
+    assert float(everything.loss(loud_neutral, sentiment)) > 40
