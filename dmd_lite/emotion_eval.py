@@ -6,13 +6,14 @@ Sets (built from ``realtime.extract`` outputs of ``../shared/data``, see ``held_
 - ``text_meld_test``: every MELD test utterance, the window ending at its last word;
 - ``fused_paired_test``: ``N_PAIRED`` label-paired triplets of those sets (labels drawn uniformly,
   all three modalities present, fixed seed).
-Paired sets also get ``paired_extras``: each modality alone, the voice's mean reliability and the
-fused accuracy with every voice trusted in full. Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), the expected
+Paired sets also get ``paired_extras``: each modality alone and the fused accuracy with every voice
+trusted in full. Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), the expected
 calibration error with and without the checkpoint's temperature, ``valence_mae`` against the
 valence targets the model is trained on (``emotion_data.valence_targets``: MELD's sentiment for its
 words, the label's ``LABEL_VALENCE`` for faces and voices), the share of windows whose valence has
 the sign of their label (``valence_sign_agreement`` over ``valence_sign_n`` windows of labels with a clear sign,
-``CLEAR_VALENCE_SIGN``), and the mean GD-Unit edge weights (homo and hetero graphs; an
+``CLEAR_VALENCE_SIGN``), the voice encoder's mean reliability over windows with a voice
+(``mean_voice_reliability``), and the mean GD-Unit edge weights (homo and hetero graphs; an
 edge touching an absent modality weighs 0, so single-modality sets show zeros).
 """
 
@@ -177,6 +178,9 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
              "weighted_f1": m["weighted_f1"], "chance": float(counts.max() / max(1, counts.sum())),
              "ece": expected_calibration_error(probs[keep], batch.labels[keep]),
              "ece_before_temperature": expected_calibration_error(uncalibrated[keep], batch.labels[keep])}
+    voiced = batch.audio_mask.any(1)
+    if batch.voice_reliability is not None and voiced.any():
+        entry["mean_voice_reliability"] = float(batch.voice_reliability[voiced].mean())
     target = valence_targets(batch.labels, batch.valence)
     entry["valence_mae"] = float(np.abs(valence[keep] - target[keep]).mean())
     entry |= valence_sign_agreement(valence[keep], batch.labels[keep], labels)
@@ -218,13 +222,12 @@ def score_held_out(model: Recognizer, test: dict[str, Triplets], report: Path) -
 
 def paired_extras(model: Recognizer, batch: Triplets) -> dict:
     """For paired triplets: each present modality alone (``alone_accuracy``), which the fused figure
-    must not fall below, and the fused accuracy without the voice's reliability (every voice trusted)."""
+    must not fall below, and the fused accuracy with every voice trusted in full."""
     present = [m for m in MODALITIES if getattr(batch, f"{m}_mask").any()]
     extras = {"alone_accuracy": {m: score_set(model, alone(batch, m), model.labels)["accuracy"] for m in present}}
     if batch.voice_reliability is not None:
         extras["accuracy_voice_always_trusted"] = score_set(model, replace(batch, voice_reliability=None),
                                                             model.labels)["accuracy"]
-        extras["mean_voice_reliability"] = float(batch.voice_reliability[batch.audio_mask.any(1)].mean())
     return extras
 
 

@@ -104,8 +104,11 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     results = score_held_out(model, held_out_sets(test_pools, model.spec), args.report)
     corpora = evaluate_corpora(voice_only_answer(model, shapes_of(test_pools, model.spec.visual_steps)), args.data,
                                args.extraction, args.report, args.workers, CROSS_CORPUS_VOICE, what="recognizer")
-    voices = concat_pools({c: test_pool(args.extraction / c, corpus_clips(args.data, c)) for c in CROSS_CORPUS_VOICE})
-    paired = paired_set({**test_pools, "audio": encode_pool(voices, model.voice)}, model.spec, (True, True, False))
+    voices = encode_pool(concat_pools({c: test_pool(args.extraction / c, corpus_clips(args.data, c))
+                                       for c in CROSS_CORPUS_VOICE}), model.voice)
+    for c, entry in corpora.items():
+        entry["mean_voice_reliability"] = float(voices.reliability[voices.groups == c].mean())
+    paired = paired_set({**test_pools, "audio": voices}, model.spec, (True, True, False))
     cross = score_held_out(model, {"fused_cross_corpus_paired": paired}, args.report)
     words = text_scores(args.data / "text")[0]
     return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()}, **cross,

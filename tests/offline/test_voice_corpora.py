@@ -16,7 +16,8 @@ from helpers.paths import DATA
 from realtime.core.feature_spec import LABELS, N_MELS
 from realtime.nets.voice_encoder import load_voice_encoder
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, MANIFEST, CorpusError
-from realtime.offline.voice_encoder import Augment, augment, corpus_weights, main, masked_cross_entropy, parse_corpora
+from realtime.offline.voice_encoder import (Augment, augment, corpus_weights, main, masked_cross_entropy,
+                                           parse_corpora, stretch)
 
 
 def test_missing_classes_take_no_mass_and_no_gradient():
@@ -63,6 +64,25 @@ def test_noise_floor_fills_quiet_bins_and_keeps_absent_steps_zero():
     assert torch.equal(ma, m) and torch.all(xa[~m] == 0)
     assert torch.allclose(xa[..., :N_MELS][m], torch.logaddexp(torch.tensor(-3.0), torch.tensor(0.0)))
     assert torch.all(xa[..., N_MELS][m] == -3.0)  # the voice-activity value is left alone
+
+
+def test_stretch_reads_each_position_times_the_factor():
+    x = torch.arange(10.0)[None]
+    torch.testing.assert_close(stretch(x, torch.tensor([1.0]), 1), x)
+    torch.testing.assert_close(stretch(x, torch.tensor([0.5]), 1), x * 0.5)  # slower: spread out
+    torch.testing.assert_close(stretch(x, torch.tensor([2.0]), 1), (x * 2).clamp(max=9))  # faster: squeezed, held at the end
+
+
+def test_speed_and_warp_keep_absent_steps_zero_and_the_window_end_present():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 100, N_MELS + 1)
+    m = torch.ones(16, 100, dtype=torch.bool)
+    m[:, :50] = False
+    x = x * m.unsqueeze(2)
+    a = Augment(shift=0, gain=0.0, freq_masks=0, time_masks=0, warp=0.15, speed=0.1)
+    xa, ma = augment(x, m, a, g)
+    assert torch.all(xa[~ma] == 0) and ma[:, -1].all()  # stretched about the end, which holds the latest voice
+    assert (ma.sum(1) - 50).abs().max() <= 6 and not torch.equal(xa, x)
 
 
 def test_corpora_names_are_checked(capsys):
