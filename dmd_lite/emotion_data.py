@@ -14,7 +14,7 @@ from the same ``WindowAssembler`` the live app uses:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,9 +183,10 @@ def paired_picks(by_label: dict[str, list[np.ndarray]], labels: np.ndarray,
     return {m: np.array([rng.choice(by_label[m][c]) for c in labels]) for m in ("visual", "audio", "text")}
 
 
-def index_by_label(pool: Pool, n_labels: int) -> list[np.ndarray]:
-    """Pool indices of each label; raises when a label has no sample."""
+def index_by_label(pool: Pool, n_labels: int, required: Sequence[int] | None = None) -> list[np.ndarray]:
+    """Pool indices of each label; raises when a ``required`` label (default: every one) has no sample."""
     idx = [np.flatnonzero(pool.labels == c) for c in range(n_labels)]
-    if missing := [c for c, i in enumerate(idx) if not len(i)]:
+    need = range(n_labels) if required is None else required
+    if missing := [c for c in need if not len(idx[c])]:
         raise ValueError(f"labels {missing} have no sample in this pool; every label needs one to pair")
     return idx

@@ -19,7 +19,7 @@ edge touching an absent modality weighs 0, so single-modality sets show zeros).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from realtime.extract import extract
 from realtime.nets.voice_encoder import VoiceEncoder
 from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
 
-from .emotion_data import Pool, Triplets, face_pool, face_windows, paired_picks, sequence_pool, valence_targets
+from .emotion_data import Pool, Triplets, concat_pools, face_pool, face_windows, paired_picks, sequence_pool, valence_targets
 from .emotion_train import TripletSampler, predict
 from .metrics import classification_metrics, save_confusion_png
 from .model import DMDOutput
@@ -64,9 +64,10 @@ def encode_pool(pool: Pool, voice: VoiceEncoder, batch: int = 256) -> Pool:
                    reliability=np.concatenate([r.numpy() for _, r in outs]).astype(np.float32))
 
 
-def pools(voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str) -> dict[str, Pool]:
+def pools(voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str,
+          more_voices: Pool | None = None) -> dict[str, Pool]:
     """Pools of one part, voices encoded: ``fit`` and ``select`` (the encoders' validation data, never
-    seen in their training) or ``test``."""
+    seen in their training) or ``test``; ``more_voices`` (raw windows) join RAVDESS's."""
     face_split, meld_split = {"fit": ("val", "val"), "select": ("val", "val"), "test": ("test", "test")}[part]
     actors = {"fit": FIT_ACTORS, "select": SELECT_ACTORS, "test": TEST_ACTORS}[part]
     face = face_pool(extraction / "fer2013", face_split, spec)
@@ -85,8 +86,9 @@ def pools(voice: VoiceEncoder, extraction: Path, spec: FeatureSpec, part: str) -
         order = np.random.default_rng(1).permutation(len(words))
         cut = int(0.8 * len(words))
         words = words.select(np.sort(order[:cut] if part == "fit" else order[cut:]))
-    return {"visual": face, "audio": encode_pool(voice_pool, voice),
-            "text": words}
+    if more_voices is not None:
+        voice_pool = concat_pools({"ravdess": voice_pool, "more": more_voices})
+    return {"visual": face, "audio": encode_pool(voice_pool, voice), "text": words}
 
 
 def single_modality(pool: Pool, stream: str, shapes: dict[str, tuple[int, ...]]) -> Triplets:
@@ -111,9 +113,12 @@ def shapes_of(pools: dict[str, Pool], visual_steps: int) -> dict[str, tuple[int,
             **{m: pools[m].x.shape[1:] for m in ("audio", "text")}}
 
 
-def paired_set(pools: dict[str, Pool], spec: FeatureSpec, present: tuple[bool, bool, bool] = (True, True, True)) -> Triplets:
-    """``N_PAIRED`` label-paired triplets of encoded pools (labels uniform, fixed seed, faces held still)."""
-    return TripletSampler(pools, len(spec.labels), spec.visual_steps).fixed_set(N_PAIRED, present, PAIRED_SEED, jitter=None)
+def paired_set(pools: dict[str, Pool], spec: FeatureSpec, present: tuple[bool, bool, bool] = (True, True, True),
+               labels: Sequence[int] | None = None) -> Triplets:
+    """``N_PAIRED`` label-paired triplets of encoded pools (labels uniform over ``labels``, default all;
+    fixed seed; faces held still)."""
+    return TripletSampler(pools, len(spec.labels), spec.visual_steps, labels).fixed_set(N_PAIRED, present, PAIRED_SEED,
+                                                                                        jitter=None)
 
 
 def held_out_sets(test: dict[str, Pool], spec: FeatureSpec) -> dict[str, Triplets]:

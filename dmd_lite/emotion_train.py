@@ -10,6 +10,7 @@ classification plus valence: the words' sentiment where they carry one, else the
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -77,9 +78,11 @@ def to_tensors(batch: Triplets, device: torch.device) -> tuple[list[torch.Tensor
 class TripletSampler:
     """Draws training or (fixed) evaluation batches of triplets from encoded pools."""
 
-    def __init__(self, pools: dict[str, Pool], n_labels: int, visual_steps: int):
+    def __init__(self, pools: dict[str, Pool], n_labels: int, visual_steps: int, labels: Sequence[int] | None = None):
+        """``labels``: the labels ``fixed_set`` draws (default: all; each needs a sample in every pool)."""
         self.pools, self.n_labels, self.visual_steps = pools, n_labels, visual_steps
-        self.by_label = {m: index_by_label(pools[m], n_labels) for m in MODALITIES}
+        self.labels = np.arange(n_labels) if labels is None else np.asarray(labels)
+        self.by_label = {m: index_by_label(pools[m], n_labels, self.labels) for m in MODALITIES}
         self.face_spread = pools["visual"].x.std(axis=0).astype(np.float32)
 
     def draw(self, labels: np.ndarray, present: np.ndarray, rng: np.random.Generator,
@@ -88,9 +91,9 @@ class TripletSampler:
                              self.by_label)
 
     def fixed_set(self, n: int, present: tuple[bool, bool, bool], seed: int, jitter: Jitter | None = Jitter()) -> Triplets:
-        """n triplets with uniformly drawn labels and the given modalities, reproducible by seed."""
+        """n triplets with labels drawn uniformly from ``labels`` and the given modalities, reproducible by seed."""
         rng = np.random.default_rng(seed)
-        labels = rng.integers(0, self.n_labels, n)
+        labels = self.labels[rng.integers(0, len(self.labels), n)]
         return self.draw(labels, np.tile(np.array(present), (n, 1)), rng, jitter)
 
 

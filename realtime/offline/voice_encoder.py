@@ -16,7 +16,7 @@ CLI::
 
     python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # -> realtime/data/models/
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
-    python -m realtime.voice_encoder fit-reliability --extraction runs/default/extract/ravdess  # in place
+    python -m realtime.voice_encoder fit-reliability [--weights W] [--data ../shared/data]  # in place
     python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
 
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
@@ -54,7 +54,7 @@ from dmd_lite.emotion_eval import extract_all
 from dmd_lite.metrics import classification_metrics, fit_temperature
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
-from realtime.nets.model_files import write_model_files
+from realtime.nets.model_files import SHA256_KEY, write_model_files
 from realtime.core.errors import SourceError, one_line
 from realtime.core.resources import cache_dir
 from realtime.offline.cli import add_command, report_confusion, train_evaluate_parser
@@ -388,11 +388,25 @@ def held_out_scores(model: VoiceEncoder, d: CorporaData, corpus: str) -> dict:
             "restricted": {k: e["restricted"][k] for k in ("accuracy", "uar", "macro_f1")}}
 
 
+def finished(weights: Path, corpora: tuple[str, ...], aug: Augment, s: Schedule, balance: float) -> VoiceEncoder | None:
+    """The model at ``weights`` when an earlier run trained it on ``corpora`` with the same options and
+    fitted its reliability (so ``loco`` resumes), else None."""
+    try:
+        meta = json.loads(weights.with_suffix(".json").read_text())
+        t = meta["training"]
+        same = (t["corpora"] == list(corpora) and t["augment"] == json.loads(json.dumps(asdict(aug)))
+                and all(t[k] == v for k, v in asdict(s).items()) and t["balance"] == balance and "reliability" in meta)
+        return load_voice_encoder(weights) if same else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConfig, aug: Augment, s: Schedule,
          balance: float = 0.5) -> dict:
     """Leave-one-corpus-out: for each corpus, a model trained on the others scored on its test
     speakers, and their mean UAR; then the model of all of them on each one's test speakers. Every
-    step is added to ``out_dir/loco.json`` as it ends."""
+    step is added to ``out_dir/loco.json`` as it ends; models an earlier run finished (``finished``)
+    are scored again, not retrained."""
     result: dict = {"voice_cross_corpus": {}, "voice_all_corpora_heldout": {}, "seconds": {}}
 
     def save() -> None:
@@ -403,7 +417,8 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
         t0 = time.perf_counter()
         others = tuple(c for c in corpora if c != left)
         print(f"=== leaving out {left}: training on {', '.join(others)}", flush=True)
-        model, _ = train_corpora(d, others, out_dir / f"voice_without_{left}.pt", cfg, aug, s, balance)
+        model = (finished(out_dir / f"voice_without_{left}.pt", others, aug, s, balance)
+                 or train_corpora(d, others, out_dir / f"voice_without_{left}.pt", cfg, aug, s, balance)[0])
         result["voice_cross_corpus"][left] = entry = held_out_scores(model, d, left)
         entry["seen_mean_reliability"] = round(float(np.mean(
             [mean_reliability(model, corpora_pools(d, (c,), "test")[c][0]) for c in others])), 4)
@@ -417,7 +432,8 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
         save()
     t0 = time.perf_counter()
     print(f"=== all of {', '.join(corpora)}", flush=True)
-    model, _ = train_corpora(d, corpora, out_dir / "voice_all.pt", cfg, aug, s, balance)
+    model = (finished(out_dir / "voice_all.pt", corpora, aug, s, balance)
+             or train_corpora(d, corpora, out_dir / "voice_all.pt", cfg, aug, s, balance)[0])
     for c in corpora:
         result["voice_all_corpora_heldout"][c] = held_out_scores(model, d, c)
     result["voice_reliability"] = {
@@ -428,14 +444,25 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
     return result
 
 
-def refit_reliability(extraction: Path, weights: Path) -> dict:
-    """Fit the reliability of RAVDESS-trained weights (train actors' every-hop windows, validation
-    actors' final ones) and rewrite them with it; prints the fitted numbers as JSON."""
+def refit_reliability(weights: Path, extraction: Path, data: Path | None) -> dict:
+    """Fit the reliability of trained weights on the data they were trained on and rewrite them with it:
+    RAVDESS's train actors' every-hop windows and validation actors' final ones (``extraction``/ravdess),
+    or, for weights of ``train-corpora`` (their sidecar names the corpora), those corpora's train and
+    validation speakers (``data``). Prints the fitted numbers as JSON."""
     model = load_voice_encoder(weights)
     meta = json.loads(weights.with_suffix(".json").read_text())
-    meta["reliability"] = fit_reliability(model, load_windows(extraction, TRAIN_ACTORS, every_hop=True),
-                                          load_windows(extraction, VAL_ACTORS, every_hop=False))
-    _write(model, weights, meta)
+    corpora = tuple(meta.get("training", {}).get("corpora", ()))
+    if corpora:
+        if data is None:
+            raise CorpusError(f"{weights} was trained on {', '.join(corpora)}: pass --data, the shared data folder")
+        d = CorporaData(data, extraction)
+        train, val = (concat_pools({c: p for c, (p, _) in corpora_pools(d, corpora, split).items()})
+                      for split in ("train", "val"))
+    else:
+        train = load_windows(extraction / "ravdess", TRAIN_ACTORS, every_hop=True)
+        val = load_windows(extraction / "ravdess", VAL_ACTORS, every_hop=False)
+    meta["reliability"] = fit_reliability(model, train, val)
+    _write(model, weights, {k: v for k, v in meta.items() if k != SHA256_KEY})
     print(json.dumps(meta["reliability"]))
     return meta["reliability"]
 
@@ -472,9 +499,11 @@ def parser() -> argparse.ArgumentParser:
                    help="label smoothing of the cross-entropy (default: %(default)s)")
     t.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default: %(default)s)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    c = add_command(ap, "fit-reliability", "fit the reliability of RAVDESS-trained weights (actors 1-16, 17-20)")
-    c.add_argument("--extraction", type=Path, required=True, help="`python -m realtime.extract --kind audio` output of RAVDESS")
+    c = add_command(ap, "fit-reliability", "fit the reliability of trained weights on the speakers they were trained on")
     c.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the weights, rewritten in place (default: %(default)s)")
+    c.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
+                   help="folder of the corpora's extractions (ravdess/, nemo/, ...; default: %(default)s)")
+    c.add_argument("--data", type=Path, help="the shared data folder, for weights trained on several corpora")
     c = add_command(ap, "evaluate-corpora", "score weights on the test speakers of every speech corpus")
     c.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
     c.add_argument("--corpora", nargs="+", choices=VOICE_CORPORA, default=list(VOICE_CORPORA),
@@ -548,7 +577,10 @@ def main(argv: list[str] | None = None) -> int:
         train(a.extraction, a.out, VoiceConfig(), Augment(),
               Schedule(a.epochs, a.lr, a.weight_decay, a.label_smoothing, a.batch_size, a.seed))
     elif a.cmd == "fit-reliability":
-        refit_reliability(a.extraction, a.weights)
+        try:
+            refit_reliability(a.weights, a.extraction, a.data)
+        except (FileNotFoundError, ValueError, SourceError) as e:
+            p.exit(2, f"{p.prog} fit-reliability: {one_line(e)}\n")
     elif a.cmd == "evaluate":
         evaluate(a.extraction, a.weights, a.png)
     elif a.cmd in ("train-corpora", "loco"):
