@@ -18,7 +18,7 @@ Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,)
 
 A voice that is not to be trusted does not override the others: DMD answers each window twice, as
 it is and without its voice (two passes over the same weights), and the two answers (probabilities, valence, edges) are mixed with the
-voice's weight ``min(1, voice_reliability / FULL_TRUST)`` (``voice_weight``); a window with nothing
+voice's weight ``min(1, voice_reliability / VOICE_FULL_TRUST)`` (``voice_weight``); a window with nothing
 but a voice keeps the voice's answer.
 
 Words alone: a window with words and no face or voice is answered by the text encoder itself (its
@@ -43,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from realtime.core.feature_spec import FeatureSpec
+from realtime.core.modalities import VOICE_FULL_TRUST
 from realtime.core.resources import shipped
 from realtime.nets.text_encoder import own_answer
 from realtime.nets.voice_encoder import VoiceConfig, VoiceEncoder
@@ -52,16 +53,12 @@ from .config import DMDConfig
 from .model import DMD, last_present
 
 DEFAULT_CHECKPOINT = shipped("models/default")
-# the voice reliability from which the voice counts in full: about the median over held-out speakers of
-# the voice encoder's own corpus (RAVDESS actors 21-24; MODEL_CARD.md)
-FULL_TRUST = 0.5
-
-
 def voice_weight(reliability: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor) -> Tensor:
     """(B,) weight of the answer with the voice against the one without: min(1, reliability /
-    FULL_TRUST) where another modality is present, 1 where the voice is alone (or nothing is)."""
+    VOICE_FULL_TRUST) (``realtime.core.modalities.voice_trust``) where another modality is present, 1
+    where the voice is alone (or nothing is)."""
     others = visual_mask.any(1) | text_mask.any(1)
-    return torch.where(others & audio_mask.any(1), (reliability / FULL_TRUST).clamp(max=1.0),
+    return torch.where(others & audio_mask.any(1), (reliability / VOICE_FULL_TRUST).clamp(max=1.0),
                        torch.ones_like(reliability))
 
 

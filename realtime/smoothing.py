@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realtime.core.modalities import voice_trust
+
 UNCERTAIN = "uncertain"
 
 
@@ -34,9 +36,9 @@ class Decision:
 
 
 def modality_reliability(coverage: Mapping[str, float], voice_reliability: float) -> dict[str, float]:
-    """Per modality, 0 .. 1: the share of the window's steps present (text: 1 with any word), times
-    the voice encoder's own reliability for the voice."""
-    return {m: c * voice_reliability if m == "audio" else c for m, c in coverage.items()}
+    """Per modality, 0 .. 1: the share of the window's steps present (text: 1 with any word), times,
+    for the voice, how much a voice of its reliability counts (``voice_trust``)."""
+    return {m: c * voice_trust(voice_reliability) if m == "audio" else c for m, c in coverage.items()}
 
 
 class Smoother:

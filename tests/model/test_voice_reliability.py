@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from dmd_lite.emotion_data import Pool
-from dmd_lite.recognizer import FULL_TRUST, load_recognizer, voice_weight
+from dmd_lite.recognizer import load_recognizer, voice_weight
+from realtime.core.modalities import VOICE_FULL_TRUST as FULL_TRUST
 from realtime.core.feature_spec import LABELS, VOICE_FEATURE_DIM
 from realtime.nets.voice_encoder import UNFITTED_REF, VoiceConfig, VoiceEncoder
 from realtime.offline.voice_encoder import fit_reliability

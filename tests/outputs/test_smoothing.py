@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from realtime.core.modalities import VOICE_FULL_TRUST
 from realtime.smoothing import UNCERTAIN, Smoother, modality_reliability
 
 LABELS = ("neutral", "happy", "sad")
@@ -58,12 +59,14 @@ def test_text_alone_counts_as_evidence_and_reset_forgets():
 def test_valence_is_unknown_while_no_modality_is_reliable():
     s = Smoother(LABELS, alpha=1.0, min_confidence=0.3, min_reliability=0.25)
     coverage = {"visual": 0.0, "audio": 1.0, "text": 0.0}
-    stranger = s.update(p(0.1, 0.8, 0.1), 0.7, modality_reliability(coverage, voice_reliability=0.1))
+    stranger = s.update(p(0.1, 0.8, 0.1), 0.7, modality_reliability(coverage, voice_reliability=0.05))
     assert (stranger.label, stranger.reason, stranger.valence) == (UNCERTAIN, "too little input", None)
-    familiar = s.update(p(0.1, 0.8, 0.1), 0.7, modality_reliability(coverage, voice_reliability=0.6))
+    familiar = s.update(p(0.1, 0.8, 0.1), 0.7, modality_reliability(coverage, voice_reliability=0.3))
     assert familiar.label == "happy" and familiar.valence == pytest.approx(0.7)
 
 
 def test_modality_reliability_scales_only_the_voice():
-    assert modality_reliability({"visual": 0.5, "audio": 0.8, "text": 1.0}, 0.5) == {
-        "visual": 0.5, "audio": 0.4, "text": 1.0}
+    coverage = {"visual": 0.5, "audio": 0.8, "text": 1.0}
+    half = modality_reliability(coverage, VOICE_FULL_TRUST / 2)
+    assert half == {"visual": 0.5, "audio": pytest.approx(0.4), "text": 1.0}
+    assert modality_reliability(coverage, 1.0)["audio"] == 0.8  # a voice trusted in full counts its coverage
