@@ -1,20 +1,22 @@
-"""The voice encoder's training and evaluation on RAVDESS.
+"""The voice encoder's training and evaluation: on RAVDESS alone, and across the five speech corpora.
 
-Data: RAVDESS speech (24 actors, 1,440 clips, "calm" counted as neutral). Actors 1-16 train,
-17-20 validate (model selection only), 21-24 test (``evaluate``). Training windows are the ones
-the live app takes: one every hop (0.5 s) back from the end of each clip, so they hold the whole
-sentence or only its start; validation and test score the window ending at each clip's last step.
+On RAVDESS alone (``train``, ``evaluate``; the encoder shipped until 2026-12-04): RAVDESS speech
+(24 actors, 1,440 clips, "calm" counted as neutral), actors 1-16 train, 17-20 validate (model
+selection only), 21-24 test. Training windows are the ones the live app takes: one every hop
+(0.5 s) back from the end of each clip, so they hold the whole sentence or only its start;
+validation and test score the window ending at each clip's last step. AdamW (weight decay 1e-2),
+one-cycle learning rate up to 2e-3, 25 epochs of batches of 64, label smoothing 0.1; augmentation per
+window: a random shift of up to 1 s (the window ends earlier in the clip), a random gain and
+spectral tilt of the log-mel values, 2 frequency masks of up to 8 bins and 2 time masks of up to 10
+steps (SpecAugment); the last epoch's weights are kept.
 
-Training: AdamW (weight decay 1e-2), one-cycle learning rate up to 2e-3, 25 epochs of batches of
-64, label smoothing 0.1. Augmentation per window: a random shift of up to 1 s (the window ends
-earlier in the clip), a random gain and spectral tilt of the log-mel values, 2 frequency masks of
-up to 8 bins and 2 time masks of up to 10 steps (SpecAugment). The last epoch's weights ship.
-
-Trained on RAVDESS (CC BY-NC-SA 4.0): the weights are for non-commercial use.
+Trained on RAVDESS (CC BY-NC-SA 4.0) and the other speech corpora: the weights are for
+non-commercial use.
 
 CLI::
 
-    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # -> realtime/data/models/
+    python -m realtime.voice_encoder loco --data ../shared/data  # -> ~/.cache/dmd-realtime/voice_encoder/loco/; voice_all ships
+    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # RAVDESS alone
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
     python -m realtime.voice_encoder fit-reliability [--weights W] [--data ../shared/data]  # in place
     python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
@@ -22,14 +24,16 @@ CLI::
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
 
 Across corpora (``train-corpora``, ``loco``; weights go to the user cache, never over the shipped
-ones): the train speakers of several corpora together (``speech_corpora`` splits), the final window
-of each clip and up to 2 earlier hops; each window's cross-entropy over its own corpus's classes
-only (a class the corpus lacks is missing, not a negative); each epoch draws its windows so that a
-corpus's share goes with its size ** 0.5; ``CORPORA_AUGMENT`` (the above, stronger masking and a
-noise floor in the log-mel values); 12 epochs of 128, one-cycle up to 3e-3; the epoch with the best
-mean UAR (own classes) on the corpora's validation speakers is kept. ``loco``: for each corpus, a
-model of the others scored on its test speakers (7-way answers; ``restricted``: its own classes
-only), their mean, then the model of all of them on each one's test speakers::
+ones: ``loco``'s model of all five was copied there to ship): the train speakers of several corpora
+together (``speech_corpora`` splits), the final window of each clip and up to 2 earlier hops; each
+window's cross-entropy over its own corpus's classes only (a class the corpus lacks is missing, not
+a negative); each epoch draws its windows so that a corpus's share goes with its size ** 0.5;
+``CORPORA_AUGMENT`` (the above, stronger masking, a noise floor in the log-mel values, speed changes
+and a mel-axis warp); 20 epochs of 128, one-cycle up to 3e-3; the epoch with the best mean UAR (own
+classes) on the corpora's validation speakers is kept, and its reliability fitted on them.
+``loco``: for each corpus, a model of the others scored on its test speakers (7-way answers;
+``restricted``: its own classes only), their mean, then the model of all of them on each one's test
+speakers::
 
     python -m realtime.voice_encoder train-corpora --data ../shared/data --corpora ravdess,nemo,tess,turev,urdu
     python -m realtime.voice_encoder loco --data ../shared/data  # -> ~/.cache/dmd-realtime/voice_encoder/loco/
@@ -528,7 +532,7 @@ def parser() -> argparse.ArgumentParser:
                            help="folder of the models and loco.json (default: %(default)s)")
         c.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
                        help="where the corpora's voice features are (or will be) extracted (default: %(default)s)")
-        c.add_argument("--epochs", type=int, default=12, help="training epochs (default: %(default)s)")
+        c.add_argument("--epochs", type=int, default=20, help="training epochs (default: %(default)s)")
         c.add_argument("--batch-size", type=int, default=128, help="mini-batch size (default: %(default)s)")
         c.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle schedule (default: %(default)s)")
         c.add_argument("--windows", type=int, default=3,
