@@ -300,8 +300,8 @@ def fit_heads(model: TextEncoder, batch: Batch, dev: Scored, weight_decay: float
         dev_m = dev_scores(model, dev)
         log.append({"stage": "heads", "round": r, "iterations": r * iters, "loss": loss,
                     **{f"dev_{k}": v for k, v in dev_m.items()}})
-        bar.write(f"heads round {r:2d}  loss {loss:.4f}  dev acc {dev_m['accuracy']:.4f}  wF1 "
-                  f"{dev_m['weighted_f1']:.4f}  mF1 {dev_m['macro_f1']:.4f}  valence MAE {dev_m['valence_mae']:.4f}")
+        bar.write(f"heads round {r:2d}  loss {loss:.4f}  " + "  ".join(f"dev {k} {v:.4f}" for k, v in dev_m.items()
+                                                                  if isinstance(v, float)))
 
 
 def fit_embedding(model: TextEncoder, batch: Batch, dev: TextSet, epochs: int, lr: float, dropout: float,
@@ -417,10 +417,11 @@ def train(data: Path, out: Path, power: float, weight_decay: float, context_deca
         for t in model.state_dict().values():
             t.copy_(t.half().float())
     dev_m, bare_m = dev_scores(model, scored_dev), dev_scores(model, scored_bare)
-    for name, m in (("MELD dev (float16 weights)", dev_m), ("  without marks", bare_m)):
+    dev_name = "meld_dev" if meld else "goemotions_dev"
+    for name, m in ((f"{dev_name} (float16 weights)", dev_m), ("  without marks", bare_m)):
         print(f"{name}: " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
     meta = {**_meta_contract(),
-            "metrics": {"meld_dev": dev_m, "meld_dev_without_marks": bare_m, "embedding_probe_dev_weighted_f1": probe},
+            "metrics": {dev_name: dev_m, f"{dev_name}_without_marks": bare_m, "embedding_probe_dev_weighted_f1": probe},
             "training": {"data": ("MELD train (emotion, sentiment), " if meld else "")
                                  + "CMU-MOSI train+valid (valence)"
                                  + (", EmoryNLP all splits (emotion)" if emorynlp_weight > 0 else "")
