@@ -5,6 +5,7 @@ on real clips."""
 import csv
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,11 @@ import torch.nn.functional as F
 from helpers.paths import DATA
 
 from realtime.core.feature_spec import LABELS, N_MELS
-from realtime.nets.voice_encoder import load_voice_encoder
+from realtime.nets.model_files import write_model_files
+from realtime.nets.voice_encoder import VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, MANIFEST, CorpusError
-from realtime.offline.voice_encoder import (Augment, augment, corpus_weights, main, masked_cross_entropy,
-                                           parse_corpora, stretch)
+from realtime.offline.voice_encoder import (CORPORA_AUGMENT, Augment, Schedule, augment, corpus_weights, finished, main,
+                                           masked_cross_entropy, parse_corpora, stretch)
 
 
 def test_missing_classes_take_no_mass_and_no_gradient():
@@ -137,3 +139,17 @@ def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
     assert meta["training"]["corpora"] == ["tess", "turev"] and meta["training"]["windows"] == 2
     model = load_voice_encoder(out)
     assert model.classify(torch.zeros(1, 100, N_MELS + 1), torch.ones(1, 100, dtype=torch.bool)).shape == (1, 7)
+
+
+def test_loco_resumes_only_a_model_trained_the_same_way_with_its_reliability(tmp_path):
+    weights, corpora, s = tmp_path / "voice_without_tess.pt", ("ravdess", "nemo"), Schedule(epochs=3)
+    training = {"corpora": list(corpora), "augment": asdict(CORPORA_AUGMENT), **asdict(s), "balance": 0.5}
+    meta = {**_meta_contract(), "config": asdict(VoiceConfig()), "training": training, "reliability": {}}
+    write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"), meta)
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5) is not None
+    assert finished(weights, corpora, CORPORA_AUGMENT, Schedule(epochs=4), 0.5) is None  # other options: retrain
+    assert finished(weights, ("ravdess",), CORPORA_AUGMENT, s, 0.5) is None
+    write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"),
+                      {k: v for k, v in meta.items() if k != "reliability"})
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5) is None  # stopped before its reliability was fitted
+    assert finished(tmp_path / "absent.pt", corpora, CORPORA_AUGMENT, s, 0.5) is None
