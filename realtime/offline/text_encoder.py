@@ -131,6 +131,9 @@ WRITTEN = {"goemotions": LabelledCsv("goemotions/goemotions_7class.csv", "single
            "carer": LabelledCsv("carer/dair_emotion_7class.csv", "label7", "split", ("train", "val", "test")),
            "isear": LabelledCsv("isear/isear_7class.csv", "label7", "", ("train", "dev", "test"))}
 SPLIT_NAMES = ("train", "dev", "test")
+# each written row's weight against a spoken one (a MELD utterance counts four times, with and without
+# marks); chosen between 1.0 and 0.3 on MELD dev (MODEL_CARD.md, "Text encoder")
+WRITTEN_WEIGHT = 0.3
 CROSS_CORPUS_TEXT = ("meld", "goemotions")  # left out in turn by ``cross-corpus``
 CROSS_CORPUS_DIR = cache_dir("text_encoder") / "cross_corpus"
 
@@ -371,7 +374,7 @@ def cached_contexts(sentences: SentenceEncoder, utterances: Sequence[Sequence[st
 
 def train(data: Path, out: Path, power: float, weight_decay: float, context_decay: float, emorynlp_weight: float,
           mosi_weight: float, rounds: int, iters: int, epochs: int, lr: float, dropout: float, seed: int,
-          written: tuple[str, ...] = tuple(WRITTEN), written_weight: float = 1.0, meld: bool = True) -> dict:
+          written: tuple[str, ...] = tuple(WRITTEN), written_weight: float = WRITTEN_WEIGHT, meld: bool = True) -> dict:
     """Fit idf, context statistics, heads and embedding on MELD train (+ MOSI valence, + EmoryNLP if
     weighted), every utterance four times: its bag and its context each with and without its marks,
     and on the train splits of the ``written`` corpora without marks, as the ASR gives words; select on
@@ -486,7 +489,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     t.add_argument("--written", default=",".join(WRITTEN),
                    help="comma-separated written corpora trained on without marks, or '' (default: %(default)s)")
-    t.add_argument("--written-weight", type=float, default=1.0, help="sample weight of their rows (default: %(default)s)")
+    t.add_argument("--written-weight", type=float, default=WRITTEN_WEIGHT,
+                   help="sample weight of their rows (default: %(default)s)")
     t.add_argument("--without-meld", action="store_true", help="leave MELD out (select on GoEmotions dev)")
     c = add_command(ap, "cross-corpus", "train without MELD, then without GoEmotions; score each on the one left out")
     c.add_argument("--data", type=Path, required=True, help="folder with meld/, mosi/ and the written corpora")
