@@ -8,9 +8,10 @@ With a data folder, the recognizer (``default`` = ``realtime/data/models/default
 last stdout line is one JSON object with one entry per set, and ``voice_<corpus>_heldout`` for the
 speech corpora nEMO, TESS, TurEV-DB and URDU: the recognizer's answer to each corpus's test speakers'
 voices alone (``realtime.offline.cross_corpus``: UAR, raw and restricted to the corpus's classes,
-the share of answers per label, the voice encoder's mean reliability), ``fused_cross_corpus_paired``
-(``cross_corpus_paired``: faces with voices of a corpus that neither the voice encoder nor the
-fusion heard, from the leave-one-corpus-out recognizers); the shipped text
+the share of answers per label, the voice encoder's mean reliability); ``fused_cross_corpus_paired``:
+FER2013 test faces paired with those four corpora's voices, which the shipped voice encoder and
+fusion (RAVDESS voices only) never heard (``paired_with_voices``), and ``..._loco``: the same from
+the leave-one-corpus-out recognizers, each on the corpus it left out (``loco_paired``); the shipped text
 encoder on MELD test and each written corpus's test split without marks (``text_*_without_marks``);
 and ``voice_cross_corpus`` / ``text_cross_corpus``, the leave-one-corpus-out results as
 ``python -m realtime.voice_encoder loco`` and ``python -m realtime.text_encoder cross-corpus`` last
@@ -46,7 +47,7 @@ from .emotion_eval import (encode_pool, extract_all, held_out_sets, paired_set, 
 from .metrics import regression_metrics
 from .mmsa import SPLITS, MMSADataset, MMSAFileError, MMSASplit, load_mmsa
 from .model import DMD
-from .recognizer import load_recognizer
+from .recognizer import Recognizer, load_recognizer
 
 CROSS_CORPUS_VOICE = ("nemo", "tess", "turev", "urdu")  # RAVDESS's test actors: voice_ravdess_heldout
 
@@ -110,7 +111,8 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
         entry["mean_voice_reliability"] = float(voices.reliability[voices.groups == c].mean())
     words = text_scores(args.data / "text")[0]
     return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()},
-            "fused_cross_corpus_paired": cross_corpus_paired(args),
+            "fused_cross_corpus_paired": with_mean({c: paired_with_voices(model, args, c) for c in CROSS_CORPUS_VOICE}),
+            "fused_cross_corpus_paired_loco": loco_paired(args),
             "text_meld_test_without_marks": words["without_marks"],
             **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
             "voice_cross_corpus": cached_result(LOCO_DIR / "loco.json", "python -m realtime.voice_encoder loco --data DATA"),
@@ -118,32 +120,37 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
                                                "python -m realtime.text_encoder cross-corpus --data DATA/text")}
 
 
-def cross_corpus_paired(args: argparse.Namespace) -> dict:
-    """For each speech corpus c with a leave-one-out recognizer (``LOCO_DIR``/recognizer_without_c: the
-    recipe run with ``--voice LOCO_DIR/voice_without_c.pt``, so neither its voice encoder nor its fusion
-    heard c): FER2013 test faces paired with c's test voices, labels drawn over c's classes, scored
-    fused, with each alone and with every voice trusted in full; then the mean over those corpora."""
-    entries = {}
-    for c in VOICE_CORPORA:
-        directory = LOCO_DIR / f"recognizer_without_{c}"
-        if not (directory / "config.json").is_file():
-            continue
-        model, _ = load_recognizer(directory)
-        test = pools(model.voice, args.extraction, model.spec, "test")
-        voices = encode_pool(test_pool(args.extraction / c, corpus_clips(args.data, c)), model.voice)
-        paired = paired_set({**test, "audio": voices}, model.spec, (True, True, False), np.unique(voices.labels))
-        entry = score_held_out(model, {c: paired}, args.report / "cross_corpus_paired")[c]
-        entries[c] = {k: entry[k] for k in ("n", "accuracy", "macro_f1", "mean_voice_reliability", "alone_accuracy",
-                                           "accuracy_voice_always_trusted", "valence_sign_agreement")}
-    if not entries:
-        return {"missing": f"no {LOCO_DIR}/recognizer_without_<corpus>: run `python -m dmd_lite.recipes.default --data "
-                           f"DATA --voice {LOCO_DIR}/voice_without_<corpus>.pt --out {LOCO_DIR}/recognizer_without_<corpus>`"}
+def paired_with_voices(model: Recognizer, args: argparse.Namespace, corpus: str) -> dict:
+    """FER2013 test faces paired with ``corpus``'s test voices, labels drawn over its classes, no words:
+    scored fused, with each alone and with every voice trusted in full."""
+    test = pools(model.voice, args.extraction, model.spec, "test")
+    voices = encode_pool(test_pool(args.extraction / corpus, corpus_clips(args.data, corpus)), model.voice)
+    paired = paired_set({**test, "audio": voices}, model.spec, (True, True, False), np.unique(voices.labels))
+    entry = score_held_out(model, {corpus: paired}, args.report / "cross_corpus_paired")[corpus]
+    return {k: entry[k] for k in ("n", "accuracy", "macro_f1", "mean_voice_reliability", "alone_accuracy",
+                                  "accuracy_voice_always_trusted", "valence_sign_agreement")}
+
+
+def with_mean(entries: dict[str, dict]) -> dict:
+    """``entries`` of ``paired_with_voices`` and their mean over corpora."""
     mean = lambda f: round(float(np.mean([f(e) for e in entries.values()])), 4)  # noqa: E731
     return {**entries, "mean": {"accuracy": mean(lambda e: e["accuracy"]),
                                 "face_alone": mean(lambda e: e["alone_accuracy"]["visual"]),
                                 "voice_alone": mean(lambda e: e["alone_accuracy"]["audio"]),
                                 "voice_always_trusted": mean(lambda e: e["accuracy_voice_always_trusted"]),
                                 "mean_voice_reliability": mean(lambda e: e["mean_voice_reliability"])}}
+
+
+def loco_paired(args: argparse.Namespace) -> dict:
+    """``paired_with_voices`` for each speech corpus c with a leave-one-out recognizer
+    (``LOCO_DIR``/recognizer_without_c: the recipe run with ``--voice LOCO_DIR/voice_without_c.pt``,
+    so neither its voice encoder nor its fusion heard c), on c's voices; and their mean."""
+    entries = {c: paired_with_voices(load_recognizer(LOCO_DIR / f"recognizer_without_{c}")[0], args, c)
+               for c in VOICE_CORPORA if (LOCO_DIR / f"recognizer_without_{c}" / "config.json").is_file()}
+    if not entries:
+        return {"missing": f"no {LOCO_DIR}/recognizer_without_<corpus>: run `python -m dmd_lite.recipes.default --data "
+                           f"DATA --voice {LOCO_DIR}/voice_without_<corpus>.pt --out {LOCO_DIR}/recognizer_without_<corpus>`"}
+    return with_mean(entries)
 
 
 def cached_result(path: Path, command: str) -> dict:

@@ -71,7 +71,7 @@ def selection_sets(select: dict, spec: FeatureSpec) -> dict:
 
 
 def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], workers: int,
-        voice_weights: Path = VOICE_WEIGHTS) -> dict:
+        voice_weights: Path = VOICE_WEIGHTS, fit_voices: str = "corpora") -> dict:
     started = time.time()
     extraction = RUN / "extract"
     work = RUN if out.resolve() == DEFAULT_CHECKPOINT.resolve() else RUN / "other" / out.name  # runs and report
@@ -81,7 +81,7 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
                if c != "ravdess"]  # what the voice encoder was trained on besides RAVDESS
     extract_all(data, extraction, workers, {c: ("audio", CORPUS_FOLDERS[c]) for c in corpora})
     more = concat_pools({c: split_pool(extraction / c, corpus_clips(data, c), "val", VAL_WINDOWS) for c in corpora}) \
-        if corpora else None
+        if corpora and fit_voices == "corpora" else None
     stats = NormStats.fit(face_pool(extraction / "fer2013", "train", FeatureSpec()).x)
     spec = FeatureSpec(visual_norm=stats)
     fit, select = pools(voice, extraction, spec, "fit", more), pools(voice, extraction, spec, "select")
@@ -113,7 +113,8 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
                     temperature=float(model.temperature),
                     text_temperature=float(model.text_temperature), held_out=results,
                     data={"fit": "FER2013 val 80%, RAVDESS actors 17-19"
-                                 + "".join(f", {c} validation speakers" for c in corpora) + ", MELD dev 80%",
+                                 + "".join(f", {c} validation speakers" for c in corpora if more is not None)
+                                 + ", MELD dev 80%",
                           "select": "FER2013 val 20%, RAVDESS actor 20, MELD dev 20%"},
                     minutes=round((time.time() - started) / 60, 1))
     shutil.copy(chosen / "curves.png", report / "curves.png")
@@ -137,13 +138,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="extraction worker processes")
     p.add_argument("--voice", type=Path, default=VOICE_WEIGHTS,
                    help="the frozen voice encoder's weights (default: the shipped ones, %(default)s)")
+    p.add_argument("--fit-voices", choices=("corpora", "ravdess"), default="corpora",
+                   help="the fusion's fit voices: RAVDESS actors 17-19 and the validation speakers of the voice "
+                        "encoder's other corpora, or RAVDESS's alone (default: %(default)s)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     cfg = replace(TripletTraining(), epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
-    results = run(args.data, args.out, cfg, tuple(args.seeds), args.workers, args.voice)
+    results = run(args.data, args.out, cfg, tuple(args.seeds), args.workers, args.voice, args.fit_voices)
     print(json.dumps(results))
     return 0
 

@@ -19,9 +19,9 @@ MODALITY_OF_LETTER = {letter: m for m, letter in LETTER.items()}
 EDGES: tuple[tuple[int, int], ...] = tuple((i, j) for j in range(3) for i in range(3) if i != j)  # (teacher, student)
 EDGE_NAMES: tuple[str, ...] = tuple(f"{MODEL_ORDER[i].upper()}->{MODEL_ORDER[j].upper()}" for i, j in EDGES)
 # the voice encoder's reliability (0..1) from which a voice counts in full, in the fusion and in what
-# is shown; below it the voice counts in proportion. About the mean reliability of the shipped
-# encoder over its corpora's validation speakers (0.25; MODEL_CARD.md, "Voice across corpora")
-VOICE_FULL_TRUST = 0.25
+# is shown; below it the voice counts in proportion. About the shipped encoder's mean reliability over
+# its validation speakers, and chosen on validation pairs (MODEL_CARD.md, "Voice reliability")
+VOICE_FULL_TRUST = 0.5
 
 
 def voice_trust(reliability: float) -> float:

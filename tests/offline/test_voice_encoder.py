@@ -59,8 +59,8 @@ def test_shipped_encoder_loads_and_is_small(encoder):
     assert WEIGHTS_PATH.stat().st_size < 2_000_000
     meta = json.loads(WEIGHTS_PATH.with_suffix(".json").read_text())
     assert meta["labels"] == list(LABELS) and meta["out_dim"] == encoder.out_dim
-    assert meta["training"]["corpora"] == ["ravdess", "nemo", "tess", "turev", "urdu"]
-    assert meta["metrics"]["val_mean_uar"] > 0.4 and 0 < meta["reliability"]["val_mean_reliability"] < 1
+    assert meta["metrics"]["val_actors_17_20"]["accuracy"] > 0.5
+    assert 0 < meta["reliability"]["val_mean_reliability"] < 1
     assert not encoder.training
     assert all(p.dtype == torch.float32 for p in encoder.state_dict().values() if p.is_floating_point())
 
@@ -121,4 +121,4 @@ def test_reliability_is_higher_for_held_out_actors_than_for_noise(encoder, test_
     with torch.inference_mode():
         real, fake = encoder.reliability(audio, silent), encoder.reliability(noise, mask)
     assert ((real >= 0) & (real <= 1)).all() and real[0] == 0
-    assert real[1:].mean() > 0.25 and fake.mean() < 0.7 * real[1:].mean()  # measured: 0.34 and 0.11
+    assert real[1:].mean() > 0.25 and fake.mean() < 0.7 * real[1:].mean()  # measured: 0.53 and 0.29
