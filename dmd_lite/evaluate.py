@@ -126,7 +126,8 @@ def paired_with_voices(model: Recognizer, args: argparse.Namespace, corpus: str)
     test = pools(model.voice, args.extraction, model.spec, "test")
     voices = encode_pool(test_pool(args.extraction / corpus, corpus_clips(args.data, corpus)), model.voice)
     paired = paired_set({**test, "audio": voices}, model.spec, (True, True, False), np.unique(voices.labels))
-    entry = score_held_out(model, {corpus: paired}, args.report / "cross_corpus_paired")[corpus]
+    name = f"fused_{corpus}_paired"  # a paired set: ``score_held_out`` adds each modality alone
+    entry = score_held_out(model, {name: paired}, args.report / "cross_corpus_paired")[name]
     return {k: entry[k] for k in ("n", "accuracy", "macro_f1", "mean_voice_reliability", "alone_accuracy",
                                   "accuracy_voice_always_trusted", "valence_sign_agreement")}
 
