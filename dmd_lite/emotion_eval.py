@@ -7,12 +7,13 @@ Sets (built from ``realtime.extract`` outputs of ``../shared/data``, see ``held_
 - ``fused_paired_test``: ``N_PAIRED`` label-paired triplets of those sets (labels drawn uniformly,
   all three modalities present, fixed seed).
 Paired sets also get ``paired_extras``: each modality alone and the fused accuracy with every voice
-trusted in full. Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's share), the expected
-calibration error with and without the checkpoint's temperature, ``valence_mae`` against the
-valence targets the model is trained on (``emotion_data.valence_targets``: MELD's sentiment for its
-words, the label's ``LABEL_VALENCE`` for faces and voices), the share of windows whose valence has
-the sign of their label (``valence_sign_agreement`` over ``valence_sign_n`` windows of labels with a clear sign,
-``CLEAR_VALENCE_SIGN``), the voice encoder's mean reliability over windows with a voice
+trusted in full. Each entry: n, accuracy, macro_f1, weighted_f1, chance (the majority class's
+share), the expected calibration error with and without the checkpoint's temperature,
+``valence_mae`` against the valence targets the model is trained on (``emotion_data.valence_targets``:
+MELD's sentiment for its words, the label's ``LABEL_VALENCE`` for faces and voices), the share of
+windows whose valence has the sign of their label (``valence_sign_agreement`` over
+``valence_sign_n`` windows of labels with a clear sign, ``CLEAR_VALENCE_SIGN``), the voice
+encoder's mean reliability over windows with a voice
 (``mean_voice_reliability``), and the mean GD-Unit edge weights (homo and hetero graphs; an
 edge touching an absent modality weighs 0, so single-modality sets show zeros).
 """
@@ -32,7 +33,8 @@ from realtime.extract import extract
 from realtime.nets.voice_encoder import VoiceEncoder
 from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
 
-from .emotion_data import Pool, Triplets, concat_pools, face_pool, face_windows, paired_picks, sequence_pool, valence_targets
+from .emotion_data import (Pool, Triplets, concat_pools, face_pool, face_windows, paired_picks, sequence_pool,
+                           valence_targets)
 from .emotion_train import TripletSampler, predict
 from .metrics import classification_metrics, save_confusion_png
 from .model import DMDOutput

@@ -41,7 +41,7 @@ from realtime.offline.text_encoder import test_scores as text_scores
 from realtime.offline.voice_encoder import LOCO_DIR
 
 from .checkpoint import load_checkpoint
-from .emotion_data import concat_pools
+from .emotion_data import Pool, concat_pools
 from .emotion_eval import (encode_pool, extract_all, held_out_sets, paired_set, pools, score_held_out, shapes_of,
                            voice_only_answer)
 from .metrics import regression_metrics
@@ -111,7 +111,8 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
         entry["mean_voice_reliability"] = float(voices.reliability[voices.groups == c].mean())
     words = text_scores(args.data / "text")[0]
     return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()},
-            "fused_cross_corpus_paired": with_mean({c: paired_with_voices(model, args, c) for c in CROSS_CORPUS_VOICE}),
+            "fused_cross_corpus_paired": with_mean({c: paired_with_voices(model, test_pools, args, c)
+                                                    for c in CROSS_CORPUS_VOICE}),
             "fused_cross_corpus_paired_loco": loco_paired(args),
             "text_meld_test_without_marks": words["without_marks"],
             **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
@@ -120,10 +121,9 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
                                                "python -m realtime.text_encoder cross-corpus --data DATA/text")}
 
 
-def paired_with_voices(model: Recognizer, args: argparse.Namespace, corpus: str) -> dict:
-    """FER2013 test faces paired with ``corpus``'s test voices, labels drawn over its classes, no words:
-    scored fused, with each alone and with every voice trusted in full."""
-    test = pools(model.voice, args.extraction, model.spec, "test")
+def paired_with_voices(model: Recognizer, test: dict[str, Pool], args: argparse.Namespace, corpus: str) -> dict:
+    """FER2013 test faces (of the model's ``test`` pools) paired with ``corpus``'s test voices, labels
+    drawn over its classes, no words: scored fused, with each alone and with every voice trusted in full."""
     voices = encode_pool(test_pool(args.extraction / corpus, corpus_clips(args.data, corpus)), model.voice)
     paired = paired_set({**test, "audio": voices}, model.spec, (True, True, False), np.unique(voices.labels))
     name = f"fused_{corpus}_paired"  # a paired set: ``score_held_out`` adds each modality alone
@@ -146,8 +146,11 @@ def loco_paired(args: argparse.Namespace) -> dict:
     """``paired_with_voices`` for each speech corpus c with a leave-one-out recognizer
     (``LOCO_DIR``/recognizer_without_c: the recipe run with ``--voice LOCO_DIR/voice_without_c.pt``,
     so neither its voice encoder nor its fusion heard c), on c's voices; and their mean."""
-    entries = {c: paired_with_voices(load_recognizer(LOCO_DIR / f"recognizer_without_{c}")[0], args, c)
-               for c in VOICE_CORPORA if (LOCO_DIR / f"recognizer_without_{c}" / "config.json").is_file()}
+    entries = {}
+    for c in VOICE_CORPORA:
+        if (LOCO_DIR / f"recognizer_without_{c}" / "config.json").is_file():
+            model = load_recognizer(LOCO_DIR / f"recognizer_without_{c}")[0]
+            entries[c] = paired_with_voices(model, pools(model.voice, args.extraction, model.spec, "test"), args, c)
     if not entries:
         return {"missing": f"no {LOCO_DIR}/recognizer_without_<corpus>: run `python -m dmd_lite.recipes.default --data "
                            f"DATA --voice {LOCO_DIR}/voice_without_<corpus>.pt --out {LOCO_DIR}/recognizer_without_<corpus>`"}

@@ -125,7 +125,8 @@ class LabelledCsv:
 
 # GoEmotions: only its single-label rows (a multi-label comment has no one answer to score against);
 # CARER: "love" unmapped, no neutral or disgust; ISEAR: shame and guilt unmapped, no neutral or surprise
-WRITTEN = {"goemotions": LabelledCsv("goemotions/goemotions_7class.csv", "single_label7", "split", ("train", "dev", "test")),
+WRITTEN = {"goemotions": LabelledCsv("goemotions/goemotions_7class.csv", "single_label7", "split",
+                                     ("train", "dev", "test")),
            "dailydialog": LabelledCsv("dailydialog/dailydialog_utterances.csv", "label_mapped", "split",
                                       ("train", "validation", "test")),
            "carer": LabelledCsv("carer/dair_emotion_7class.csv", "label7", "split", ("train", "val", "test")),
@@ -153,7 +154,8 @@ def read_written(data: Path, corpus: str, split: str) -> TextSet:
         raise ValueError(f"{path}: {c.label} has {sorted(bad)}, none of {list(LABELS)}")
     own = sorted({r[c.label] for r in rows} - {""})
     want = c.splits[SPLIT_NAMES.index(split)]
-    kept = [r for r in rows if r[c.label] and (r[c.split] == want if c.split else isear_split(r["respondent_id"]) == split)]
+    kept = [r for r in rows
+            if r[c.label] and (r[c.split] == want if c.split else isear_split(r["respondent_id"]) == split)]
     return TextSet([tokenize(r["text"]) for r in kept], np.array([LABELS.index(r[c.label]) for r in kept], np.int64),
                    np.full(len(kept), np.nan, np.float32), _own_classes(own, len(kept)))
 
@@ -455,7 +457,8 @@ def test_scores(data: Path, weights: Path = WEIGHTS_PATH) -> tuple[dict, np.ndar
     test = meld_split(data, "test")
     with_marks, confusion = scores(test)
     return ({"split": "meld_test", **with_marks, "without_marks": scores(test.without_marks())[0],
-             "written_test_without_marks": {c: scores(read_written(data, c, "test").without_marks())[0] for c in WRITTEN}},
+             "written_test_without_marks": {c: scores(read_written(data, c, "test").without_marks())[0]
+                                            for c in WRITTEN}},
             confusion)
 
 
@@ -522,12 +525,13 @@ def cross_corpus(a: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    a = parser().parse_args(argv)
+    p = parser()
+    a = p.parse_args(argv)
     torch.set_num_threads(1)  # small sparse problems: one thread is as fast and leaves the others free
     if a.cmd == "train":
         written = tuple(c.strip() for c in a.written.split(",") if c.strip())
         if bad := [c for c in written if c not in WRITTEN]:
-            raise SystemExit(f"python -m realtime.text_encoder train: unknown written corpus {bad}; known: {', '.join(WRITTEN)}")
+            p.exit(2, f"{p.prog} train: unknown written corpus {', '.join(bad)}; known: {', '.join(WRITTEN)}\n")
         train_with(a, a.out, written, not a.without_meld)
     elif a.cmd == "cross-corpus":
         cross_corpus(a)
