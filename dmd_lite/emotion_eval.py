@@ -146,22 +146,26 @@ def _windows(batch: Triplets) -> list[torch.Tensor]:
     return [torch.from_numpy(getattr(batch, name)) for name in ("text", "visual_mask", "audio_mask", "text_mask")]
 
 
-def answer(model: Recognizer, batch: Triplets, temperature: bool = True) -> tuple[np.ndarray, np.ndarray, DMDOutput]:
-    """The recognizer's probabilities (N, K), valence (N,) and DMD's edges for encoded triplets: as
-    ``Recognizer.forward`` answers, the answer with the voice mixed with the one without it by the
-    voice's weight where the triplets carry its reliability."""
-    out = predict(model.dmd, batch, torch.device("cpu"))
-    probs, valence = model.decide(out.logits, *_windows(batch), temperature=temperature)
+def answer(model: Recognizer, batch: Triplets) -> tuple[np.ndarray, np.ndarray, np.ndarray, DMDOutput]:
+    """The recognizer's probabilities (N, K) at its temperatures and at 1, valence (N,) and DMD's
+    edges for encoded triplets: as ``Recognizer.forward`` answers, the answer with the voice mixed
+    with the one without it by the voice's weight where the triplets carry its reliability."""
+    def once(b: Triplets) -> tuple[list[torch.Tensor], DMDOutput]:
+        out = predict(model.dmd, b, torch.device("cpu"))
+        probs, valence = model.decide(out.logits, *_windows(b))
+        return [probs, model.decide(out.logits, *_windows(b), temperature=False)[0], valence], out
+
+    answers, out = once(batch)
     edges = [out.edges_homo, out.edges_hetero]
     if batch.voice_reliability is not None and batch.audio_mask.any():
-        bare = replace(batch, audio=np.zeros_like(batch.audio), audio_mask=np.zeros_like(batch.audio_mask))
-        out_bare = predict(model.dmd, bare, torch.device("cpu"))
-        probs_bare, valence_bare = model.decide(out_bare.logits, *_windows(bare), temperature=temperature)
+        bare_answers, bare = once(replace(batch, audio=np.zeros_like(batch.audio),
+                                          audio_mask=np.zeros_like(batch.audio_mask)))
         w = voice_weight(torch.from_numpy(batch.voice_reliability), *(torch.from_numpy(getattr(batch, f"{m}_mask"))
                                                                       for m in ("visual", "audio", "text")))
-        probs, valence = mix(w, probs, probs_bare), mix(w, valence, valence_bare)
-        edges = [mix(w, a, b) for a, b in zip(edges, (out_bare.edges_homo, out_bare.edges_hetero))]
-    return probs.numpy(), valence.numpy(), DMDOutput(out.logits, *edges)
+        answers = [mix(w, a, b) for a, b in zip(answers, bare_answers)]
+        edges = [mix(w, a, b) for a, b in zip(edges, (bare.edges_homo, bare.edges_hetero))]
+    probs, uncalibrated, valence = (t.numpy() for t in answers)
+    return probs, uncalibrated, valence, DMDOutput(out.logits, *edges)
 
 
 def voice_only_answer(model: Recognizer, shapes: dict[str, tuple[int, ...]]) -> Callable[[Pool], np.ndarray]:
@@ -174,8 +178,7 @@ def voice_only_answer(model: Recognizer, shapes: dict[str, tuple[int, ...]]) -> 
 
 def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: Path | None = None) -> dict:
     """The metrics of one set (see the module docstring); saves its confusion matrix as ``png``."""
-    probs, valence, out = answer(model, batch)
-    uncalibrated = answer(model, batch, temperature=False)[0]
+    probs, uncalibrated, valence, out = answer(model, batch)
     k = len(labels)
     pred = probs.argmax(1)
     keep = batch.labels >= 0

@@ -41,7 +41,7 @@ from realtime.offline.text_encoder import test_scores as text_scores
 from realtime.offline.voice_encoder import LOCO_DIR
 
 from .checkpoint import load_checkpoint
-from .emotion_data import Pool, concat_pools
+from .emotion_data import Pool
 from .emotion_eval import (encode_pool, extract_all, held_out_sets, paired_set, pools, score_held_out, shapes_of,
                            voice_only_answer)
 from .metrics import regression_metrics
@@ -105,13 +105,12 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     results = score_held_out(model, held_out_sets(test_pools, model.spec), args.report)
     corpora = evaluate_corpora(voice_only_answer(model, shapes_of(test_pools, model.spec.visual_steps)), args.data,
                                args.extraction, args.report, args.workers, CROSS_CORPUS_VOICE, what="recognizer")
-    voices = encode_pool(concat_pools({c: test_pool(args.extraction / c, corpus_clips(args.data, c))
-                                       for c in CROSS_CORPUS_VOICE}), model.voice)
+    voices = {c: test_voices(model, args, c) for c in CROSS_CORPUS_VOICE}
     for c, entry in corpora.items():
-        entry["mean_voice_reliability"] = float(voices.reliability[voices.groups == c].mean())
+        entry["mean_voice_reliability"] = float(voices[c].reliability.mean())
     words = text_scores(args.data / "text")[0]
     return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()},
-            "fused_cross_corpus_paired": with_mean({c: paired_with_voices(model, test_pools, args, c)
+            "fused_cross_corpus_paired": with_mean({c: paired_with_voices(model, test_pools, voices[c], args.report, c)
                                                     for c in CROSS_CORPUS_VOICE}),
             "fused_cross_corpus_paired_loco": loco_paired(args),
             "text_meld_test_without_marks": words["without_marks"],
@@ -121,13 +120,18 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
                                                "python -m realtime.text_encoder cross-corpus --data DATA/text")}
 
 
-def paired_with_voices(model: Recognizer, test: dict[str, Pool], args: argparse.Namespace, corpus: str) -> dict:
-    """FER2013 test faces (of the model's ``test`` pools) paired with ``corpus``'s test voices, labels
-    drawn over its classes, no words: scored fused, with each alone and with every voice trusted in full."""
-    voices = encode_pool(test_pool(args.extraction / corpus, corpus_clips(args.data, corpus)), model.voice)
+def test_voices(model: Recognizer, args: argparse.Namespace, corpus: str) -> Pool:
+    """``corpus``'s test voices, encoded by the model's voice encoder (with its reliability)."""
+    return encode_pool(test_pool(args.extraction / corpus, corpus_clips(args.data, corpus)), model.voice)
+
+
+def paired_with_voices(model: Recognizer, test: dict[str, Pool], voices: Pool, report: Path, corpus: str) -> dict:
+    """FER2013 test faces (of the model's ``test`` pools) paired with ``corpus``'s encoded test
+    ``voices``, labels drawn over its classes, no words: scored fused, with each alone and with every
+    voice trusted in full."""
     paired = paired_set({**test, "audio": voices}, model.spec, (True, True, False), np.unique(voices.labels))
     name = f"fused_{corpus}_paired"  # a paired set: ``score_held_out`` adds each modality alone
-    entry = score_held_out(model, {name: paired}, args.report / "cross_corpus_paired")[name]
+    entry = score_held_out(model, {name: paired}, report / "cross_corpus_paired")[name]
     return {k: entry[k] for k in ("n", "accuracy", "macro_f1", "mean_voice_reliability", "alone_accuracy",
                                   "accuracy_voice_always_trusted", "valence_sign_agreement")}
 
@@ -150,7 +154,8 @@ def loco_paired(args: argparse.Namespace) -> dict:
     for c in VOICE_CORPORA:
         if (LOCO_DIR / f"recognizer_without_{c}" / "config.json").is_file():
             model = load_recognizer(LOCO_DIR / f"recognizer_without_{c}")[0]
-            entries[c] = paired_with_voices(model, pools(model.voice, args.extraction, model.spec, "test"), args, c)
+            entries[c] = paired_with_voices(model, pools(model.voice, args.extraction, model.spec, "test"),
+                                            test_voices(model, args, c), args.report, c)
     if not entries:
         return {"missing": f"no {LOCO_DIR}/recognizer_without_<corpus>: run `python -m dmd_lite.recipes.default --data "
                            f"DATA --voice {LOCO_DIR}/voice_without_<corpus>.pt --out {LOCO_DIR}/recognizer_without_<corpus>`"}

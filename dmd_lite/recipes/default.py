@@ -77,11 +77,11 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
     work = RUN if out.resolve() == DEFAULT_CHECKPOINT.resolve() else RUN / "other" / out.name  # runs and report
     extract_all(data, extraction, workers)
     voice = load_voice_encoder(voice_weights)
-    corpora = [c for c in json.loads(voice_weights.with_suffix(".json").read_text()).get("training", {}).get("corpora", [])
-               if c != "ravdess"]  # what the voice encoder was trained on besides RAVDESS
+    trained_on = json.loads(voice_weights.with_suffix(".json").read_text()).get("training", {}).get("corpora", [])
+    corpora = [c for c in trained_on if c != "ravdess"] if fit_voices == "corpora" else []  # voices fitted beside RAVDESS's
     extract_all(data, extraction, workers, {c: ("audio", CORPUS_FOLDERS[c]) for c in corpora})
     more = concat_pools({c: split_pool(extraction / c, corpus_clips(data, c), "val", VAL_WINDOWS) for c in corpora}) \
-        if corpora and fit_voices == "corpora" else None
+        if corpora else None
     stats = NormStats.fit(face_pool(extraction / "fer2013", "train", FeatureSpec()).x)
     spec = FeatureSpec(visual_norm=stats)
     fit, select = pools(voice, extraction, spec, "fit", more), pools(voice, extraction, spec, "select")
@@ -113,7 +113,7 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
                     temperature=float(model.temperature),
                     text_temperature=float(model.text_temperature), held_out=results,
                     data={"fit": "FER2013 val 80%, RAVDESS actors 17-19"
-                                 + "".join(f", {c} validation speakers" for c in corpora if more is not None)
+                                 + "".join(f", {c} validation speakers" for c in corpora)
                                  + ", MELD dev 80%",
                           "select": "FER2013 val 20%, RAVDESS actor 20, MELD dev 20%"},
                     minutes=round((time.time() - started) / 60, 1))

@@ -58,7 +58,7 @@ from dmd_lite.emotion_eval import extract_all
 from dmd_lite.metrics import classification_metrics, fit_temperature
 from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
-from realtime.nets.model_files import SHA256_KEY, write_model_files
+from realtime.nets.model_files import write_model_files
 from realtime.core.errors import SourceError, one_line
 from realtime.core.resources import cache_dir
 from realtime.offline.cli import add_command, report_confusion, train_evaluate_parser
@@ -466,7 +466,7 @@ def refit_reliability(weights: Path, extraction: Path, data: Path | None) -> dic
         train = load_windows(extraction / "ravdess", TRAIN_ACTORS, every_hop=True)
         val = load_windows(extraction / "ravdess", VAL_ACTORS, every_hop=False)
     meta["reliability"] = fit_reliability(model, train, val)
-    _write(model, weights, {k: v for k, v in meta.items() if k != SHA256_KEY})
+    _write(model, weights, meta)  # its weights' sha256 is written anew
     print(json.dumps(meta["reliability"]))
     return meta["reliability"]
 
