@@ -43,7 +43,8 @@ from realtime.frontends.asr import StreamingASR, korean_test_model_path
 from realtime.frontends.face import PRESENCE, FaceFrontEnd, Resampler
 from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.frontends.voice import VoiceFrontEnd
-from realtime.nets.expression import CROP_SIZE, ExpressionEncoder, crops_to_tensor
+from realtime.nets.expression import ExpressionEncoder, crops_to_tensor
+from realtime.nets.face_crop import CROP_SIZE
 from realtime.window import WindowAssembler
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -11,8 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.core.feature_spec import LABELS
 from realtime.core.resources import REPO_ROOT
-from realtime.nets.expression import LABELS, fallback_crop
+from realtime.nets.face_crop import fallback_crop
 from realtime.offline.datasets import FER_TO_LABEL
 
 from .windows import DEMO_CLIP, SEED

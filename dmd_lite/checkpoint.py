@@ -8,7 +8,8 @@ from pathlib import Path
 
 from torch import nn
 
-from realtime.nets.model_files import ModuleT, check_sha256, fit_state, read_json, read_tensors, write_model_files
+from realtime.core.files import read_json
+from realtime.nets.model_files import ModuleT, check_sha256, fit_state, read_tensors, write_model_files
 
 from .config import DMDConfig
 from .model import DMD

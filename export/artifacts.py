@@ -1,13 +1,15 @@
 """Making an artifact: export (and quantize), run the parity gate, write the manifest.
 
 ``make_artifacts`` is what ``python -m export onnx`` and ``quantize`` run, for the recognizer
-(held-out windows, ``calibration.windows``) and the expression CNN (held-out face crops,
-``calibration.crops``). A manifest is written whether or not the gate passed (so the figures can
+(held-out windows, ``calibration.windows``), the expression CNN (held-out face crops,
+``calibration.crops``) and the text front-end's model (utterances, ``calibration.utterances``; always
+FP32: it runs once an utterance, and its tables are gathers, not arithmetic worth quantizing). A manifest is written whether or not the gate passed (so the figures can
 be read); a failed gate then raises ``ParityError`` naming every artifact that drifted.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -18,17 +20,25 @@ from tqdm import tqdm
 
 from calibration.coverage import coverage
 from calibration.crops import face_crops
+from calibration.utterances import utterances
 from calibration.windows import read_windows
 from dmd_lite.checkpoint import WEIGHTS, read_config
 from dmd_lite.recognizer import resolve_checkpoint
 from realtime.core.backends import OUTPUTS
-from realtime.engines.artifact import ARTIFACTS, EXPRESSION, MODEL_FILE, RECOGNIZER
+from realtime.core.feature_spec import LABELS
+from realtime.core.tokens import UTTERANCE_OUTPUTS, utterance_inputs
+from realtime.core.wordpiece import vocab_path
+from realtime.engines.artifact import ARTIFACTS, EXPRESSION, MODEL_FILE, RECOGNIZER, TEXT, VOCAB_FILE
 from realtime.engines.onnx_engine import make_session
 from realtime.engines.torch_engine import TorchEngine
-from realtime.nets.expression import LABELS, WEIGHTS_PATH, ExpressionEncoder, crops_to_tensor
+from realtime.nets.expression import WEIGHTS_PATH, ExpressionEncoder, crops_to_tensor
+from realtime.nets.sentence_encoder import WEIGHTS_PATH as SENTENCE_WEIGHTS
+from realtime.nets.text_encoder import WEIGHTS_PATH as TEXT_WEIGHTS
+from realtime.nets.text_encoder import ShippedTextModel, own_answer
 
 from .manifest import sha256, write_manifest
-from .onnx_export import EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, export_expression, export_recognizer, io_shapes
+from .onnx_export import (EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, OPSET, export_expression, export_recognizer,
+                          export_text, io_shapes)
 from .parity import CNN_MIN_AGREEMENT, Parity, ParityError, compare, probabilities
 from .quantize import QUANTIZED_OPS, RECOGNIZER_OPS, convert_fp16, quantize_int8
 
@@ -108,12 +118,38 @@ def expression_artifact(directory: Path, precision: str, crops: int, work: Path,
     return parity
 
 
+def text_artifact(directory: Path, limit: int, progress: tqdm) -> Parity:
+    """Export the shipped text front-end model (sentence + text encoder) with its vocabulary into
+    ``directory`` (FP32) and gate every word's emotion probabilities on real utterances."""
+    model = ShippedTextModel()
+    progress.set_description("text: reading utterances")
+    heldout, labels, origin = utterances(limit)
+    progress.set_description("text: exporting")
+    target = export_text(model.model, directory / MODEL_FILE)
+    vocab = shutil.copyfile(vocab_path(SENTENCE_WEIGHTS), directory / VOCAB_FILE)
+    session = make_session(target, ["CPUExecutionProvider"])
+    progress.set_description("text: parity")
+    reference, candidate, row_labels = [], [], []
+    for tokens, label in zip(heldout, labels):
+        (exported,) = session.run(list(UTTERANCE_OUTPUTS), utterance_inputs(tokens, model.vocab))
+        reference.append(np.exp(own_answer(model(tokens))[0]))
+        candidate.append(np.exp(own_answer(exported[0])[0]))
+        row_labels.append(np.r_[np.full(len(tokens) - 1, -1), label])  # the utterance's label is its last word's
+    parity = compare(np.concatenate(reference), np.concatenate(candidate), np.concatenate(row_labels), "fp32", origin)
+    write_manifest(directory, [target, Path(vocab)], artifact=TEXT, precision="fp32", opset=OPSET, **io_shapes(target),
+                   labels=list(LABELS), source={"text_weights": str(TEXT_WEIGHTS), "text_sha256": sha256(TEXT_WEIGHTS),
+                                                "sentence_weights": str(SENTENCE_WEIGHTS),
+                                                "sentence_sha256": sha256(SENTENCE_WEIGHTS)},
+                   parity=parity.to_dict())
+    return parity
+
+
 def make_artifacts(checkpoint: str | Path, out: Path, precision: str = "fp32", windows: Path | None = None,
                    calibration: Path | None = None, limit: int = 200, crops: int = CROPS,
                    artifacts: tuple[str, ...] = ARTIFACTS) -> dict[str, Parity]:
     """Export, gate and describe each artifact under ``out/<artifact>/``: ``limit`` items per
-    extraction for the recognizer, ``crops`` face crops (held-out, and again for calibration) for
-    the CNN. Raises ``ParityError`` (after writing every manifest) when a gate fails."""
+    extraction for the recognizer and utterances for the text model, ``crops`` face crops (held-out,
+    and again for calibration) for the CNN. Raises ``ParityError`` (after writing every manifest) when a gate fails."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     read_config(resolve_checkpoint(checkpoint))  # a missing checkpoint fails here, before any work
@@ -126,8 +162,10 @@ def make_artifacts(checkpoint: str | Path, out: Path, precision: str = "fp32", w
             if name == RECOGNIZER:
                 results[name] = recognizer_artifact(checkpoint, out / name, precision, windows, calibration, limit,
                                                     Path(tmp), bar)
-            else:
+            elif name == EXPRESSION:
                 results[name] = expression_artifact(out / name, precision, crops, Path(tmp), bar)
+            else:
+                results[name] = text_artifact(out / name, limit, bar)
             bar.update()
     failed = {k: p for k, p in results.items() if not p.passed}
     if failed:

@@ -14,7 +14,7 @@ import platform
 from pathlib import Path
 
 from realtime.engines.artifact import MANIFEST
-from realtime.nets.model_files import sha256
+from realtime.core.files import sha256
 
 
 def versions() -> dict[str, str]:

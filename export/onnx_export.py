@@ -1,9 +1,11 @@
-"""PyTorch -> ONNX for the two deployed graphs: the recognizer and the face expression CNN.
+"""PyTorch -> ONNX for the three deployed graphs: the recognizer, the face expression CNN and the text
+front-end's model.
 
 Only inference graphs: ``Recognizer.forward`` (encoders + DMD-lite, no decoders, per-modality heads
-or losses) and the CNN's mirror-averaged embedding and probabilities. Opset 17 by default (TensorRT 10.3 on JetPack
-6 reads it and LayerNorm stays one ``LayerNormalization`` node), fixed window shapes from the
-FeatureSpec and one dynamic axis, ``batch``. The TorchScript exporter (``dynamo=False``) is used:
+or losses), the CNN's mirror-averaged embedding and probabilities, and ``UtteranceEncoder`` (sentence
+and text encoders of one utterance). Opset 17 by default (TensorRT 10.3 on JetPack 6 reads it and
+LayerNorm stays one ``LayerNormalization`` node), fixed window shapes from the FeatureSpec and one
+dynamic axis, ``batch`` (the text model also has ``words`` and ``pieces``). The TorchScript exporter (``dynamo=False``) is used:
 torch 2.11's dynamo exporter writes opset 18 and its graph cannot be converted down to 17 (no Pad
 adapter in onnx's version converter); the shape arithmetic the tracer leaves in the graph is
 folded by onnxruntime and TensorRT when they load it.
@@ -20,7 +22,11 @@ from torch import Tensor, nn
 
 from dmd_lite.recognizer import Recognizer
 from realtime.core.backends import INPUTS, OUTPUTS
-from realtime.nets.expression import CROP_SIZE, MirrorAveraged
+from realtime.core.tokens import PIECES_PER_WORD, UTTERANCE_INPUTS, UTTERANCE_OUTPUTS
+from realtime.core.wordpiece import CLS_ID, SEP_ID
+from realtime.nets.expression import MirrorAveraged
+from realtime.nets.face_crop import CROP_SIZE
+from realtime.nets.text_encoder import UtteranceEncoder
 
 OPSET = 17
 BATCH = "batch"
@@ -39,12 +45,15 @@ def recognizer_example(model: Recognizer, batch: int = 2) -> tuple[Tensor, ...]:
 
 
 def _export(model: nn.Module, args: tuple[Tensor, ...], path: Path, inputs: tuple[str, ...],
-            outputs: tuple[str, ...], opset: int) -> Path:
+            outputs: tuple[str, ...], opset: int, dynamic_axes: dict[str, dict[int, str]] | None = None) -> Path:
+    """Trace ``model`` on ``args`` into ``path``; every input and output's axis 0 is ``batch`` unless
+    ``dynamic_axes`` says otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
         torch.onnx.export(model.eval(), args, str(path), input_names=list(inputs), output_names=list(outputs),
-                          opset_version=opset, dynamic_axes={n: {0: BATCH} for n in (*inputs, *outputs)},
+                          opset_version=opset,
+                          dynamic_axes=dynamic_axes or {n: {0: BATCH} for n in (*inputs, *outputs)},
                           do_constant_folding=True, dynamo=False)
     onnx.checker.check_model(str(path), full_check=True)
     return path
@@ -59,6 +68,18 @@ def export_expression(model: MirrorAveraged, path: Path, opset: int = OPSET) -> 
     """Write the deployed expression CNN (``ExpressionEncoder.model``) as ONNX at ``path``; checked."""
     example = torch.randn(2, 1, CROP_SIZE, CROP_SIZE, generator=torch.Generator().manual_seed(0))
     return _export(model, (example,), path, EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, opset)
+
+
+def export_text(model: UtteranceEncoder, path: Path, opset: int = OPSET) -> Path:
+    """Write the text front-end's model at ``path`` (inputs ``UTTERANCE_INPUTS``, axes batch, words and
+    pieces); checked."""
+    g = torch.Generator().manual_seed(0)
+    words = torch.randint(1, 1000, (1, 3, PIECES_PER_WORD), generator=g)
+    pieces = torch.tensor([[CLS_ID, 2000, 2001, 2002, SEP_ID]])
+    axes = {"word_ids": {0: BATCH, 1: "words"}, "piece_ids": {0: BATCH, 1: "pieces"},
+            "piece_mask": {0: BATCH, 1: "pieces"}, "features": {0: BATCH, 1: "words"}}
+    return _export(model, (words, pieces, torch.ones_like(pieces, dtype=torch.bool)), path, UTTERANCE_INPUTS,
+                   UTTERANCE_OUTPUTS, opset, axes)
 
 
 def io_shapes(path: Path) -> dict[str, dict[str, dict]]:

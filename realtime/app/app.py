@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -148,9 +149,9 @@ class App(ThreadLoops):
         self.live = _is_live(c.video)
         self._audio_source = self._open_audio() if c.audio else None  # started by run()
         self.has_audio = self._audio_source is not None
-        if c.asr and self.has_audio:
-            self._asr_loader.start()
         self.engine: Engine = make_engine(c.backend, c.checkpoint, c.device, c.threads, c.engine_file, c.precision)
+        if c.asr and self.has_audio:  # after the engine: the text front-end runs the engine's text model
+            self._asr_loader.start()
         self.spec = self.engine.spec
         self.assembler = WindowAssembler(self.spec)
         self.tracks = self.assembler.make_tracks()
@@ -245,7 +246,9 @@ class App(ThreadLoops):
     def run(self) -> Stats:
         """Start the threads, show frames on this thread until the end, then finalise everything."""
         c = self.config
-        self._start = now()
+        # As fast as possible, the run starts on a whole second of the clock, where the face and voice
+        # grids and the windows' hops all start a step: a file then gives the same windows every run.
+        self._start = now() if c.realtime else math.floor(now())
         self.clock.consumed(self._start)  # the data clock counts from the run's start
         try:
             self._tegrastats = TegraStatsReader.start_if_present()  # None (nothing started) off a Jetson
@@ -277,6 +280,7 @@ class App(ThreadLoops):
             self._set_off("text", "no audio to recognise words in")
         elif not c.asr:
             self._set_off("text", "speech recognition turned off (--no-asr)")
+        self.video.start_time = self._start  # a file's first frame is at the run's start (live sources stamp reads)
         self.video.start()
         if isinstance(self._audio_source, FileAudioSource):
             self._audio_source.start_time = self._start  # the file's audio and video share time 0

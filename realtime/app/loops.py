@@ -200,7 +200,7 @@ class ThreadLoops:
 
     def _load_asr(self) -> None:
         try:
-            self._text_frontend = TextFrontEnd()
+            self._text_frontend = TextFrontEnd(self.engine.text_model())
             self._asr_loaded = StreamingASR(resolve_vosk_model(self.config.vosk_model))
         except Exception as e:  # the ASR thread reports it
             self._asr_loaded = e

@@ -8,8 +8,8 @@
   * anything else: a video file, decoded with PyAV.
 
 Timestamps are on the shared monotonic clock (``realtime.core.clock.now``). Live sources stamp a frame
-when it is read. A file stamps it with its media time (pts) offset by the moment the source
-started, so file time and clock time advance together; with ``pace=True`` each frame is also held
+when it is read. A file stamps it with its media time (pts) offset by ``start_time`` (default: the
+moment the source started), so file time and clock time advance together; with ``pace=True`` each frame is also held
 back until its time comes, and the file behaves like a camera.
 
 Frames go through a bounded ``Handoff``. Live sources and paced files drop the oldest frame
@@ -82,6 +82,7 @@ class VideoSource:
         self.error: SourceError | None = None
         self.frames_read = 0
         self.ended = False  # the stream said it is over (a file's end, a pipeline's end of stream), not lost
+        self.start_time: float | None = None  # files: the clock time of the first frame (None: when started)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._container: av.container.InputContainer | None = None
@@ -177,7 +178,7 @@ class VideoSource:
 
     def _run_file(self) -> None:
         stream = self._container.streams.video[0]
-        t0 = now()
+        t0 = now() if self.start_time is None else self.start_time
         m0 = None
         for i, vf in enumerate(self._container.decode(stream)):
             if self._stop.is_set():

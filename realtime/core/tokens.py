@@ -30,6 +30,8 @@ from typing import Protocol
 
 import numpy as np
 
+from realtime.core.wordpiece import piece_batch, sentence_pieces
+
 TEXT_BUCKETS = 2**15  # hash buckets, id 0 included (padding)
 PIECES_PER_WORD = 8  # the word itself + up to 7 of its 3-grams
 NGRAM = 3
@@ -37,6 +39,8 @@ PAD_ID = 0
 WORDS_PER_SECOND = 2.5  # conversational speaking rate, to time transcripts that carry no timing
 
 MARKS = "?!"  # punctuation a word may carry
+UTTERANCE_INPUTS = ("word_ids", "piece_ids", "piece_mask")  # the text front-end model's (``utterance_inputs``)
+UTTERANCE_OUTPUTS = ("features",)
 
 _APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`\u00b4]")
 _WORD = re.compile(r"([^\W_]+)([^\w\s]*)")  # a word, then the punctuation right after it
@@ -119,6 +123,14 @@ def encode_words(words: Iterable[str]) -> np.ndarray:
     """(n, PIECES_PER_WORD) int64 ids, one row per token."""
     rows = [encode_word(w) for w in words]
     return np.stack(rows) if rows else np.zeros((0, PIECES_PER_WORD), dtype=np.int64)
+
+
+def utterance_inputs(tokens: Sequence[str], vocab: dict[str, int]) -> dict[str, np.ndarray]:
+    """One utterance's tokens -> the text front-end model's named inputs (``UTTERANCE_INPUTS``): its
+    words' piece ids (1, n, ``PIECES_PER_WORD``) int64, and the sentence encoder's word pieces
+    (``realtime.core.wordpiece``, with ``vocab``) as ids (1, L) int64 and mask (1, L) bool."""
+    pieces, mask = piece_batch([sentence_pieces(tokens, vocab)])
+    return {"word_ids": encode_words(tokens)[None], "piece_ids": pieces, "piece_mask": mask}
 
 
 def encode_text(text: str) -> np.ndarray:

@@ -2,6 +2,7 @@
 
     OUT/recognizer/model.onnx      OUT/recognizer/manifest.json
     OUT/expression/model.onnx      OUT/expression/manifest.json
+    OUT/text/model.onnx            OUT/text/manifest.json          OUT/text/vocab.txt
 
 Anything that takes an export accepts OUT, one artifact folder, or the ``model.onnx`` in it.
 """
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realtime.nets.model_files import read_json, sha256
+from realtime.core.files import read_json, sha256
 
 MODEL_FILE = "model.onnx"
 MANIFEST = "manifest.json"
 REEXPORT = "re-export with `python -m export onnx|quantize ... --out DIR`"
-RECOGNIZER, EXPRESSION = "recognizer", "expression"
-ARTIFACTS = (RECOGNIZER, EXPRESSION)
+RECOGNIZER, EXPRESSION, TEXT = "recognizer", "expression", "text"
+ARTIFACTS = (RECOGNIZER, EXPRESSION, TEXT)
+VOCAB_FILE = "vocab.txt"  # the text artifact's word-piece vocabulary
 
 
 def artifact_dir(path: Path, artifact: str = RECOGNIZER) -> Path:

@@ -21,7 +21,8 @@ from realtime.core.feature_spec import FeatureSpec
 from realtime.window import Window
 
 if TYPE_CHECKING:
-    from realtime.nets.expression import ExpressionModel
+    from realtime.frontends.text_frontend import TextModel
+    from realtime.nets.face_crop import ExpressionModel
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class Engine(ABC):
     def expression_encoder(self) -> ExpressionModel | Literal["shipped"]:
         """What the face front-end should run its expression CNN with: ``"shipped"`` (the PyTorch
         CNN in ``realtime/data/models/``) unless the back-end brings its own (an export's)."""
+        return "shipped"
+
+    def text_model(self) -> TextModel | Literal["shipped"]:
+        """What the text front-end should run: ``"shipped"`` (the PyTorch encoders in
+        ``realtime/data/models/``) unless the back-end brings its own (an export's)."""
         return "shipped"
 
     def infer(self, window: Window) -> Inference:

@@ -8,8 +8,9 @@ builds in ``trt_cache/`` beside the model, which it keys by GPU and TensorRT ver
 An artifact is a folder holding ``model.onnx`` and its ``manifest.json`` (see ``artifact``);
 the engine takes the FeatureSpec and labels from the manifest and checks the file's inputs and
 outputs against the recognizer's names. Where the export also holds the expression CNN
-(``OUT/expression``), the engine gives the face front-end that file to run (``expression_encoder``),
-so the app's models all come from the export.
+(``OUT/expression``) and the text front-end's model (``OUT/text``), the engine gives the face and text
+front-ends those files to run (``expression_encoder``, ``text_model``), so the app's models all come
+from the export and the app needs no PyTorch.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import numpy as np
 
 from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.core.errors import one_line
-from realtime.core.feature_spec import FeatureSpec
-from realtime.engines.artifact import EXPRESSION, MODEL_FILE, REEXPORT, artifact_dir, read_manifest
+from realtime.core.feature_spec import LABELS, FeatureSpec
+from realtime.core.tokens import UTTERANCE_INPUTS, UTTERANCE_OUTPUTS, utterance_inputs
+from realtime.core.wordpiece import read_vocab
+from realtime.engines.artifact import EXPRESSION, MODEL_FILE, REEXPORT, TEXT, VOCAB_FILE, artifact_dir, read_manifest
 from realtime.engines.base import Engine
-from realtime.nets.expression import LABELS, crops_to_tensor
+from realtime.nets.face_crop import standardise
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
@@ -86,7 +89,7 @@ class OnnxEngine(Engine):
             raise ValueError(f"{directory / MODEL_FILE}: inputs {names_in} / outputs {names_out} are not the "
                              f"recognizer's {INPUTS} / {OUTPUTS}")
         self._dtypes = {i.name: _NUMPY[i.type] for i in self.session.get_inputs()}
-        self._expression = directory.parent / EXPRESSION
+        self._expression, self._text = directory.parent / EXPRESSION, directory.parent / TEXT
         self._device, self._threads = device, threads
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -99,6 +102,12 @@ class OnnxEngine(Engine):
         if (self._expression / MODEL_FILE).is_file():
             return OnnxExpressionEncoder(self._expression, self._device, self._threads)
         return super().expression_encoder()
+
+    def text_model(self) -> OnnxTextModel | Literal["shipped"]:
+        """The export's text front-end model when it holds one, else the shipped PyTorch encoders."""
+        if (self._text / MODEL_FILE).is_file():
+            return OnnxTextModel(self._text, self._device, self._threads)
+        return super().text_model()
 
 
 class OnnxExpressionEncoder:
@@ -118,6 +127,29 @@ class OnnxExpressionEncoder:
 
     def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         single = crops.ndim == 2
-        x = crops_to_tensor(crops[None] if single else crops).numpy().astype(_NUMPY[self._input.type])
+        x = standardise(crops[None] if single else crops).astype(_NUMPY[self._input.type])
         e, p = (np.asarray(v, dtype=np.float32) for v in self.session.run(None, {self._input.name: x}))
         return (e[0], p[0]) if single else (e, p)
+
+
+class OnnxTextModel:
+    """An exported text front-end model (``realtime.nets.text_encoder.UtteranceEncoder``) with its
+    vocabulary: an utterance's tokens -> (n, text_dim) float32, as ``ShippedTextModel``."""
+
+    def __init__(self, model: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        directory = artifact_dir(Path(model), TEXT)
+        manifest = read_manifest(directory)
+        if manifest.get("artifact") != TEXT:
+            raise ValueError(f"{directory} is not a text-model export")
+        self.vocab = read_vocab(directory / VOCAB_FILE)
+        self.session = make_session(directory / MODEL_FILE, choose_providers(device, ort.get_available_providers()),
+                                    threads)
+        names = tuple(i.name for i in self.session.get_inputs())
+        if set(names) != set(UTTERANCE_INPUTS):
+            raise ValueError(f"{directory / MODEL_FILE}: inputs {names} are not the text model's {UTTERANCE_INPUTS}")
+
+    def __call__(self, tokens: Sequence[str]) -> np.ndarray:
+        (features,) = self.session.run(list(UTTERANCE_OUTPUTS), utterance_inputs(tokens, self.vocab))
+        return np.asarray(features[0], np.float32)

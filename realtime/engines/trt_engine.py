@@ -26,7 +26,7 @@ from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.core.feature_spec import FeatureSpec
 from realtime.engines.artifact import MODEL_FILE, artifact_dir, read_manifest
 from realtime.engines.base import Engine
-from realtime.nets.model_files import sha256
+from realtime.core.files import sha256
 
 PLAN_FILE = "model.plan"
 _TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "INT32": torch.int32, "INT64": torch.int64,

@@ -9,9 +9,9 @@ Feature layout (``VISUAL_FEATURE_DIM`` = 127, float32)::
     [120:127) expression-CNN class probabilities, ``LABELS`` order
 
 With no face everything is zero (presence 0 included). Live video runs the landmarker in VIDEO
-mode (tracking between frames, timestamps in monotonic ms); ``still_images=True`` runs it in IMAGE
+mode (tracking between frames, timestamps in ms from the first frame); ``still_images=True`` runs it in IMAGE
 mode for unrelated pictures (FER2013 extraction), upscaling small ones so MediaPipe finds the face;
-``process_face_crop`` is for stills that are themselves face crops. Both use ``expression.align_face``, the same crop the CNN was trained on.
+``process_face_crop`` is for stills that are themselves face crops. Both use ``face_crop.align_face``, the same crop the CNN was trained on.
 
 ``Resampler`` turns per-frame observations (camera rate, irregular) into ``VISUAL_RATE_HZ`` steps
 on a grid of the shared clock: each step takes the newest observation at or before it (nearest
@@ -34,7 +34,7 @@ from mediapipe.tasks.python import BaseOptions, vision
 from realtime.core.errors import ModelUnavailableError
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import shipped
-from realtime.nets.expression import EMBED_DIM, ExpressionEncoder, ExpressionModel, align_face, fallback_crop
+from realtime.nets.face_crop import EMBED_DIM, ExpressionModel, align_face, fallback_crop
 
 LANDMARKER_PATH = shipped("models/face_landmarker.task")
 BLENDSHAPE_NAMES = (
@@ -110,8 +110,9 @@ def _gray_and_rgb(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class FaceFrontEnd:
     """Per-frame face features. One instance per video stream (VIDEO mode tracks across frames);
-    not thread-safe: call it from one thread. ``encoder="shipped"`` loads
-    ``realtime/data/models/expression_cnn.safetensors``; ``None`` leaves the expression part zero."""
+    not thread-safe: call it from one thread. ``encoder="shipped"`` loads the PyTorch CNN from
+    ``realtime/data/models/expression_cnn.safetensors`` (PyTorch is imported then, and only then: an
+    exported CNN, ``Engine.expression_encoder``, needs none); ``None`` leaves the expression part zero."""
 
     def __init__(self, encoder: ExpressionModel | Literal["shipped"] | None = "shipped",
                  model_path: Path | str = LANDMARKER_PATH, still_images: bool = False) -> None:
@@ -119,6 +120,8 @@ class FaceFrontEnd:
             raise ModelUnavailableError(f"face landmarker model missing at {model_path}: restore "
                                         "it by reinstalling the package (or from the repository: realtime/data/models/face_landmarker.task)")
         if encoder == "shipped":
+            from realtime.nets.expression import ExpressionEncoder  # the PyTorch CNN, a plug-in as the engines are
+
             try:
                 encoder = ExpressionEncoder()
             except (FileNotFoundError, ValueError) as e:
@@ -130,6 +133,7 @@ class FaceFrontEnd:
             base_options=BaseOptions(model_asset_path=str(model_path)), running_mode=mode, num_faces=1,
             output_face_blendshapes=True, output_facial_transformation_matrixes=True))
         self._last_ms = -1
+        self._t0: float | None = None  # the first frame's time: MediaPipe's timestamps count from it
 
     def close(self) -> None:
         self._landmarker.close()
@@ -155,7 +159,11 @@ class FaceFrontEnd:
             return self._landmarker.detect(mp_image), gray, factor
         if t is None:
             raise ValueError("a VIDEO-mode FaceFrontEnd needs the frame's timestamp t")
-        ms = max(round(t * 1000.0), self._last_ms + 1)  # MediaPipe wants strictly increasing ms
+        if self._t0 is None:
+            self._t0 = t
+        # Relative to the first frame, so that a file gives MediaPipe the same timestamps (and its
+        # tracking the same landmarks) whenever it is run; MediaPipe wants them strictly increasing.
+        ms = max(round((t - self._t0) * 1000.0), self._last_ms + 1)
         self._last_ms = ms
         return self._landmarker.detect_for_video(mp_image, ms), gray, factor
 

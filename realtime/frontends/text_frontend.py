@@ -8,36 +8,47 @@ the utterance's words up to t (its cumulative bag) with that context. The window
 gathers rows, so the recognizer's graph holds no text model, and a live utterance and the same
 transcript offline give the same rows. Cost: about 5-6 ms an utterance on one CPU thread, nearly
 all of it the sentence encoder.
+
+The two encoders run as one model (``TextModel``): the shipped PyTorch weights
+(``realtime.nets.text_encoder.ShippedTextModel``, loaded only when asked for) or an export's ONNX
+file (``Engine.text_model``), so the runtime needs no PyTorch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, Protocol
 
 import numpy as np
-import torch
 
-from realtime.core.feature_spec import Stream
-from realtime.core.tokens import TimedWord, encode_words, timed_tokens, transcript_times
-from realtime.nets.sentence_encoder import SentenceEncoder, load_sentence_encoder
-from realtime.nets.text_encoder import TEXT_FEATURE_DIM, TextEncoder, contexts, load_text_encoder
+from realtime.core.feature_spec import FeatureSpec, Stream
+from realtime.core.tokens import TimedWord, timed_tokens, transcript_times
+
+TEXT_DIM = FeatureSpec().text_dim  # features per word
+
+
+class TextModel(Protocol):
+    """What the text front-end runs: an utterance's tokens (at least one) -> (n, ``TEXT_DIM``) float32."""
+
+    def __call__(self, tokens: Sequence[str]) -> np.ndarray: ...
 
 
 class TextFrontEnd:
-    """Tokens of one utterance -> (n, ``TEXT_FEATURE_DIM``) float32 features."""
+    """Tokens of one utterance -> (n, ``TEXT_DIM``) float32 features. ``model="shipped"`` loads the
+    PyTorch encoders (PyTorch is imported then, and only then)."""
 
-    def __init__(self, encoder: TextEncoder | None = None, sentences: SentenceEncoder | None = None) -> None:
-        self.encoder = encoder if encoder is not None else load_text_encoder()
-        self.sentences = sentences if sentences is not None else load_sentence_encoder()
+    def __init__(self, model: TextModel | Literal["shipped"] = "shipped") -> None:
+        if model == "shipped":
+            from realtime.nets.text_encoder import ShippedTextModel  # PyTorch, a plug-in as the engines are
+
+            model = ShippedTextModel()
+        self.model = model
 
     def features(self, tokens: Sequence[str]) -> np.ndarray:
         """Row t: the features of the utterance's tokens 0..t (``realtime.core.tokens.tokenize`` tokens)."""
         if not tokens:
-            return np.zeros((0, TEXT_FEATURE_DIM), np.float32)
-        ids = torch.from_numpy(encode_words(tokens))[None]  # (1, n, P)
-        context = contexts(self.sentences, [tokens])  # (1, CONTEXT_DIM)
-        with torch.inference_mode():
-            return self.encoder(ids, context)[0].numpy()
+            return np.zeros((0, TEXT_DIM), np.float32)
+        return self.model(list(tokens))
 
     def transcript(self, tokens: Sequence[str]) -> Stream:
         """A transcript without timing, timed by ``transcript_times`` from 0."""

@@ -1,47 +1,40 @@
-"""silero-vad without torch: the ONNX model the silero-vad package ships, run through onnxruntime.
+"""silero-vad without torch: its ONNX model, run through onnxruntime.
+
+The model file is silero-vad 6.2.3's ``data/silero_vad.onnx`` (MIT licence, Silero Team), shipped
+here as ``realtime/data/models/silero_vad.onnx`` so that the runtime needs neither the package nor
+the PyTorch it requires (tests/frontends/test_vad.py checks the file is the package's).
 
 The streaming state is handled as the package's own ``OnnxWrapper`` does: each 512-sample chunk (at
 16 kHz) is preceded by the last 64 samples of the previous one (zeros at the start of a stream), and
-the recurrent state (2, 1, 128) is carried from call to call. The package itself is not imported (its
-``__init__`` imports torch): only its data file is located. tests/frontends/test_vad.py checks the
-probabilities against the TorchScript model on real speech.
+the recurrent state (2, 1, 128) is carried from call to call. tests/frontends/test_vad.py checks the
+probabilities against the package's TorchScript model on real speech.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
+from realtime.core.resources import shipped
+
 VAD_RATE = 16_000  # the model's sample rate here
 VAD_CHUNK = 512  # samples per call at 16 kHz (fixed by the model)
 CONTEXT = 64  # samples of the previous chunk prepended to each call at 16 kHz
-MODEL_FILE = "silero_vad.onnx"  # opset 16, the file load_silero_vad(onnx=True) uses
+MODEL_PATH = shipped("models/silero_vad.onnx")  # opset 16, the file load_silero_vad(onnx=True) uses
 _STATE_SHAPE = (2, 1, 128)
-
-
-def silero_model_path(name: str = MODEL_FILE) -> Path:
-    """Where the installed silero-vad package keeps ``name`` (found without importing the package)."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("silero-vad is not installed; install the project's dependencies (pip install -e .)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the silero-vad package; reinstall it")
-    return path
 
 
 class SileroVad:
     """Speech probability of consecutive 512-sample chunks of one 16 kHz stream; ``reset`` for a new one."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path = MODEL_PATH) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.inter_op_num_threads = 1  # as the package's OnnxWrapper: a small net, called every 32 ms
         options.intra_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path or silero_model_path()), sess_options=options,
+        self._session = ort.InferenceSession(str(path), sess_options=options,
                                              providers=["CPUExecutionProvider"])
         self._rate = np.array(VAD_RATE, np.int64)
         self.reset()

@@ -1,10 +1,4 @@
-"""The face appearance model: a small CNN on the landmark-aligned face crop.
-
-The crop is made
-by ``align_face`` from the eye landmarks (eyes level, fixed inter-ocular distance, 64x64
-grayscale) and that one function serves training images and live frames alike. Its framing
-constants are the median eye geometry MediaPipe finds on FER2013's own 48x48 crops, so an aligned
-crop and the fallback crop (the whole FER image resized, used when no face is found) look alike.
+"""The face appearance model: a small CNN on the landmark-aligned face crop (``realtime.nets.face_crop``).
 
 The CNN gives a 64-d embedding and 7 class probabilities (``LABELS`` order), deployed as the mean
 over the crop and its mirror image (``MirrorAveraged``). Weights ship as
@@ -16,65 +10,25 @@ Training, evaluation and the CLI: ``realtime.offline.expression``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Protocol
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import shipped
+from realtime.nets.face_crop import ALIGNMENT, EMBED_DIM, standardise
 from realtime.nets.weights import checked_sidecar, load_weights
 
 WEIGHTS_PATH = shipped("models/expression_cnn.safetensors")
 
-CROP_SIZE = 64  # aligned crop side, pixels
-EMBED_DIM = 64  # expression embedding length
-INTEROCULAR_FRAC = 0.36  # eye-centre distance as a fraction of the crop side (FER2013 median)
-EYE_LINE_Y_FRAC = 0.40  # height of the eye line as a fraction of the crop side (FER2013 median)
-EYE_LANDMARKS = ((33, 133), (362, 263))  # MediaPipe corners of the eye on the image's left, right
-ALIGNMENT = {"crop_size": CROP_SIZE, "interocular_frac": INTEROCULAR_FRAC,
-             "eye_line_y_frac": EYE_LINE_Y_FRAC, "eye_landmarks": [list(e) for e in EYE_LANDMARKS]}
 
-
-# ---------------------------------------------------------------- alignment
-
-def align_face(gray: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
-    """(CROP_SIZE, CROP_SIZE) uint8 crop of a grayscale image, rotated so the eyes are level and
-    scaled to a fixed inter-ocular distance. ``landmarks_px``: (478, 2) MediaPipe landmarks in
-    pixels of ``gray``."""
-    eyes = np.stack([landmarks_px[list(e)].mean(0) for e in EYE_LANDMARKS]).astype(np.float64)  # (2, 2)
-    dx, dy = eyes[1] - eyes[0]
-    scale = INTEROCULAR_FRAC * CROP_SIZE / max(math.hypot(dx, dy), 1e-6)
-    if scale < 0.75:  # shrink with area averaging first: a bilinear warp alone would alias
-        h, w = gray.shape
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-        eyes = eyes * (size[0] / w, size[1] / h)
-        scale = INTEROCULAR_FRAC * CROP_SIZE / max(float(np.linalg.norm(eyes[1] - eyes[0])), 1e-6)
-    mid = eyes.mean(0)
-    m = cv2.getRotationMatrix2D((float(mid[0]), float(mid[1])), math.degrees(math.atan2(dy, dx)), scale)
-    m[:, 2] += (CROP_SIZE / 2 - mid[0], EYE_LINE_Y_FRAC * CROP_SIZE - mid[1])
-    return cv2.warpAffine(gray, m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
-def fallback_crop(gray: np.ndarray) -> np.ndarray:
-    """The whole image resized to the crop size: for images that are already face crops (FER2013)
-    when MediaPipe finds no face in them."""
-    return cv2.resize(gray, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_CUBIC)
-
+# ---------------------------------------------------------------- input
 
 def crops_to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """(n, S, S) uint8 crops -> (n, 1, S, S) float32, each standardised to zero mean, unit std
-    (removes lighting and contrast differences between cameras and data sets)."""
-    x = torch.from_numpy(np.ascontiguousarray(crops)).float().unsqueeze(1)  # (n, 1, S, S)
-    mean = x.mean(dim=(2, 3), keepdim=True)
-    std = x.std(dim=(2, 3), keepdim=True)
-    return (x - mean) / (std + 1.0)
+    """(n, S, S) uint8 crops -> (n, 1, S, S) float32 standardised (``face_crop.standardise``)."""
+    return torch.from_numpy(standardise(crops))
 
 
 # ---------------------------------------------------------------- model
@@ -121,13 +75,6 @@ class MirrorAveraged(nn.Module):
         # (2B, D) -> (2, B, D) -> (B, D), with D a constant so the exported graph needs no shape arithmetic
         views = lambda t: t.reshape(2, -1, int(t.shape[1])).mean(0)  # noqa: E731
         return views(embedding), views(logits.softmax(-1))
-
-
-class ExpressionModel(Protocol):
-    """What the face front-end runs on aligned crops: ``ExpressionEncoder`` or an exported CNN."""
-
-    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """crops (S, S) or (n, S, S) uint8 -> embedding (.., EMBED_DIM), probabilities (.., 7), float32."""
 
 
 class ExpressionEncoder:

@@ -4,7 +4,6 @@ before use, each failure a one-line ``ValueError`` that names the file and says 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -14,20 +13,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from realtime.core.files import sha256
+
 SHA256_KEY = "weights_sha256"
 SHOWN = 3  # problems named in a "does not fit" message; the rest are counted
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 log = logging.getLogger(__name__)
-
-
-def sha256(path: Path) -> str:
-    """The file's sha256, hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_model_files(tensors: dict[str, Tensor], weights: Path, meta_path: Path, meta: dict,
@@ -39,17 +31,6 @@ def write_model_files(tensors: dict[str, Tensor], weights: Path, meta_path: Path
     written = {**meta, SHA256_KEY: sha256(weights)}
     meta_path.write_text(json.dumps(written, indent=2) + "\n")
     return written
-
-
-def read_json(path: Path, fix: str) -> dict:
-    """The JSON object in ``path``; a one-line error when it is not one."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); {fix}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object; {fix}")
-    return data
 
 
 def check_sha256(path: Path, meta: dict, meta_path: Path, fix: str) -> None:

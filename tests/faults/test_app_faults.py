@@ -23,8 +23,9 @@ import pytest
 from helpers.mainrun import CLIP, MAIN, ROOT, check_exit, check_finalised, free_port, run_main, serve_stream, streams
 from safetensors.numpy import load_file, save_file
 
+from realtime.core.files import sha256
 from realtime.core.resources import shipped
-from realtime.nets.model_files import SHA256_KEY, sha256
+from realtime.nets.model_files import SHA256_KEY
 
 NO_MIC = {**os.environ, "PULSE_SERVER": "unix:/nonexistent/pulse"}  # no sound server: no microphone
 

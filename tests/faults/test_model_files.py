@@ -29,15 +29,17 @@ from dmd_lite.recognizer import DEFAULT_CHECKPOINT, load_recognizer
 from export.manifest import write_manifest
 from realtime.core.backends import OUTPUTS
 from realtime.core.errors import NonFiniteOutputError
+from realtime.core.files import sha256
 from realtime.core.resources import shipped
+from realtime.core.wordpiece import vocab_path
 from realtime.engines import make_engine
 from realtime.engines.artifact import MODEL_FILE
 from realtime.engines.base import Engine
 from realtime.engines.onnx_engine import OnnxEngine
 from realtime.engines.torch_engine import TorchEngine
 from realtime.nets.expression import WEIGHTS_PATH as EXPRESSION_WEIGHTS, ExpressionEncoder
-from realtime.nets.model_files import SHA256_KEY, read_tensors, sha256
-from realtime.nets.sentence_encoder import WEIGHTS_PATH as SENTENCE_WEIGHTS, load_sentence_encoder, vocab_path
+from realtime.nets.model_files import SHA256_KEY, read_tensors
+from realtime.nets.sentence_encoder import WEIGHTS_PATH as SENTENCE_WEIGHTS, load_sentence_encoder
 from realtime.nets.text_encoder import WEIGHTS_PATH as TEXT_WEIGHTS, load_text_encoder
 from realtime.nets.voice_encoder import WEIGHTS_PATH as VOICE_WEIGHTS, load_voice_encoder
 from realtime.window import Window

@@ -14,8 +14,8 @@ from safetensors.torch import save_file
 
 from realtime.core.feature_spec import LABELS
 from realtime.frontends.face import FaceFrontEnd
-from realtime.nets.expression import (CROP_SIZE, EMBED_DIM, WEIGHTS_PATH, ExpressionEncoder, align_face,
-                                      crops_to_tensor, fallback_crop)
+from realtime.nets.expression import WEIGHTS_PATH, ExpressionEncoder, crops_to_tensor
+from realtime.nets.face_crop import CROP_SIZE, EMBED_DIM, align_face, fallback_crop
 
 ASTRONAUT = ROOT / "media" / "astronaut.png"  # a real face, bundled
 FER_TEST = DATA / "fer2013_48" / "test"

@@ -7,9 +7,10 @@ import torch
 from helpers.weights import copied_weights, write_sidecar
 
 from realtime.core.tokens import tokenize
-from realtime.nets.sentence_encoder import (CLS_ID, CONTEXT_DIM, CONTEXT_LAYERS, MAX_TOKENS, SEP_ID, VOCAB_SIZE,
-                                            WEIGHTS_PATH, SentenceEncoder, basic_words, dequantize,
-                                            load_sentence_encoder, vocab_path, wordpiece_ids)
+from realtime.core.wordpiece import (CLS_ID, MAX_TOKENS, SEP_ID, VOCAB_SIZE, basic_words, sentence_pieces, vocab_path,
+                                     wordpiece_ids)
+from realtime.nets.sentence_encoder import (CONTEXT_DIM, CONTEXT_LAYERS, WEIGHTS_PATH, SentenceEncoder, dequantize,
+                                            load_sentence_encoder)
 from realtime.offline.sentence_encoder import quantize
 
 # Ids from the real all-MiniLM-L6-v2 vocabulary, checked against Hugging Face's tokenizer.
@@ -68,11 +69,11 @@ def test_batch_composition_does_not_matter(encoder):
 
 def test_long_utterance_keeps_its_last_pieces(encoder):
     words = [w for _ in range(20) for w in ("i", "love", "you", "so", "much")] + ["bye"]  # one piece each
-    assert len(encoder.token_ids(words)) == MAX_TOKENS
-    assert encoder.token_ids(words) == [CLS_ID, *wordpiece_ids(words[-(MAX_TOKENS - 2):], encoder.vocab), SEP_ID]
+    assert len(sentence_pieces(words, encoder.vocab)) == MAX_TOKENS
+    assert sentence_pieces(words, encoder.vocab) == [CLS_ID, *wordpiece_ids(words[-(MAX_TOKENS - 2):], encoder.vocab), SEP_ID]
     long, tail = encoder.encode([words, words[-(MAX_TOKENS - 2):]])
     np.testing.assert_allclose(long, tail, atol=1e-6)
-    assert encoder.token_ids(["unbelievably"] * 20)[1:3] == [3567, 6321]  # the cut may fall inside a word
+    assert sentence_pieces(["unbelievably"] * 20, encoder.vocab)[1:3] == [3567, 6321]  # the cut may fall inside a word
 
 
 def test_context_vectors_carry_meaning(encoder):

@@ -8,6 +8,7 @@ chunk. The tests allow 1e-4.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from helpers.imports import modules_after
 from helpers.paths import DATA
 
 from realtime.capture.audio_source import SAMPLE_RATE, FileAudioSource
+from realtime.core.files import sha256
 from realtime.core.resources import shipped
-from realtime.frontends.vad import VAD_CHUNK, SileroVad
+from realtime.frontends.vad import MODEL_PATH, VAD_CHUNK, SileroVad
 
 PROB_TOL = 1e-4
 THRESHOLD = 0.5  # silero-vad's default speech threshold
@@ -73,6 +75,14 @@ def test_onnx_vad_equals_torchscript_on_speech(path):
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     _check(_audio(path))
+
+
+def test_the_shipped_model_is_the_silero_vad_packages():
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None:
+        pytest.skip("silero-vad (the train extra) is not installed")
+    packaged = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
+    assert sha256(MODEL_PATH) == sha256(packaged)
 
 
 def test_streaming_state_and_reset():
