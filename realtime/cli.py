@@ -137,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_level != "DEBUG":
         silence_native_stderr()  # MediaPipe, TFLite, FFmpeg and Kaldi print beneath Python's logging
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV's own backend chatter
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    # the app's own messages at --log-level; other libraries' (matplotlib, which MediaPipe imports) from WARNING
+    logging.basicConfig(level=max(logging.WARNING, logging.getLevelName(args.log_level)),
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("realtime").setLevel(args.log_level)
     try:
         return _run(args)
     except KeyboardInterrupt:  # Ctrl-C before the run's own handler is in place: nothing to finalise yet

@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from realtime.core.backends import BACKENDS
 from realtime.engines.base import Engine
 
+NO_TORCH = ("--backend {backend} needs PyTorch, which this install lacks (the runtime install): use --backend onnx "
+            "--engine DIR with an export made by `python -m export onnx --out DIR` where PyTorch is, or install "
+            "the training extra: pip install 'dmd-realtime[train]'")
 NO_EXPORT = ("--backend onnx needs --engine DIR, an ONNX export of the recognizer: make one with "
              "`python -m export onnx --out DIR` (add --checkpoint for another model)")
 
@@ -21,6 +25,8 @@ def make_engine(backend: str = "torch", checkpoint: str | Path = "default", devi
     export folder or file; without one, a one-line ``ValueError`` naming the command that makes one);
     ``trt`` (``engine_file``: a TensorRT plan, or an ONNX export to build one from); ``fused``
     (``checkpoint`` on CUDA, ``precision`` its matrix arithmetic; without CUDA a one-line ``RuntimeError``)."""
+    if backend in ("torch", "fused") and importlib.util.find_spec("torch") is None:
+        raise ValueError(NO_TORCH.format(backend=backend))
     if backend == "torch":
         from realtime.engines.torch_engine import TorchEngine
 

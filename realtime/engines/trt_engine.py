@@ -1,7 +1,9 @@
-"""TensorRT engines from the ONNX exports: build, cache, run. Needs ``tensorrt`` and CUDA.
+"""TensorRT engines from the ONNX exports: build, cache, run. Needs ``tensorrt``, CUDA and
+``cuda-python`` (the CUDA runtime's Python bindings: device memory, copies, a stream), not PyTorch.
 
-Written for TensorRT 10.3 (JetPack 6 on Jetson Orin) and 10.x / 11.x on desktops; ``tensorrt`` is
-imported only here and only when called, so everything else works without it.
+Written for TensorRT 10.3 (JetPack 6 on Jetson Orin, with cuda-python 12.6) and 10.x / 11.x on
+desktops; ``tensorrt`` and ``cuda`` are imported only here and only when called, so everything else
+works without them. Never run here: no machine this project is built on has TensorRT.
 
 - Build: a strongly typed network (precision comes from the ONNX file: Q/DQ for INT8, float16
   tensors for FP16; no builder precision flags), a workspace limit, one optimisation profile over
@@ -10,32 +12,55 @@ imported only here and only when called, so everything else works without it.
   (GPU name, compute capability, TensorRT version), the sha256 of the ONNX file and the export's
   manifest. ``engine_for`` loads an engine only when the key matches this machine; a foreign or
   stale engine is rebuilt from its ONNX file (or refused when that is gone).
-- Run: ``TrtEngine`` keeps the inputs and outputs as torch CUDA tensors and calls
-  ``execute_async_v3`` on a torch CUDA stream.
+- Run: ``TrtEngine`` allocates device buffers for ``max_batch`` once, copies each batch in, calls
+  ``execute_async_v3`` on its own CUDA stream and copies the outputs back.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.core.feature_spec import FeatureSpec
-from realtime.engines.artifact import MODEL_FILE, artifact_dir, read_manifest
-from realtime.engines.base import Engine
 from realtime.core.files import sha256
+from realtime.engines.artifact import EXPRESSION, MODEL_FILE, TEXT, artifact_dir, read_manifest
+from realtime.engines.base import Engine
+from realtime.engines.onnx_engine import OnnxExpressionEncoder, OnnxTextModel
 
 PLAN_FILE = "model.plan"
-_TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "INT32": torch.int32, "INT64": torch.int64,
-                 "BOOL": torch.bool, "INT8": torch.int8, "UINT8": torch.uint8, "BF16": torch.bfloat16}
+_NUMPY_DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32, "INT64": np.int64,
+                 "BOOL": np.bool_, "INT8": np.int8, "UINT8": np.uint8}
 TIMING_CACHE = "timing.cache"
 
 
 class TensorRTUnavailable(RuntimeError):
     """This machine cannot build or run TensorRT engines; the message says why."""
+
+
+def cudart() -> Any:
+    """The CUDA runtime's Python bindings (cuda-python 12.x ``cuda.cudart``; 13.x ``cuda.bindings.runtime``)."""
+    try:
+        from cuda.bindings import runtime
+    except ImportError:
+        try:
+            from cuda import cudart as runtime
+        except ImportError as e:
+            raise TensorRTUnavailable("cuda-python is not installed (pip install cuda-python, the release of "
+                                      "this machine's CUDA: 12.6 on JetPack 6)") from e
+    return runtime
+
+
+def cuda_call(result: tuple) -> Any:
+    """The value of a cuda-python call's (error, value...) tuple; a ``RuntimeError`` naming a CUDA error."""
+    err, *values = result
+    if int(err) != 0:
+        raise RuntimeError(f"CUDA error {int(err)} ({cudart().cudaGetErrorString(err)[1].decode()})")
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def require_tensorrt():
@@ -45,17 +70,18 @@ def require_tensorrt():
     except ImportError as e:
         raise TensorRTUnavailable("TensorRT is not installed (pip install tensorrt on an NVIDIA GPU machine; "
                                   "JetPack 6 ships it on Jetson)") from e
-    if not torch.cuda.is_available():
-        raise TensorRTUnavailable("no CUDA device is visible to PyTorch; TensorRT engines need an NVIDIA GPU")
+    err, count = cudart().cudaGetDeviceCount()
+    if int(err) != 0 or count == 0:
+        raise TensorRTUnavailable("no CUDA device is visible; TensorRT engines need an NVIDIA GPU")
     return trt
 
 
 def device_key() -> dict[str, str]:
     """What an engine is only valid for: this GPU, its compute capability, this TensorRT."""
     trt = require_tensorrt()
-    major, minor = torch.cuda.get_device_capability()
-    return {"gpu": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}",
-            "tensorrt": trt.__version__}
+    prop = cuda_call(cudart().cudaGetDeviceProperties(0))
+    name = prop.name.decode() if isinstance(prop.name, bytes) else str(prop.name)
+    return {"gpu": name.rstrip("\x00"), "compute_capability": f"{prop.major}.{prop.minor}", "tensorrt": trt.__version__}
 
 
 def build_engine(onnx_path: Path, plan: Path, max_batch: int = 16, opt_batch: int = 1,
@@ -121,7 +147,9 @@ def engine_for(path: Path, max_batch: int = 16) -> Path:
 
 
 class TrtEngine(Engine):
-    """A TensorRT engine of the recognizer; inputs and outputs live on the GPU as torch tensors."""
+    """A TensorRT engine of the recognizer; its inputs and outputs have device buffers for ``max_batch``
+    windows. The face and text front-ends run the ONNX export's files beside it (onnxruntime) when the
+    export holds them."""
 
     name = "trt"
 
@@ -131,33 +159,52 @@ class TrtEngine(Engine):
         meta = json.loads(Path(f"{plan}.json").read_text())
         super().__init__(FeatureSpec.from_dict(meta["manifest"]["feature_spec"]))
         self.plan, self.max_batch = plan, meta["max_batch"]
+        # the export (OUT) the plan was built from, or the one it moved with: its expression/ and text/
+        exports = [p.parent.parent for p in (plan, Path(meta["onnx"]))]
+        self._export = next((e for e in exports if (e / EXPRESSION).is_dir() or (e / TEXT).is_dir()), exports[0])
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self._engine = self._runtime.deserialize_cuda_engine(plan.read_bytes())
         if self._engine is None:
             raise RuntimeError(f"TensorRT could not load {plan}")
         self._context = self._engine.create_execution_context()
-        self._stream = torch.cuda.Stream()
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         if set(names) != {*INPUTS, *OUTPUTS}:
             raise ValueError(f"{plan}: tensors {names} are not the recognizer's {INPUTS} + {OUTPUTS}")
-        self._dtypes = {n: _TORCH_DTYPES[self._engine.get_tensor_dtype(n).name] for n in names}
+        self._dtypes = {n: np.dtype(_NUMPY_DTYPES[self._engine.get_tensor_dtype(n).name]) for n in names}
+        rt = cudart()
+        self._stream = cuda_call(rt.cudaStreamCreate())
+        self._buffers: dict[str, int] = {}
+        for n in names:  # the batch axis (-1 in the engine) at its largest
+            per_window = math.prod(d for d in self._engine.get_tensor_shape(n)[1:])
+            self._buffers[n] = cuda_call(rt.cudaMalloc(max(1, self.max_batch * per_window * self._dtypes[n].itemsize)))
+            self._context.set_tensor_address(n, int(self._buffers[n]))
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         batch = len(inputs[INPUTS[0]])
         if batch > self.max_batch:
             raise ValueError(f"batch {batch} exceeds the engine's optimisation profile (max {self.max_batch})")
-        with torch.cuda.stream(self._stream):
-            feed = {n: torch.from_numpy(np.ascontiguousarray(inputs[n])).to("cuda", self._dtypes[n], non_blocking=True)
-                    for n in INPUTS}
-            for n, t in feed.items():
-                self._context.set_input_shape(n, tuple(t.shape))
-                self._context.set_tensor_address(n, t.data_ptr())
-            out = {n: torch.empty(tuple(self._context.get_tensor_shape(n)), dtype=self._dtypes[n], device="cuda")
-                   for n in OUTPUTS}
-            for n, t in out.items():
-                self._context.set_tensor_address(n, t.data_ptr())
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise RuntimeError(f"TensorRT execution of {self.plan} failed")
-        self._stream.synchronize()
-        return {n: t.float().cpu().numpy() for n, t in out.items()}
+        rt, stream = cudart(), self._stream
+        to_device, to_host = rt.cudaMemcpyKind.cudaMemcpyHostToDevice, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        feed = {n: np.ascontiguousarray(inputs[n], dtype=self._dtypes[n]) for n in INPUTS}
+        for n, x in feed.items():
+            self._context.set_input_shape(n, x.shape)
+            cuda_call(rt.cudaMemcpyAsync(self._buffers[n], x.ctypes.data, x.nbytes, to_device, stream))
+        out = {n: np.empty(tuple(self._context.get_tensor_shape(n)), self._dtypes[n]) for n in OUTPUTS}
+        if not self._context.execute_async_v3(int(stream)):
+            raise RuntimeError(f"TensorRT execution of {self.plan} failed")
+        for n, y in out.items():
+            cuda_call(rt.cudaMemcpyAsync(y.ctypes.data, self._buffers[n], y.nbytes, to_host, stream))
+        cuda_call(rt.cudaStreamSynchronize(stream))  # the host arrays (feed, out) live until here
+        return {n: y.astype(np.float32) for n, y in out.items()}
 
+    def expression_encoder(self) -> OnnxExpressionEncoder | Literal["shipped"]:
+        """The export's expression CNN (onnxruntime, CPU) when it holds one, else the shipped PyTorch CNN."""
+        if (self._export / EXPRESSION / MODEL_FILE).is_file():
+            return OnnxExpressionEncoder(self._export / EXPRESSION)
+        return super().expression_encoder()
+
+    def text_model(self) -> OnnxTextModel | Literal["shipped"]:
+        """The export's text model (onnxruntime, CPU) when it holds one, else the shipped PyTorch encoders."""
+        if (self._export / TEXT / MODEL_FILE).is_file():
+            return OnnxTextModel(self._export / TEXT)
+        return super().text_model()

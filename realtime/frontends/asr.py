@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import vosk
 from tqdm import tqdm
 
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
@@ -179,6 +178,9 @@ class StreamingASR:
     """
 
     def __init__(self, model_path: str | Path, renew_s: float = RENEW_S) -> None:
+        import vosk  # here, not at the top: a run without speech recognition does not load Kaldi (~10 MB)
+
+        self._vosk = vosk
         vosk.SetLogLevel(-1)  # Kaldi's log goes to stderr otherwise
         try:
             self._model = vosk.Model(str(model_path))
@@ -200,7 +202,7 @@ class StreamingASR:
     def _new_recognizer(self) -> None:
         """A fresh Kaldi recogniser whose sample 0 is the stream's next sample; the old one's memory
         goes back to the system."""
-        self._recognizer = vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
+        self._recognizer = self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
         self._recognizer.SetWords(True)
         self._recognizer.SetPartialWords(True)
         self._origin = self._fed
