@@ -1,13 +1,15 @@
-"""Export the recognizer and the face expression CNN for deployment.
+"""Export the recognizer, the face expression CNN and the text model for deployment.
 
-    python -m export onnx [--checkpoint C] --out DIR
+    python -m export onnx [--checkpoint C] --out DIR          (every file the runtime install needs)
     python -m export quantize {--int8,--fp16} [--checkpoint C] [--calibration SRC] --out DIR
-    python -m export trt --onnx DIR [--max-batch 16]          (needs TensorRT + CUDA)
-    python -m export verify ENGINE                            (needs TensorRT + CUDA)
+    python -m export trt --onnx DIR [--max-batch 16]          (needs TensorRT + CUDA + cuda-python)
+    python -m export verify ENGINE [--reference onnx --windows DIR]   (needs TensorRT + CUDA + cuda-python)
     python -m export triton-repo --model DIR|PLAN --out REPO
 
-Every export is gated against PyTorch on held-out real windows (``--windows SRC``; default: the
+Every export is gated against PyTorch on held-out real inputs (``--windows SRC``; default: the
 shared data's extraction when present, else the demo clip) and described by a ``manifest.json``.
+``onnx``, ``quantize`` and ``verify --reference torch`` need PyTorch (the train extra); ``trt`` and
+``verify --reference onnx`` do not.
 Exit status: 0 done, 1 a parity gate failed (the manifest says by how much), 2 bad input.
 """
 
@@ -51,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
                    help="GPU scratch memory TensorRT may use while building, MiB (default: %(default)s)")
     v = sub.add_parser("verify", help="rebuild an engine if it is foreign or stale, then gate it against PyTorch")
     v.add_argument("engine", type=Path, help="a .plan file, or an export to build one for")
+    v.add_argument("--reference", choices=("torch", "onnx"), default="torch",
+                   help="gate against PyTorch (the checkpoint; default) or the ONNX export the engine was built from "
+                        "(onnxruntime on the CPU: for a device without PyTorch, with --windows saved by the app)")
     v.add_argument("--checkpoint", help="reference checkpoint (default: the one named in the manifest)")
     v.add_argument("--windows", type=Path, help="held-out windows for the parity gate (see calibration.windows)")
     v.add_argument("--limit", type=int, default=200, help="items drawn per extraction (default: %(default)s)")
@@ -73,23 +78,27 @@ def _report(results: dict, out: Path) -> None:
 
 def verify(args: argparse.Namespace) -> None:
     from calibration.windows import read_windows
-    from realtime.engines.torch_engine import TorchEngine
+    from realtime.engines import make_engine
+    from realtime.engines.artifact import MODEL_FILE
+    from realtime.engines.trt_engine import TrtEngine
 
     from .parity import compare, probabilities
-    from realtime.engines.trt_engine import TrtEngine
 
     engine = TrtEngine(args.engine)
     sidecar = Path(f"{engine.plan}.json")
     meta = json.loads(sidecar.read_text())
     manifest = meta["manifest"]
-    checkpoint = args.checkpoint or manifest["source"]["checkpoint"]
-    reference = TorchEngine(checkpoint)
+    if args.reference == "onnx":
+        onnx_path = Path(meta["onnx"]) if Path(meta["onnx"]).is_file() else engine.plan.parent / MODEL_FILE
+        reference = make_engine("onnx", engine_file=onnx_path)
+    else:
+        reference = make_engine("torch", args.checkpoint or manifest["source"]["checkpoint"])
     engine.spec.check_compatible(reference.spec)
     windows = read_windows(args.windows, reference.spec, "heldout", args.limit)
     batch = min(16, engine.max_batch)
     parity = compare(probabilities(reference.run, windows.batches(batch)),
                      probabilities(engine.run, windows.batches(batch)), windows.labels, manifest["precision"],
-                     windows.origin)
+                     windows.origin, reference_name=args.reference)
     sidecar.write_text(json.dumps({**meta, "parity": parity.to_dict()}, indent=1))
     print(f"{engine.plan} ({meta['key']['gpu']}, TensorRT {meta['key']['tensorrt']}): {parity.summary()}")
     if not parity.passed:

@@ -20,6 +20,7 @@ import cv2
 
 from realtime.core.backends import BACKENDS, PRECISIONS
 from realtime.core.errors import one_line
+from realtime.core.memory import limit_malloc_arenas
 from realtime.core.native_logs import silence_native_stderr
 from realtime.core.resources import shipped
 
@@ -134,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    limit_malloc_arenas()  # before any thread starts
     if args.log_level != "DEBUG":
         silence_native_stderr()  # MediaPipe, TFLite, FFmpeg and Kaldi print beneath Python's logging
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV's own backend chatter

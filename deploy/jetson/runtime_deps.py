@@ -1,8 +1,8 @@
-"""Prints the project's [project] dependencies (and, with --extra NAME, that extra's), one a line, without the ones JetPack's own builds replace.
+"""Prints the project's [project] dependencies (and, with --extra NAME, that extra's), one a line.
 
-Used by setup_jetson.sh and the Dockerfile: pip installs these (markers included, pip applies them for the
-Python it runs on), while torch and torchaudio come from NVIDIA's JetPack builds (PyPI's aarch64 torch is a
-CUDA 13 build that JetPack 6's CUDA 12.6 cannot run). Runs on Python 3.10 (no tomllib there).
+The base dependencies are the runtime install's (no PyTorch). Used by setup_jetson.sh, the Dockerfile
+and scripts/runtime_venv.sh: pip installs these (markers included, pip applies them for the Python it
+runs on). Runs on Python 3.10 (no tomllib there).
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ import ast
 import re
 import sys
 from pathlib import Path
-
-REPLACED = {"torch", "torchaudio"}  # installed from JetPack builds (see README.md here)
-
 
 def _array(text: str, key: str) -> list[str]:
     """The TOML string array ``key = [...]`` (one line, or its ``]`` ending a line), without tomllib."""
@@ -34,20 +31,13 @@ def dependencies(pyproject: Path, extras: tuple[str, ...] = ()) -> list[str]:
     return list(project["dependencies"]) + [r for extra in extras for r in project["optional-dependencies"][extra]]
 
 
-def name(requirement: str) -> str:
-    """The distribution name a requirement string starts with, lower-case."""
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
-    return match.group(1).lower() if match else ""
-
-
 def main(argv: list[str]) -> int:
     """``runtime_deps.py [--extra NAME]... [ROOT]``: ROOT defaults to this repository."""
     extras = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--extra"]
     rest = [a for i, a in enumerate(argv[1:], 1) if a != "--extra" and argv[i - 1] != "--extra"]
     root = Path(rest[0]) if rest else Path(__file__).resolve().parents[2]
     for requirement in dependencies(root / "pyproject.toml", tuple(extras)):
-        if name(requirement) not in REPLACED:
-            print(requirement)
+        print(requirement)
     return 0
 
 

@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
 # Sets up the live app on a bare JetPack 6.x install (L4T r36.4, Ubuntu 22.04, Python 3.10, TensorRT 10.3):
 # Ubuntu's and JetPack's packages (apt), then a venv made with --system-site-packages so that it sees
-# JetPack's TensorRT Python bindings (python3-libnvinfer), then the project's dependencies from PyPI with
-# torch and torchaudio taken from NVIDIA's JetPack builds instead (PyPI has none for JetPack 6's CUDA).
+# JetPack's TensorRT Python bindings (python3-libnvinfer), then the runtime install (the project's base
+# dependencies, no PyTorch) with cuda-python for --backend trt.
 #
-#   TORCH_WHEEL=/path/to/torch-...-cp310-cp310-linux_aarch64.whl \
-#   TORCHAUDIO_WHEEL=/path/to/torchaudio-...-cp310-cp310-linux_aarch64.whl \
 #   bash deploy/jetson/setup_jetson.sh
 #
-# Both wheels are files or URLs you supply (see deploy/jetson/README.md, "PyTorch"). Without them the venv
-# gets everything else and the script says what is missing. Idempotent; VENV (default .venv-jetson) names
-# the venv. Written for a Jetson; not run on one yet (README.md here says what was checked).
+# Idempotent; VENV (default .venv-jetson) names the venv. The ONNX export the app runs is made where
+# PyTorch is (python -m export onnx --out out/export) and copied over (README.md here). Written for a
+# Jetson; not run on one yet (README.md here says what was checked).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VENV=${VENV:-.venv-jetson}
 PYTHON=${PYTHON:-/usr/bin/python3}
+CUDA_PYTHON=${CUDA_PYTHON:-cuda-python==12.6.2.post1}  # has a cp310 aarch64 wheel (README.md here)
 
 if [[ $(uname -m) != aarch64 ]]; then
   echo "setup_jetson: this is not a Jetson ($(uname -m), not aarch64); use scripts/setup.sh" >&2
@@ -51,40 +50,16 @@ fi
 [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv --system-site-packages "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 
-# torch and torchaudio from NVIDIA's JetPack builds, then pinned as installed so that nothing (silero-vad
-# asks for torch>=1.12) pulls PyPI's CUDA 13 build over them
-constraints=$(mktemp)
-trap 'rm -f "$constraints"' EXIT
-for var in TORCH_WHEEL TORCHAUDIO_WHEEL; do
-  if [[ -n ${!var:-} ]]; then
-    "$VENV/bin/python" -m pip install -q --no-deps "${!var}"
-  fi
-done
-for dist in torch torchaudio; do
-  version=$("$VENV/bin/python" -m pip show "$dist" 2>/dev/null | sed -n 's/^Version: //p')
-  if [[ -n $version ]]; then
-    echo "$dist==$version" >>"$constraints"
-  else
-    echo "setup_jetson: $dist is not installed: set ${dist^^}_WHEEL to NVIDIA's JetPack 6 build (README.md here)" >&2
-  fi
-done
-
-# silero-vad's own requirement is torch>=1.12 only: it goes in without its dependencies, so that it cannot
-# pull PyPI's torch whether or not the JetPack wheels are in yet
+# the runtime install: the base dependencies (no PyTorch), PyGObject for --gst, the CUDA runtime's Python
+# bindings for the TensorRT engine (the release of JetPack 6.1's CUDA 12.6), then the project itself
 mapfile -t deps < <("$VENV/bin/python" deploy/jetson/runtime_deps.py --extra gst)
-others=()
-silero=()
-for dep in "${deps[@]}"; do
-  if [[ $dep == silero-vad* ]]; then silero+=("$dep"); else others+=("$dep"); fi
-done
-"$VENV/bin/python" -m pip install -q -c "$constraints" "${others[@]}" packaging
-"$VENV/bin/python" -m pip install -q --no-deps "${silero[@]}"
+"$VENV/bin/python" -m pip install -q "${deps[@]}" "$CUDA_PYTHON"
 "$VENV/bin/python" -m pip install -q --no-deps -e .
 
 "$VENV/bin/python" - <<'PY'
 import importlib.util
 found = {m: importlib.util.find_spec(m) is not None
-         for m in ("tensorrt", "torch", "torchaudio", "cv2", "mediapipe", "onnxruntime", "gi")}
+         for m in ("tensorrt", "cuda", "cv2", "mediapipe", "onnxruntime", "gi")}
 print("setup_jetson: in the venv:", ", ".join(f"{m} {'yes' if ok else 'NO'}" for m, ok in found.items()))
 PY
-echo "setup_jetson: ready ($VENV); next: bash deploy/jetson/build_engines.sh"
+echo "setup_jetson: ready ($VENV); next: copy an ONNX export to out/export, then bash deploy/jetson/build_engines.sh"

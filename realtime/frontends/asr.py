@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
 from realtime.core.errors import ModelUnavailableError
@@ -107,6 +106,8 @@ def _download(url: str, target: Path, pin: tuple[str, int]) -> None:
     """Fetch the zip at ``url`` with a progress bar, check it against ``pin`` (sha256, size in bytes),
     and only then unpack its model folder to ``target``. Raises ValueError on a mismatch; reading
     stops as soon as the download is larger than pinned."""
+    from tqdm import tqdm  # here: a run that downloads nothing does not load it
+
     sha256, size = pin
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
