@@ -94,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--backend", default="torch", choices=BACKENDS, help="engine back-end (default torch)")
     model.add_argument("--engine", metavar="FILE", help="an exported model (ONNX export, TensorRT plan) for --backend "
                                                         "onnx|trt")
+    model.add_argument("--server", metavar="grpc://HOST:PORT",
+                       help="send the windows to a Triton server (python -m serve); the local engine answers "
+                            "while it is unreachable")
     model.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                        help="where the engine runs (default cpu; cuda needs an NVIDIA GPU)")
     model.add_argument("--precision", default="float32", choices=PRECISIONS,
@@ -123,6 +126,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--threads must be between 1 and {CORES} (the cores this process may use)")
     if args.engine is not None and args.backend in ("torch", "fused"):
         p.error(f"--engine is read by --backend onnx or trt, not {args.backend}: add --backend onnx (or trt), or drop --engine")
+    if args.server is not None:
+        from realtime.engines.remote_engine import server_address
+
+        try:
+            server_address(args.server)
+        except ValueError as e:
+            p.error(str(e))
     if args.backend == "fused" and args.device != "cuda":
         p.error("--backend fused runs Triton kernels on an NVIDIA GPU: add --device cuda (or use --backend torch or onnx)")
     for flag, path in (("--record", args.record), ("--events", args.events)):
@@ -157,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     config = AppConfig(video=video, mic=args.mic, audio=not args.no_audio, asr=not args.no_asr,
                        vosk_model=args.vosk_model, realtime=args.realtime, checkpoint=args.checkpoint,
                        backend=args.backend, engine_file=args.engine, device=args.device, threads=args.threads,
-                       precision=args.precision,
+                       precision=args.precision, server=args.server,
                        headless=args.headless, record=args.record, events=args.events,
                        save_windows=args.save_windows, max_seconds=args.max_seconds)
     try:

@@ -149,7 +149,8 @@ class App(ThreadLoops):
         self.live = _is_live(c.video)
         self._audio_source = self._open_audio() if c.audio else None  # started by run()
         self.has_audio = self._audio_source is not None
-        self.engine: Engine = make_engine(c.backend, c.checkpoint, c.device, c.threads, c.engine_file, c.precision)
+        self.engine: Engine = make_engine(c.backend, c.checkpoint, c.device, c.threads, c.engine_file, c.precision,
+                                          c.server)
         if c.asr and self.has_audio:  # after the engine: the text front-end runs the engine's text model
             self._asr_loader.start()
         self.spec = self.engine.spec

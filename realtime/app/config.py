@@ -32,6 +32,7 @@ class AppConfig:
     device: str = "cpu"
     threads: int | None = 1
     precision: str = "float32"  # --backend fused: the matrix products' arithmetic
+    server: str | None = None  # grpc://HOST:PORT of a Triton server running the recognizer (python -m serve)
     headless: bool = False
     record: Path | None = None
     events: Path | None = None

@@ -272,6 +272,8 @@ class ThreadLoops:
                 continue
             if "model" in self._off:
                 self._set_off("model", None)
+            if self._off.get("server") != self.engine.problem:  # --server: the server stopped or came back
+                self._set_off("server", self.engine.problem)
             t_result = now()
             coverage = self._coverage(window)
             reliability = modality_reliability(coverage, inference.voice_reliability)

@@ -6,3 +6,8 @@ BACKENDS = ("torch", "onnx", "trt", "fused")
 PRECISIONS = ("float32", "tf32", "float16", "bfloat16")  # the fused back-end's matrix arithmetic
 INPUTS = ("visual", "visual_mask", "audio", "audio_mask", "text", "text_mask")
 OUTPUTS = ("probabilities", "valence", "edges_homo", "edges_hetero", "voice_reliability")
+
+# The recognizer on a Triton server (``python -m serve``; ``--server grpc://HOST:PORT``): the model's name
+# there, and the outputs that are one value a window, (B,) from an engine and (B, 1) on the wire.
+SERVED_MODEL = "dmd_recognizer"
+SCALAR_OUTPUTS = ("valence", "voice_reliability")

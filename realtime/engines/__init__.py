@@ -1,7 +1,8 @@
 """Engines: one interface (``base.Engine``) and its back-ends, each a plug-in loaded only when chosen:
 ``torch_engine`` (PyTorch, eager or CUDA graphs), ``onnx_engine`` (onnxruntime, an export made by
 ``python -m export onnx``), ``trt_engine`` (TensorRT, a plan or an ONNX export to build one from),
-``fused_engine`` (the window as fused Triton kernels on CUDA, parts in ``fused/``).
+``fused_engine`` (the window as fused Triton kernels on CUDA, parts in ``fused/``); ``remote_engine``
+(a Triton Inference Server, one of the others answering when it does not).
 """
 
 from __future__ import annotations
@@ -20,11 +21,25 @@ NO_EXPORT = ("--backend onnx needs --engine DIR, an ONNX export of the recognize
 
 
 def make_engine(backend: str = "torch", checkpoint: str | Path = "default", device: str = "cpu",
-                threads: int | None = None, engine_file: str | Path | None = None, precision: str = "float32") -> Engine:
+                threads: int | None = None, engine_file: str | Path | None = None, precision: str = "float32",
+                server: str | None = None) -> Engine:
     """The engine for ``--backend``: ``torch`` (``checkpoint``); ``onnx`` (``engine_file``: an ONNX
     export folder or file; without one, a one-line ``ValueError`` naming the command that makes one);
     ``trt`` (``engine_file``: a TensorRT plan, or an ONNX export to build one from); ``fused``
-    (``checkpoint`` on CUDA, ``precision`` its matrix arithmetic; without CUDA a one-line ``RuntimeError``)."""
+    (``checkpoint`` on CUDA, ``precision`` its matrix arithmetic; without CUDA a one-line ``RuntimeError``).
+    With ``server`` (grpc://HOST:PORT) the windows go to that Triton server, this engine answering
+    while the server does not (``remote_engine``)."""
+    local = _local_engine(backend, checkpoint, device, threads, engine_file, precision)
+    if server is None:
+        return local
+    from realtime.engines.remote_engine import RemoteEngine
+
+    return RemoteEngine(server, local)
+
+
+def _local_engine(backend: str, checkpoint: str | Path, device: str, threads: int | None,
+                  engine_file: str | Path | None, precision: str) -> Engine:
+    """The engine of this machine that ``backend`` names (``make_engine``)."""
     if backend in ("torch", "fused") and importlib.util.find_spec("torch") is None:
         raise ValueError(NO_TORCH.format(backend=backend))
     if backend == "torch":

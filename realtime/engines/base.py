@@ -48,6 +48,7 @@ class Engine(ABC):
     """A loaded model that answers batches of windows."""
 
     name: str  # the back-end, as ``--backend`` spells it
+    problem: str | None = None  # why it answers otherwise than asked (a server that does not answer), or None
 
     def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec
