@@ -36,8 +36,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def port_in_use(host: str, port: int) -> bool:
-    """Whether ``port`` on ``host`` is taken (by another server, say)."""
+    """Whether ``port`` on ``host`` is taken by a listening socket (another server, say); connections
+    of a server that just stopped, still closing, do not count (SO_REUSEADDR, as servers bind)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

@@ -1,9 +1,11 @@
 """A ``python -m serve`` server as a child process, for the load test and the tests: start it on free
 loopback ports, wait until its model is ready, read its metrics and CPU time, kill it (the whole
-process group: ``tritonserver`` and its Python backend stubs with it)."""
+process tree: ``tritonserver``, which pytriton starts in a session of its own, and its Python backend
+stubs with it)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -62,7 +64,7 @@ class ServerProcess:
             [str(self.python), "-m", "serve", "--engine", str(self.engine), "--port", str(self.grpc_port),
              "--http-port", str(self.http_port), "--metrics-port", str(self.metrics_port),
              "--instances", str(self.instances), "--queue-delay-us", str(self.queue_delay_us)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.engine.parent)
+            stdout=out, stderr=subprocess.STDOUT, cwd=self.engine.parent)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -93,25 +95,43 @@ class ServerProcess:
                 found[name] = found.get(name, 0.0) + value
         return found
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU seconds of the server's process group so far (tritonserver and its stubs)."""
+    def _tree(self) -> list[int]:
+        """The server's process and all its descendants, from /proc."""
         if self.proc is None:
-            return 0.0
-        tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+            return []
+        children: dict[int, list[int]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == self.proc.pid:  # the process group, set by start_new_session
-                total += (int(fields[11]) + int(fields[12])) / tick
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        tree, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += children.get(pid, [])
+        return tree
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds so far of the server's live processes (tritonserver and its stubs)."""
+        tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+        for pid in self._tree():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
         return total
 
     def kill(self) -> None:
-        """SIGKILL the whole group at once, as a crash would, and reap it."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        """SIGKILL every process of the server at once, as a crash would, and reap it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for pid in self._tree():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
 
     def _log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-1500:] if self.log and self.log.is_file() else "(no log)"
