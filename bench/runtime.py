@@ -6,7 +6,7 @@ Rows: each venv's size on disk; the live demo's (paced, as a user runs it, no sp
 ``--max-seconds`` of it) peak resident memory and time from launch to the first answer in the event
 log, ``--backend torch`` from this interpreter's venv and ``--backend onnx`` from the runtime venv,
 run in turns; and the demo's labels from both, as fast as possible (every window compared). The
-runtime venv is made by ``bash scripts/runtime_venv.sh``; the ONNX export by ``python -m export onnx``
+runtime venv is made by ``bash scripts/venv.sh runtime``; the ONNX export by ``python -m export onnx``
 (here, into a temporary folder, unless ``--engine`` names one).
 """
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     runtime_python = a.runtime / "bin" / "python"
     if not runtime_python.is_file():
-        raise FileNotFoundError(f"no runtime venv at {a.runtime}: make it with `bash scripts/runtime_venv.sh {a.runtime}`")
+        raise FileNotFoundError(f"no runtime venv at {a.runtime}: make it with `bash scripts/venv.sh runtime {a.runtime}`")
     full_venv = Path(sys.prefix)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.serve [--streams 64,128,256] [--seconds 20] [--kill-after S]
 
-Starts ``python -m serve`` (its venv: ``bash scripts/serve_venv.sh``) on an ONNX export made now (or
+Starts ``python -m serve`` (its venv: ``bash scripts/venv.sh serve``) on an ONNX export made now (or
 ``--engine DIR``), then for each stream count N runs N simulated cameras, each a thread with its own
 client (``RemoteEngine``, as ``main.py --server`` uses, its local engine behind it) sending real
 held-out windows (``calibration.windows``) at the app's rate, one every 0.5 s from a random phase.

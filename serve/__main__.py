@@ -2,7 +2,7 @@
 
     .venv-serve/bin/python -m serve --engine out/export [--port 8001] [--host 127.0.0.1]
 
-Runs until Ctrl-C or SIGTERM. The venv: ``bash scripts/serve_venv.sh`` (nvidia-pytriton needs numpy < 2).
+Runs until Ctrl-C or SIGTERM. The venv: ``bash scripts/venv.sh serve`` (nvidia-pytriton needs numpy < 2).
 Health: ``http://HOST:HTTP_PORT/v2/health/ready``; Prometheus metrics: ``http://HOST:METRICS_PORT/metrics``.
 Exit status: 0 stopped, 2 bad input (no export, a port in use, no pytriton).
 """
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serve: {e}", file=sys.stderr)
         return 2
     except ImportError:
-        print("serve: nvidia-pytriton is not installed here: make its venv with `bash scripts/serve_venv.sh` "
+        print("serve: nvidia-pytriton is not installed here: make its venv with `bash scripts/venv.sh serve` "
               "and run .venv-serve/bin/python -m serve", file=sys.stderr)
         return 2
     taken = [p for p in (a.port, a.http_port, a.metrics_port) if port_in_use(a.host, p)]

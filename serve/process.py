@@ -20,7 +20,7 @@ from realtime.core.backends import SERVED_MODEL
 from realtime.core.resources import REPO_ROOT
 from serve.triton import ServeConfig
 
-SERVE_PYTHON = REPO_ROOT / ".venv-serve" / "bin" / "python"  # made by scripts/serve_venv.sh
+SERVE_PYTHON = REPO_ROOT / ".venv-serve" / "bin" / "python"  # made by scripts/venv.sh serve
 READY_TIMEOUT_S = 120.0
 
 
@@ -58,7 +58,7 @@ class ServerProcess:
         """Start the server (same ports every time) and wait until its model answers; a ``RuntimeError``
         with the end of its log when it exits or is not ready in ``timeout_s``."""
         if not self.python.is_file():
-            raise FileNotFoundError(f"no server venv at {self.python.parents[1]}: make it with `bash scripts/serve_venv.sh`")
+            raise FileNotFoundError(f"no server venv at {self.python.parents[1]}: make it with `bash scripts/venv.sh serve`")
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [str(self.python), "-m", "serve", "--engine", str(self.engine), "--port", str(self.grpc_port),

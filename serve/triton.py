@@ -9,7 +9,7 @@ The model's inputs and outputs are the engines' named arrays (``realtime.core.ba
 ``SCALAR_OUTPUTS`` travel as (B, 1). A request whose arrays hold NaN or infinity is refused with an
 error naming the input; Triton itself refuses a wrong shape or dtype. Neither takes the server down.
 
-pytriton 0.7.0 needs numpy < 2, so it has a venv of its own (``scripts/serve_venv.sh``); its Python
+pytriton 0.7.0 needs numpy < 2, so it has a venv of its own (``scripts/venv.sh serve``); its Python
 backend stub links ``libpython3.x``, found through ``LD_LIBRARY_PATH``, which ``make_triton`` puts this
 interpreter's ``LIBDIR`` in front of (the system's older libpython would otherwise be picked).
 """

@@ -1,7 +1,7 @@
 """Prints the project's [project] dependencies (and, with --extra NAME, that extra's), one a line.
 
 The base dependencies are the runtime install's (no PyTorch). Used by setup_jetson.sh, the Dockerfile
-and scripts/runtime_venv.sh: pip installs these (markers included, pip applies them for the Python it
+and scripts/venv.sh runtime: pip installs these (markers included, pip applies them for the Python it
 runs on). Runs on Python 3.10 (no tomllib there).
 """
 

@@ -1,4 +1,4 @@
-"""The runtime install (``scripts/runtime_venv.sh``: the package and its base dependencies, no PyTorch)
+"""The runtime install (``scripts/venv.sh runtime``: the package and its base dependencies, no PyTorch)
 runs the live app from an ONNX export made where PyTorch is, and answers as the PyTorch app does.
 
 The venv is ``.venv-runtime`` at the repository root (ignored by git), kept between runs: its
@@ -42,7 +42,7 @@ UTTERANCES = ["I can't believe you did that to me!", "thank you so much this is 
 @pytest.fixture(scope="module")
 def runtime() -> Path:
     """The runtime venv's python, with this checkout's package installed."""
-    made = run(["bash", str(ROOT / "scripts" / "runtime_venv.sh"), str(VENV)], timeout=1800)
+    made = run(["bash", str(ROOT / "scripts" / "venv.sh"), "runtime", str(VENV)], timeout=1800)
     assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
     return VENV / "bin" / "python"
 

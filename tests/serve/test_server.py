@@ -29,7 +29,7 @@ WINDOWS = 8
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    made = run(["bash", str(ROOT / "scripts" / "serve_venv.sh")], timeout=1800, cwd=ROOT)
+    made = run(["bash", str(ROOT / "scripts" / "venv.sh"), "serve"], timeout=1800, cwd=ROOT)
     assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
     out = tmp_path_factory.mktemp("export") / "onnx"
     made = run([sys.executable, "-m", "export", "onnx", "--limit", "16", "--out", str(out)], cwd=ROOT)
