@@ -57,13 +57,17 @@ def labels(events: Path) -> list[tuple[float, str, dict[str, float]]]:
             if e["type"] == "inference"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.runtime", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runtime", type=Path, default=REPO_ROOT / ".venv-runtime", help="the runtime venv")
     ap.add_argument("--engine", type=Path, help="an ONNX export (default: made now, into a temporary folder)")
     ap.add_argument("--runs", type=int, default=3, help="paced runs per install (default: %(default)s)")
     ap.add_argument("--max-seconds", type=float, default=6.0, help="of the demo, per paced run (default: %(default)s)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     runtime_python = a.runtime / "bin" / "python"
     if not runtime_python.is_file():
         raise FileNotFoundError(f"no runtime venv at {a.runtime}: make it with `bash scripts/venv.sh runtime {a.runtime}`")

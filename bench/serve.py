@@ -112,9 +112,9 @@ def run_load(server: ServerProcess, local, windows: list[dict[str, np.ndarray]],
             "streams_last_answered_by_server": sum(bool(s.rtt_ms) and s.rtt_ms[-1][2] == "server" for s in streams)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--streams", default="64,128,256,384", help="stream counts, comma-separated (default: %(default)s)")
+    ap.add_argument("--streams", default="128,256,320,384", help="stream counts, comma-separated (default: %(default)s)")
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per count (default: %(default)s)")
     ap.add_argument("--engine", type=Path, help="an ONNX export (default: made now, into a temporary folder)")
     ap.add_argument("--instances", type=int, default=2, help="server model instances (default: %(default)s)")
@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="the server's longest wait to fill a batch (default: %(default)s)")
     ap.add_argument("--kill-after", type=float, help="kill and restart the server this many seconds into each run")
     ap.add_argument("--windows", type=int, default=64, help="held-out windows cycled through (default: %(default)s)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     counts = [int(x) for x in a.streams.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         engine = a.engine

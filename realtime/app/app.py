@@ -145,19 +145,21 @@ class App(ThreadLoops):
         c = self.config
         if not c.headless:  # first: a display Qt cannot use aborts the process, before anything is open
             cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)  # resizable, no toolbar
-        self.video = self._open_video()
-        self.live = _is_live(c.video)
-        self._audio_source = self._open_audio() if c.audio else None  # started by run()
-        self.has_audio = self._audio_source is not None
+        # the engine before the sources: loading it (and PyTorch) takes seconds, during which a pipeline
+        # already playing would drop its frames; and a model that does not load leaves no source to close
         self.engine: Engine = make_engine(c.backend, c.checkpoint, c.device, c.threads, c.engine_file, c.precision,
                                           c.server)
-        if c.asr and self.has_audio:  # after the engine: the text front-end runs the engine's text model
-            self._asr_loader.start()
         self.spec = self.engine.spec
         self.assembler = WindowAssembler(self.spec)
         self.tracks = self.assembler.make_tracks()
         with contextlib.suppress(NonFiniteOutputError):  # such windows are reported one by one while running
             self.engine.infer(self.assembler.from_streams(0.0, {}))  # warm-up: the first run is the slowest
+        self.video = self._open_video()
+        self.live = _is_live(c.video)
+        self._audio_source = self._open_audio() if c.audio else None  # started by run()
+        self.has_audio = self._audio_source is not None
+        if c.asr and self.has_audio:  # after the engine: the text front-end runs the engine's text model
+            self._asr_loader.start()
         if c.events is not None:
             self.events = _writable("--events", c.events, EventLog)
         if c.save_windows is not None:
