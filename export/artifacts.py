@@ -33,6 +33,7 @@ from realtime.engines.onnx_engine import make_session
 from realtime.engines.torch_engine import TorchEngine
 from realtime.nets.expression import WEIGHTS_PATH, ExpressionEncoder, crops_to_tensor
 from realtime.nets.sentence_encoder import WEIGHTS_PATH as SENTENCE_WEIGHTS
+from realtime.nets.sentence_encoder import word_pieces
 from realtime.nets.text_encoder import WEIGHTS_PATH as TEXT_WEIGHTS
 from realtime.nets.text_encoder import ShippedTextModel, own_answer
 
@@ -125,7 +126,7 @@ def text_artifact(directory: Path, limit: int, progress: tqdm) -> Parity:
     progress.set_description("text: reading utterances")
     heldout, labels, origin = utterances(limit)
     progress.set_description("text: exporting")
-    target = export_text(model.model, directory / MODEL_FILE)
+    target = export_text(model.model, directory / MODEL_FILE, word_pieces(SENTENCE_WEIGHTS))
     vocab = shutil.copyfile(vocab_path(SENTENCE_WEIGHTS), directory / VOCAB_FILE)
     session = make_session(target, ["CPUExecutionProvider"])
     progress.set_description("text: parity")

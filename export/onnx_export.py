@@ -16,8 +16,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
+from onnx import helper, numpy_helper
 from torch import Tensor, nn
 
 from dmd_lite.recognizer import Recognizer
@@ -70,16 +72,52 @@ def export_expression(model: MirrorAveraged, path: Path, opset: int = OPSET) -> 
     return _export(model, (example,), path, EXPRESSION_INPUTS, EXPRESSION_OUTPUTS, opset)
 
 
-def export_text(model: UtteranceEncoder, path: Path, opset: int = OPSET) -> Path:
+WORD_TABLE = "sentences.word.weight"  # the sentence encoder's word-piece embedding in the traced graph
+
+
+def export_text(model: UtteranceEncoder, path: Path, word_pieces: tuple[np.ndarray, np.ndarray],
+                opset: int = OPSET) -> Path:
     """Write the text front-end's model at ``path`` (inputs ``UTTERANCE_INPUTS``, axes batch, words and
-    pieces); checked."""
+    pieces), its word-piece table stored as the shipped int8 rows and their scales (``word_pieces``:
+    (V, H) int8, (V,) float32), gathered and then scaled: the same float32 values, a third of the bytes."""
     g = torch.Generator().manual_seed(0)
     words = torch.randint(1, 1000, (1, 3, PIECES_PER_WORD), generator=g)
     pieces = torch.tensor([[CLS_ID, 2000, 2001, 2002, SEP_ID]])
     axes = {"word_ids": {0: BATCH, 1: "words"}, "piece_ids": {0: BATCH, 1: "pieces"},
             "piece_mask": {0: BATCH, 1: "pieces"}, "features": {0: BATCH, 1: "words"}}
-    return _export(model, (words, pieces, torch.ones_like(pieces, dtype=torch.bool)), path, UTTERANCE_INPUTS,
-                   UTTERANCE_OUTPUTS, opset, axes)
+    _export(model, (words, pieces, torch.ones_like(pieces, dtype=torch.bool)), path, UTTERANCE_INPUTS,
+            UTTERANCE_OUTPUTS, opset, axes)
+    graph = onnx.load(str(path))
+    _gather_int8(graph.graph, WORD_TABLE, *word_pieces)
+    onnx.save(graph, str(path))
+    onnx.checker.check_model(str(path), full_check=True)
+    return path
+
+
+def _gather_int8(graph: onnx.GraphProto, table: str, rows: np.ndarray, scales: np.ndarray) -> None:
+    """Replace the float initializer ``table`` (read by Gather nodes only) with ``rows`` int8 and
+    ``scales``: Gather(rows) -> Cast -> Mul by Gather(scales), unsqueezed. Refuses when rows x scales is
+    not exactly the table."""
+    init = next(i for i in graph.initializer if i.name == table)
+    if not np.array_equal(numpy_helper.to_array(init), rows.astype(np.float32) * scales[:, None]):
+        raise ValueError(f"{table}: the int8 rows and scales given are not the exported table")
+    graph.initializer.remove(init)
+    graph.initializer.extend([numpy_helper.from_array(rows, f"{table}.int8"),
+                              numpy_helper.from_array(scales.astype(np.float32), f"{table}.scale"),
+                              numpy_helper.from_array(np.array([-1], np.int64), f"{table}.last_axis")])
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "Gather" or node.input[0] != table:
+            nodes.append(node)
+            continue
+        ids, out = node.input[1], node.output[0]
+        nodes += [helper.make_node("Gather", [f"{table}.int8", ids], [f"{out}.int8"]),
+                  helper.make_node("Cast", [f"{out}.int8"], [f"{out}.float"], to=onnx.TensorProto.FLOAT),
+                  helper.make_node("Gather", [f"{table}.scale", ids], [f"{out}.scale"]),
+                  helper.make_node("Unsqueeze", [f"{out}.scale", f"{table}.last_axis"], [f"{out}.scale_column"]),
+                  helper.make_node("Mul", [f"{out}.float", f"{out}.scale_column"], [out])]
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def io_shapes(path: Path) -> dict[str, dict[str, dict]]:

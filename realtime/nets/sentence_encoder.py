@@ -37,7 +37,8 @@ from torch import Tensor, nn
 
 from realtime.core.resources import shipped
 from realtime.core.wordpiece import MAX_TOKENS, VOCAB_SIZE, piece_batch, read_vocab, sentence_pieces, vocab_path
-from realtime.nets.weights import checked_sidecar, load_weights
+from realtime.nets.model_files import read_tensors
+from realtime.nets.weights import REMAKE, checked_sidecar, load_weights
 
 WEIGHTS_PATH = shipped("models/sentence_encoder.safetensors")
 
@@ -126,6 +127,12 @@ def dequantize(stored: dict[str, Tensor]) -> dict[str, Tensor]:
     """The inverse of ``quantize``, in float32."""
     return {name: t.float() * stored[f"{name}.scale"].float()[:, None] if t.dtype == torch.int8 else t.float()
             for name, t in stored.items() if not name.endswith(".scale")}
+
+
+def word_pieces(path: Path | str = WEIGHTS_PATH) -> tuple[np.ndarray, np.ndarray]:
+    """The stored word-piece embedding: (VOCAB_SIZE, HIDDEN) int8 rows and their (VOCAB_SIZE,) float32 scales."""
+    stored = read_tensors(Path(path), REMAKE)
+    return stored["word.weight"].numpy(), stored["word.weight.scale"].float().numpy()
 
 
 def load_sentence_encoder(path: Path | str = WEIGHTS_PATH) -> SentenceEncoder:

@@ -1,5 +1,6 @@
 """FP32 ONNX export of the shipped model: checker, parity gate, manifest, the onnxruntime engine
-against the torch engine, a corrupted weight caught by the gate, the Triton repository.
+against the torch engine, the exported CNN and text model against PyTorch's, a corrupted weight
+caught by the gate, the Triton repository.
 
 Real onnxruntime on real windows: the shared data's extraction when this machine has it, else
 windows of the bundled demo clip (``calibration.windows.default_source``).
@@ -20,13 +21,16 @@ from helpers.paths import ROOT
 from calibration.crops import face_crops
 from calibration.windows import read_windows
 from export.artifacts import make_artifacts, session_runner
+from export.onnx_export import WORD_TABLE
 from export.parity import compare, probabilities
 from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.engines import make_engine
-from realtime.engines.artifact import EXPRESSION, MODEL_FILE, RECOGNIZER, read_manifest
-from realtime.engines.onnx_engine import OnnxEngine, OnnxExpressionEncoder, choose_providers
+from realtime.core.tokens import tokenize
+from realtime.engines.artifact import EXPRESSION, MODEL_FILE, RECOGNIZER, TEXT, read_manifest
+from realtime.engines.onnx_engine import OnnxEngine, OnnxExpressionEncoder, OnnxTextModel, choose_providers
 from realtime.engines.torch_engine import TorchEngine
 from realtime.nets.expression import ExpressionEncoder
+from realtime.nets.text_encoder import ShippedTextModel
 
 LIMIT = 24  # items per extraction: enough for the gate's logic, quick on 2 cores
 CROPS = 64
@@ -121,6 +125,18 @@ def test_the_exported_cnn_runs_the_face_front_end_under_onnx(export_dir, tmp_pat
     alone = tmp_path / "recognizer_only"  # an export without the CNN leaves the shipped PyTorch CNN in place
     shutil.copytree(export_dir / RECOGNIZER, alone / RECOGNIZER)
     assert OnnxEngine(alone).expression_encoder() == "shipped"
+
+
+def test_the_exported_text_model_runs_the_text_front_end_under_onnx(export_dir):
+    model = OnnxEngine(export_dir).text_model()
+    assert isinstance(model, OnnxTextModel)
+    shipped = ShippedTextModel()
+    for text in ("I can't believe you did that to me!", "okay", "we lost everything in the fire " * 12):
+        np.testing.assert_allclose(model(tokenize(text)), shipped(tokenize(text)), atol=1e-5, rtol=0)
+    graph = onnx.load(str(export_dir / TEXT / MODEL_FILE))
+    stored = {i.name: i.data_type for i in graph.graph.initializer}
+    assert stored[f"{WORD_TABLE}.int8"] == onnx.TensorProto.INT8 and WORD_TABLE not in stored  # the int8 rows, gathered
+    assert (export_dir / TEXT / MODEL_FILE).stat().st_size < 45_000_000
 
 
 def test_providers_are_chosen_by_preference():
