@@ -20,7 +20,7 @@ from calibration.windows import read_windows
 from realtime.core.backends import INPUTS, OUTPUTS, SERVED_MODEL
 from realtime.engines import make_engine
 from realtime.engines.remote_engine import RemoteEngine
-from serve.process import ServerProcess
+from serve.process import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -136,6 +136,17 @@ def test_the_demo_with_a_server_shows_the_labels_it_shows_without(server: Server
     assert [e["label"] for e in served] == [e["label"] for e in local_events] and len(served) > 10
     statuses = [e for e in read_events(tmp_path / "server.jsonl") if e["type"] == "status"]
     assert not [e for e in statuses if e["modality"] == "server"], statuses  # the server answered every window
+
+
+def test_the_demo_with_no_server_answers_locally_and_says_so(export: Path, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    ran = run([*MAIN, "--demo", "--headless", "--as-fast-as-possible", "--no-asr", "--backend", "onnx", "--engine",
+               str(export), "--server", f"grpc://127.0.0.1:{free_port()}", "--events", str(events)], cwd=ROOT)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    log = read_events(events)
+    assert len(inference_events(log)) > 10 and log[-1]["type"] == "end"
+    server = [e for e in log if e["type"] == "status" and e["modality"] == "server"]
+    assert len(server) == 1 and server[0]["state"] == "off" and "answering locally" in server[0]["why"], server
 
 
 def test_serve_refuses_bad_input_in_one_line(server: ServerProcess, tmp_path: Path) -> None:
