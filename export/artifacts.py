@@ -2,9 +2,10 @@
 
 ``make_artifacts`` is what ``python -m export onnx`` and ``quantize`` run, for the recognizer
 (held-out windows, ``calibration.windows``), the expression CNN (held-out face crops,
-``calibration.crops``) and the text front-end's model (utterances, ``calibration.utterances``; always
-FP32: it runs once an utterance, and its tables are gathers, not arithmetic worth quantizing). A manifest is written whether or not the gate passed (so the figures can
-be read); a failed gate then raises ``ParityError`` naming every artifact that drifted.
+``calibration.crops``) and the text front-end's model (utterances, ``calibration.utterances``;
+always FP32: it runs once an utterance, and its tables are gathers, not arithmetic worth
+quantizing). A manifest is written whether or not the gate passed (so the figures can be read); a
+failed gate then raises ``ParityError`` naming every artifact that drifted.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Only inference graphs: ``Recognizer.forward`` (encoders + DMD-lite, no decoders,
 or losses), the CNN's mirror-averaged embedding and probabilities, and ``UtteranceEncoder`` (sentence
 and text encoders of one utterance). Opset 17 by default (TensorRT 10.3 on JetPack 6 reads it and
 LayerNorm stays one ``LayerNormalization`` node), fixed window shapes from the FeatureSpec and one
-dynamic axis, ``batch`` (the text model also has ``words`` and ``pieces``). The TorchScript exporter (``dynamo=False``) is used:
-torch 2.11's dynamo exporter writes opset 18 and its graph cannot be converted down to 17 (no Pad
+dynamic axis, ``batch`` (the text model also has ``words`` and ``pieces``). The TorchScript
+exporter (``dynamo=False``) is used: torch 2.11's dynamo exporter writes opset 18 and its graph cannot be converted down to 17 (no Pad
 adapter in onnx's version converter); the shape arithmetic the tracer leaves in the graph is
 folded by onnxruntime and TensorRT when they load it.
 """

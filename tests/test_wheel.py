@@ -1,14 +1,13 @@
 """The package as a user installs it: a wheel built from the working tree (``helpers.wheel``) and
-installed (not editable) into a fresh venv runs ``dmd-realtime --demo`` and ``python -m realtime`` from a folder outside the checkout, with the weights,
-face landmarker and demo clip found as package data, and writes nothing into site-packages or the
-checkout. The big dependencies are not reinstalled: a ``.pth`` file points the fresh venv at this
-interpreter's site-packages (whose editable install of the project is not activated that way, so the
-wheel's copy is the one imported)."""
+installed (not editable) into a fresh venv runs ``dmd-realtime --demo`` and ``python -m realtime``
+from a folder outside the checkout, with the weights, face landmarker and demo clip found as package
+data, and writes nothing into site-packages or the checkout. The big dependencies are not
+reinstalled: a ``.pth`` file points the fresh venv at this interpreter's site-packages (whose
+editable install of the project is not activated that way, so the wheel's copy is the one imported)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import sysconfig
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import ROOT
-from helpers.wheel import build_wheel, run
+from helpers.wheel import build_wheel, outside_the_checkout, run
 
 pytestmark = pytest.mark.slow
 
@@ -51,10 +50,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_installed_demo_runs_outside_the_checkout(installed: Path, tmp_path: Path) -> None:
     py, script = installed / "bin" / "python", installed / "bin" / "dmd-realtime"
     site = Path(run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": ""}
-    env.pop("VIRTUAL_ENV", None)
+    outside, env = outside_the_checkout(tmp_path)
     where = run([str(py), "-c", "import realtime, dmd_lite; from realtime.core.resources import shipped, cache_dir;"
                   "print(realtime.__file__); print(dmd_lite.__file__); print(shipped('models/default'));"
                   "print(cache_dir('x'))"], cwd=outside, env=env)

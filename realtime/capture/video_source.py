@@ -9,8 +9,8 @@
 
 Timestamps are on the shared monotonic clock (``realtime.core.clock.now``). Live sources stamp a frame
 when it is read. A file stamps it with its media time (pts) offset by ``start_time`` (default: the
-moment the source started), so file time and clock time advance together; with ``pace=True`` each frame is also held
-back until its time comes, and the file behaves like a camera.
+moment the source started), so file time and clock time advance together; with ``pace=True`` each
+frame is also held back until its time comes, and the file behaves like a camera.
 
 Frames go through a bounded ``Handoff``. Live sources and paced files drop the oldest frame
 when the consumer falls behind (and count it); an unpaced file waits for its consumer instead,

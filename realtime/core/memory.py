@@ -9,18 +9,13 @@ on a board that shares its memory with the GPU. Python's own small objects do no
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas (call it before threads start); False where the C library is not glibc."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):
-        return False
+    """Cap glibc's malloc arenas (call it before threads start); False where the C library has no
+    ``mallopt`` or refuses."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the process's own symbols: its C library's
     return bool(mallopt is not None and mallopt(_M_ARENA_MAX, arenas))

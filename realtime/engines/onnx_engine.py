@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -26,9 +26,13 @@ from realtime.core.errors import one_line
 from realtime.core.feature_spec import LABELS, FeatureSpec
 from realtime.core.tokens import UTTERANCE_INPUTS, UTTERANCE_OUTPUTS, utterance_inputs
 from realtime.core.wordpiece import read_vocab
-from realtime.engines.artifact import EXPRESSION, MODEL_FILE, REEXPORT, TEXT, VOCAB_FILE, artifact_dir, read_manifest
+from realtime.engines.artifact import (EXPRESSION, MODEL_FILE, RECOGNIZER, REEXPORT, TEXT, VOCAB_FILE, artifact_dir,
+                                       read_manifest)
 from realtime.engines.base import Engine
 from realtime.nets.face_crop import standardise
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
@@ -67,6 +71,21 @@ def make_session(model: Path, providers: Sequence[str], threads: int | None = No
         raise ValueError(f"{model} is not a valid ONNX model ({reason}): {REEXPORT}") from e
 
 
+def open_artifact(path: str | Path, artifact: str, device: str = "cpu", threads: int | None = None,
+                  providers: Sequence[str] | None = None) -> tuple[Path, dict, InferenceSession]:
+    """An export's ``artifact`` (``path``: the export, the artifact folder or its ONNX file): its folder,
+    its checked manifest and an onnxruntime session of it (``providers``, else those for ``device``).
+    A folder holding another artifact is a one-line ``ValueError``."""
+    import onnxruntime as ort
+
+    directory = artifact_dir(Path(path), artifact)
+    manifest = read_manifest(directory)
+    if manifest.get("artifact") != artifact:
+        raise ValueError(f"{directory} holds a {manifest.get('artifact')} export, not the {artifact}")
+    providers = list(providers) if providers else choose_providers(device, ort.get_available_providers())
+    return directory, manifest, make_session(directory / MODEL_FILE, providers, threads)
+
+
 class OnnxEngine(Engine):
     """An exported recognizer run by onnxruntime."""
 
@@ -74,23 +93,15 @@ class OnnxEngine(Engine):
 
     def __init__(self, model: str | Path, device: str = "cpu", threads: int | None = None,
                  providers: Sequence[str] | None = None) -> None:
-        import onnxruntime as ort
-
-        directory = artifact_dir(Path(model))
-        manifest = read_manifest(directory)
-        if manifest.get("artifact") != "recognizer":
-            raise ValueError(f"{directory} holds a {manifest.get('artifact')} export, not the recognizer")
+        directory, manifest, self.session = open_artifact(model, RECOGNIZER, device, threads, providers)
         super().__init__(FeatureSpec.from_dict(manifest["feature_spec"]))
-        providers = list(providers) if providers else choose_providers(device, ort.get_available_providers())
-        self.session = make_session(directory / MODEL_FILE, providers, threads)
         names_in = tuple(i.name for i in self.session.get_inputs())
         names_out = tuple(o.name for o in self.session.get_outputs())
         if set(names_in) != set(INPUTS) or set(names_out) != set(OUTPUTS):
             raise ValueError(f"{directory / MODEL_FILE}: inputs {names_in} / outputs {names_out} are not the "
                              f"recognizer's {INPUTS} / {OUTPUTS}")
         self._dtypes = {i.name: _NUMPY[i.type] for i in self.session.get_inputs()}
-        self._expression, self._text = directory.parent / EXPRESSION, directory.parent / TEXT
-        self._device, self._threads = device, threads
+        self._export, self._device, self._threads = directory.parent, device, threads
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {n: np.ascontiguousarray(inputs[n], dtype=self._dtypes[n]) for n in INPUTS}
@@ -98,16 +109,10 @@ class OnnxEngine(Engine):
         return {n: np.asarray(v, dtype=np.float32) for n, v in zip(OUTPUTS, values)}
 
     def expression_encoder(self) -> OnnxExpressionEncoder | Literal["shipped"]:
-        """The export's expression CNN when it holds one, else the shipped PyTorch CNN."""
-        if (self._expression / MODEL_FILE).is_file():
-            return OnnxExpressionEncoder(self._expression, self._device, self._threads)
-        return super().expression_encoder()
+        return exported_expression(self._export, self._device, self._threads)
 
     def text_model(self) -> OnnxTextModel | Literal["shipped"]:
-        """The export's text front-end model when it holds one, else the shipped PyTorch encoders."""
-        if (self._text / MODEL_FILE).is_file():
-            return OnnxTextModel(self._text, self._device, self._threads)
-        return super().text_model()
+        return exported_text_model(self._export, self._device, self._threads)
 
 
 class OnnxExpressionEncoder:
@@ -115,14 +120,9 @@ class OnnxExpressionEncoder:
     aligned (S, S) or (n, S, S) uint8 crops -> embedding (.., E), probabilities (.., 7)."""
 
     def __init__(self, model: str | Path, device: str = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        directory = artifact_dir(Path(model), EXPRESSION)
-        manifest = read_manifest(directory)
-        if manifest.get("artifact") != EXPRESSION or tuple(manifest.get("labels", ())) != LABELS:
-            raise ValueError(f"{directory} is not an expression-CNN export with labels {LABELS}")
-        providers = choose_providers(device, ort.get_available_providers())
-        self.session = make_session(directory / MODEL_FILE, providers, threads)
+        directory, manifest, self.session = open_artifact(model, EXPRESSION, device, threads)
+        if tuple(manifest.get("labels", ())) != LABELS:
+            raise ValueError(f"{directory} is an expression-CNN export with labels {manifest.get('labels')}, not {LABELS}")
         self._input = self.session.get_inputs()[0]
 
     def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,15 +137,8 @@ class OnnxTextModel:
     vocabulary: an utterance's tokens -> (n, text_dim) float32, as ``ShippedTextModel``."""
 
     def __init__(self, model: str | Path, device: str = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        directory = artifact_dir(Path(model), TEXT)
-        manifest = read_manifest(directory)
-        if manifest.get("artifact") != TEXT:
-            raise ValueError(f"{directory} is not a text-model export")
+        directory, _, self.session = open_artifact(model, TEXT, device, threads)
         self.vocab = read_vocab(directory / VOCAB_FILE)
-        self.session = make_session(directory / MODEL_FILE, choose_providers(device, ort.get_available_providers()),
-                                    threads)
         names = tuple(i.name for i in self.session.get_inputs())
         if set(names) != set(UTTERANCE_INPUTS):
             raise ValueError(f"{directory / MODEL_FILE}: inputs {names} are not the text model's {UTTERANCE_INPUTS}")
@@ -153,3 +146,20 @@ class OnnxTextModel:
     def __call__(self, tokens: Sequence[str]) -> np.ndarray:
         (features,) = self.session.run(list(UTTERANCE_OUTPUTS), utterance_inputs(tokens, self.vocab))
         return np.asarray(features[0], np.float32)
+
+
+def exported_expression(export: Path, device: str = "cpu", threads: int | None = None
+                        ) -> OnnxExpressionEncoder | Literal["shipped"]:
+    """The expression CNN of the export ``export`` (OUT) when it holds one, else the shipped PyTorch CNN."""
+    if (export / EXPRESSION / MODEL_FILE).is_file():
+        return OnnxExpressionEncoder(export / EXPRESSION, device, threads)
+    return "shipped"
+
+
+def exported_text_model(export: Path, device: str = "cpu", threads: int | None = None
+                        ) -> OnnxTextModel | Literal["shipped"]:
+    """The text front-end model of the export ``export`` (OUT) when it holds one, else the shipped
+    PyTorch encoders."""
+    if (export / TEXT / MODEL_FILE).is_file():
+        return OnnxTextModel(export / TEXT, device, threads)
+    return "shipped"

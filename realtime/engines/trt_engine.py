@@ -30,7 +30,8 @@ from realtime.core.feature_spec import FeatureSpec
 from realtime.core.files import sha256
 from realtime.engines.artifact import EXPRESSION, MODEL_FILE, TEXT, artifact_dir, read_manifest
 from realtime.engines.base import Engine
-from realtime.engines.onnx_engine import OnnxExpressionEncoder, OnnxTextModel
+from realtime.engines.onnx_engine import (OnnxExpressionEncoder, OnnxTextModel, exported_expression,
+                                          exported_text_model)
 
 PLAN_FILE = "model.plan"
 _NUMPY_DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32, "INT64": np.int64,
@@ -171,7 +172,7 @@ class TrtEngine(Engine):
         if set(names) != {*INPUTS, *OUTPUTS}:
             raise ValueError(f"{plan}: tensors {names} are not the recognizer's {INPUTS} + {OUTPUTS}")
         self._dtypes = {n: np.dtype(_NUMPY_DTYPES[self._engine.get_tensor_dtype(n).name]) for n in names}
-        rt = cudart()
+        self._rt = rt = cudart()
         self._stream = cuda_call(rt.cudaStreamCreate())
         self._buffers: dict[str, int] = {}
         for n in names:  # the batch axis (-1 in the engine) at its largest
@@ -183,7 +184,7 @@ class TrtEngine(Engine):
         batch = len(inputs[INPUTS[0]])
         if batch > self.max_batch:
             raise ValueError(f"batch {batch} exceeds the engine's optimisation profile (max {self.max_batch})")
-        rt, stream = cudart(), self._stream
+        rt, stream = self._rt, self._stream
         to_device, to_host = rt.cudaMemcpyKind.cudaMemcpyHostToDevice, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
         feed = {n: np.ascontiguousarray(inputs[n], dtype=self._dtypes[n]) for n in INPUTS}
         for n, x in feed.items():
@@ -198,13 +199,7 @@ class TrtEngine(Engine):
         return {n: y.astype(np.float32) for n, y in out.items()}
 
     def expression_encoder(self) -> OnnxExpressionEncoder | Literal["shipped"]:
-        """The export's expression CNN (onnxruntime, CPU) when it holds one, else the shipped PyTorch CNN."""
-        if (self._export / EXPRESSION / MODEL_FILE).is_file():
-            return OnnxExpressionEncoder(self._export / EXPRESSION)
-        return super().expression_encoder()
+        return exported_expression(self._export)  # onnxruntime, on the CPU
 
     def text_model(self) -> OnnxTextModel | Literal["shipped"]:
-        """The export's text model (onnxruntime, CPU) when it holds one, else the shipped PyTorch encoders."""
-        if (self._export / TEXT / MODEL_FILE).is_file():
-            return OnnxTextModel(self._export / TEXT)
-        return super().text_model()
+        return exported_text_model(self._export)

@@ -9,9 +9,10 @@ Feature layout (``VISUAL_FEATURE_DIM`` = 127, float32)::
     [120:127) expression-CNN class probabilities, ``LABELS`` order
 
 With no face everything is zero (presence 0 included). Live video runs the landmarker in VIDEO
-mode (tracking between frames, timestamps in ms from the first frame); ``still_images=True`` runs it in IMAGE
-mode for unrelated pictures (FER2013 extraction), upscaling small ones so MediaPipe finds the face;
-``process_face_crop`` is for stills that are themselves face crops. Both use ``face_crop.align_face``, the same crop the CNN was trained on.
+mode (tracking between frames, timestamps in ms from the first frame); ``still_images=True`` runs it
+in IMAGE mode for unrelated pictures (FER2013 extraction), upscaling small ones so MediaPipe finds
+the face; ``process_face_crop`` is for stills that are themselves face crops. Both use
+``face_crop.align_face``, the same crop the CNN was trained on.
 
 ``Resampler`` turns per-frame observations (camera rate, irregular) into ``VISUAL_RATE_HZ`` steps
 on a grid of the shared clock: each step takes the newest observation at or before it (nearest

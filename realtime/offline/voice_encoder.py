@@ -1,6 +1,6 @@
 """The voice encoder's training and evaluation: on RAVDESS alone, and across the five speech corpora.
 
-On RAVDESS alone (``train``, ``evaluate``; the encoder shipped until 2026-12-04): RAVDESS speech
+On RAVDESS alone (``train``, ``evaluate``; the shipped encoder): RAVDESS speech
 (24 actors, 1,440 clips, "calm" counted as neutral), actors 1-16 train, 17-20 validate (model
 selection only), 21-24 test. Training windows are the ones the live app takes: one every hop
 (0.5 s) back from the end of each clip, so they hold the whole sentence or only its start;
@@ -10,13 +10,12 @@ window: a random shift of up to 1 s (the window ends earlier in the clip), a ran
 spectral tilt of the log-mel values, 2 frequency masks of up to 8 bins and 2 time masks of up to 10
 steps (SpecAugment); the last epoch's weights are kept.
 
-Trained on RAVDESS (CC BY-NC-SA 4.0) and the other speech corpora: the weights are for
-non-commercial use.
+Trained on RAVDESS (CC BY-NC-SA 4.0), and across corpora on the other speech corpora too: the
+weights are for non-commercial use.
 
 CLI::
 
-    python -m realtime.voice_encoder loco --data ../shared/data  # -> ~/.cache/dmd-realtime/voice_encoder/loco/; voice_all ships
-    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # RAVDESS alone
+    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # RAVDESS alone: ships
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
     python -m realtime.voice_encoder fit-reliability [--weights W] [--data ../shared/data]  # in place
     python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
@@ -24,7 +23,7 @@ CLI::
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
 
 Across corpora (``train-corpora``, ``loco``; weights go to the user cache, never over the shipped
-ones: ``loco``'s model of all five was copied there to ship): the train speakers of several corpora
+ones; ``loco``'s model of all five is not shipped, MODEL_CARD.md says why): the train speakers of several corpora
 together (``speech_corpora`` splits), the final window of each clip and up to 2 earlier hops; each
 window's cross-entropy over its own corpus's classes only (a class the corpus lacks is missing, not
 a negative); each epoch draws its windows so that a corpus's share goes with its size ** 0.5;

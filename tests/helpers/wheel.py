@@ -1,8 +1,10 @@
 """The project's wheel as a user gets it: built from a copy of the working tree's files (tracked and
-untracked, not ignored), so the build's ``build/`` folder stays out of the repository."""
+untracked, not ignored), so the build's ``build/`` folder stays out of the repository; and a folder
+outside the checkout to run an installed package from."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,3 +36,13 @@ def build_wheel(tmp: Path) -> Path:
     wheels = list((tmp / "whl").glob("dmd_realtime-*.whl"))
     assert len(wheels) == 1
     return wheels[0]
+
+
+def outside_the_checkout(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A folder outside the checkout (so an installed package, not the checkout's, is imported) and an
+    environment for it: its own cache, no PYTHONPATH, no active venv."""
+    outside = tmp_path / "outside"
+    outside.mkdir(exist_ok=True)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": ""}
+    env.pop("VIRTUAL_ENV", None)
+    return outside, env

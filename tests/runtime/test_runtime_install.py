@@ -7,7 +7,6 @@ dependencies install once (from pip's cache after the main install), the package
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from helpers.mainrun import MAIN, inference_events, read_events
 from helpers.paths import ROOT
-from helpers.wheel import run
+from helpers.wheel import outside_the_checkout, run
 
 from realtime.core.tokens import tokenize
 from realtime.nets.text_encoder import ShippedTextModel
@@ -56,15 +55,6 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _outside(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A folder outside the checkout (so the installed package is imported) and an environment for it."""
-    outside = tmp_path / "outside"
-    outside.mkdir(exist_ok=True)
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": ""}
-    env.pop("VIRTUAL_ENV", None)
-    return outside, env
-
-
 def test_the_runtime_has_no_torch(runtime: Path) -> None:
     found = run([str(runtime), "-c", "import importlib.util as u; print([m for m in ('torch', 'torchaudio', "
                   "'silero_vad') if u.find_spec(m)])"])
@@ -72,7 +62,7 @@ def test_the_runtime_has_no_torch(runtime: Path) -> None:
 
 
 def test_demo_on_onnx_answers_as_the_torch_app(runtime: Path, export: Path, tmp_path: Path) -> None:
-    outside, env = _outside(tmp_path)
+    outside, env = outside_the_checkout(tmp_path)
     args = ["--demo", "--headless", "--as-fast-as-possible", "--no-asr", "--log-level", "WARNING"]
     torch_run = run([*MAIN, *args, "--events", str(tmp_path / "torch.jsonl")], cwd=ROOT)
     assert torch_run.returncode == 0, torch_run.stderr[-2000:]
@@ -93,7 +83,7 @@ def test_demo_on_onnx_answers_as_the_torch_app(runtime: Path, export: Path, tmp_
 
 
 def test_text_model_on_onnx_gives_the_torch_features(runtime: Path, export: Path, tmp_path: Path) -> None:
-    outside, env = _outside(tmp_path)
+    outside, env = outside_the_checkout(tmp_path)
     code = ("import json, sys, numpy as np\n"
             "from realtime.core.tokens import tokenize\n"
             "from realtime.engines.onnx_engine import OnnxTextModel\n"
@@ -112,7 +102,7 @@ def test_text_model_on_onnx_gives_the_torch_features(runtime: Path, export: Path
 
 @pytest.mark.parametrize("backend", [["torch"], ["fused", "--device", "cuda"]], ids=["torch", "fused"])
 def test_a_pytorch_backend_on_the_runtime_is_a_one_line_error(runtime: Path, tmp_path: Path, backend: list[str]) -> None:
-    outside, env = _outside(tmp_path)
+    outside, env = outside_the_checkout(tmp_path)
     ran = run([str(runtime), "-m", "realtime", "--demo", "--headless", "--no-asr", "--backend", *backend],
                cwd=outside, env=env)
     assert ran.returncode == 2
