@@ -18,7 +18,8 @@ class SourceError(RuntimeError):
 
 
 class ModelUnavailableError(SourceError):
-    """A model a front-end needs (e.g. the Vosk ASR model) is absent and cannot be fetched."""
+    """A model a front-end needs (the Vosk ASR model, an encoder's file) is absent, cannot be fetched
+    or does not load."""
 
 
 class NonFiniteOutputError(RuntimeError):

@@ -15,14 +15,14 @@ from the export and the app needs no PyTorch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 
 from realtime.core.backends import INPUTS, OUTPUTS
-from realtime.core.errors import one_line
+from realtime.core.errors import ModelUnavailableError, one_line
 from realtime.core.feature_spec import LABELS, FeatureSpec
 from realtime.core.tokens import UTTERANCE_INPUTS, UTTERANCE_OUTPUTS, utterance_inputs
 from realtime.core.wordpiece import read_vocab
@@ -34,6 +34,7 @@ from realtime.nets.face_crop import standardise
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
 
+M = TypeVar("M")  # a front-end model class of an export
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
           "tensor(int64)": np.int64, "tensor(int32)": np.int32}
@@ -150,16 +151,23 @@ class OnnxTextModel:
 
 def exported_expression(export: Path, device: str = "cpu", threads: int | None = None
                         ) -> OnnxExpressionEncoder | Literal["shipped"]:
-    """The expression CNN of the export ``export`` (OUT) when it holds one, else the shipped PyTorch CNN."""
-    if (export / EXPRESSION / MODEL_FILE).is_file():
-        return OnnxExpressionEncoder(export / EXPRESSION, device, threads)
-    return "shipped"
+    """The expression CNN of the export ``export`` (OUT) when it holds one, else the shipped PyTorch CNN;
+    a file that does not load is a ``ModelUnavailableError`` (the app turns the modality off)."""
+    return _front_end_model(OnnxExpressionEncoder, export / EXPRESSION, device, threads)
 
 
 def exported_text_model(export: Path, device: str = "cpu", threads: int | None = None
                         ) -> OnnxTextModel | Literal["shipped"]:
     """The text front-end model of the export ``export`` (OUT) when it holds one, else the shipped
-    PyTorch encoders."""
-    if (export / TEXT / MODEL_FILE).is_file():
-        return OnnxTextModel(export / TEXT, device, threads)
-    return "shipped"
+    PyTorch encoders; a file that does not load is a ``ModelUnavailableError``."""
+    return _front_end_model(OnnxTextModel, export / TEXT, device, threads)
+
+
+def _front_end_model(model: Callable[[Path, str, int | None], M], directory: Path, device: str,
+                     threads: int | None) -> M | Literal["shipped"]:
+    if not (directory / MODEL_FILE).is_file():
+        return "shipped"
+    try:
+        return model(directory, device, threads)
+    except (FileNotFoundError, ValueError) as e:
+        raise ModelUnavailableError(one_line(e)) from e

@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from realtime.core.errors import ModelUnavailableError
 from realtime.core.feature_spec import FeatureSpec, Stream
 from realtime.core.tokens import TimedWord, timed_tokens, transcript_times
 
@@ -35,13 +36,17 @@ class TextModel(Protocol):
 
 class TextFrontEnd:
     """Tokens of one utterance -> (n, ``TEXT_DIM``) float32 features. ``model="shipped"`` loads the
-    PyTorch encoders (PyTorch is imported then, and only then)."""
+    PyTorch encoders (PyTorch is imported then, and only then); weights that do not load are a
+    ``ModelUnavailableError``, as the face front-end's."""
 
     def __init__(self, model: TextModel | Literal["shipped"] = "shipped") -> None:
         if model == "shipped":
             from realtime.nets.text_encoder import ShippedTextModel  # PyTorch, a plug-in as the engines are
 
-            model = ShippedTextModel()
+            try:
+                model = ShippedTextModel()
+            except (FileNotFoundError, ValueError) as e:
+                raise ModelUnavailableError(str(e)) from e
         self.model = model
 
     def features(self, tokens: Sequence[str]) -> np.ndarray:

