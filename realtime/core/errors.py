@@ -10,7 +10,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import NoReturn, TypeVar
+
+T = TypeVar("T")
 
 
 class SourceError(RuntimeError):
@@ -20,6 +22,15 @@ class SourceError(RuntimeError):
 class ModelUnavailableError(SourceError):
     """A model a front-end needs (the Vosk ASR model, an encoder's file) is absent, cannot be fetched
     or does not load."""
+
+
+def loaded_model(load: Callable[[], T]) -> T:
+    """``load()``, a model file that is missing or does not load (the loaders' ``FileNotFoundError``
+    and one-line ``ValueError``) raised as ``ModelUnavailableError``: the app turns the modality off."""
+    try:
+        return load()
+    except (FileNotFoundError, ValueError) as e:
+        raise ModelUnavailableError(one_line(e)) from e
 
 
 class NonFiniteOutputError(RuntimeError):

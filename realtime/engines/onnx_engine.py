@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import numpy as np
 
 from realtime.core.backends import INPUTS, OUTPUTS
-from realtime.core.errors import ModelUnavailableError, one_line
+from realtime.core.errors import loaded_model, one_line
 from realtime.core.feature_spec import LABELS, FeatureSpec
 from realtime.core.tokens import UTTERANCE_INPUTS, UTTERANCE_OUTPUTS, utterance_inputs
 from realtime.core.wordpiece import read_vocab
@@ -167,7 +167,4 @@ def _front_end_model(model: Callable[[Path, str, int | None], M], directory: Pat
                      threads: int | None) -> M | Literal["shipped"]:
     if not (directory / MODEL_FILE).is_file():
         return "shipped"
-    try:
-        return model(directory, device, threads)
-    except (FileNotFoundError, ValueError) as e:
-        raise ModelUnavailableError(one_line(e)) from e
+    return loaded_model(lambda: model(directory, device, threads))

@@ -32,7 +32,7 @@ import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from realtime.core.errors import ModelUnavailableError
+from realtime.core.errors import ModelUnavailableError, loaded_model
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import shipped
 from realtime.nets.face_crop import EMBED_DIM, ExpressionModel, align_face, fallback_crop
@@ -123,10 +123,7 @@ class FaceFrontEnd:
         if encoder == "shipped":
             from realtime.nets.expression import ExpressionEncoder  # the PyTorch CNN, a plug-in as the engines are
 
-            try:
-                encoder = ExpressionEncoder()
-            except (FileNotFoundError, ValueError) as e:
-                raise ModelUnavailableError(str(e)) from e
+            encoder = loaded_model(ExpressionEncoder)
         self.encoder = encoder
         self.still_images = still_images
         mode = vision.RunningMode.IMAGE if still_images else vision.RunningMode.VIDEO

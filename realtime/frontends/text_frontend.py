@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from realtime.core.errors import ModelUnavailableError
+from realtime.core.errors import loaded_model
 from realtime.core.feature_spec import FeatureSpec, Stream
 from realtime.core.tokens import TimedWord, timed_tokens, transcript_times
 
@@ -43,10 +43,7 @@ class TextFrontEnd:
         if model == "shipped":
             from realtime.nets.text_encoder import ShippedTextModel  # PyTorch, a plug-in as the engines are
 
-            try:
-                model = ShippedTextModel()
-            except (FileNotFoundError, ValueError) as e:
-                raise ModelUnavailableError(str(e)) from e
+            model = loaded_model(ShippedTextModel)
         self.model = model
 
     def features(self, tokens: Sequence[str]) -> np.ndarray:
