@@ -105,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--threads", type=int, default=1, metavar="N",
                        help=f"intra-op threads of the engine, 1 to the {CORES} cores this process may use (default 1)")
     out = p.add_argument_group("outputs")
-    out.add_argument("--headless", action="store_true", help="no window (--demo goes headless by itself without a display)")
+    out.add_argument("--headless", action="store_true", help="no window (--demo goes headless by itself without a display, or with a headless OpenCV)")
     out.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the overlaid video and the original audio")
     out.add_argument("--events", type=Path, metavar="OUT.jsonl", help="one JSON line per inference (and status change)")
     out.add_argument("--save-windows", type=Path, metavar="DIR",
@@ -119,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.demo = True
     if args.demo:
         args.video = str(DEMO_CLIP)
-        args.headless = args.headless or not os.environ.get("DISPLAY")
+        args.headless = args.headless or not os.environ.get("DISPLAY") or not cv2.currentUIFramework()
         args.record = args.record or DEMO_OUT / "demo.mp4"
         args.events = args.events or DEMO_OUT / "events.jsonl"
     if not 1 <= args.threads <= CORES:
@@ -140,6 +140,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"{flag} {path}: {why}")
     if not args.headless and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         p.error("no display ($DISPLAY is unset): add --headless (with --record or --events to keep the results)")
+    if not args.headless and not cv2.currentUIFramework():  # opencv-python-headless: the runtime install's
+        p.error("this OpenCV has no window (a headless build, as the runtime install's): add --headless "
+                "(with --record or --events to keep the results), or install the window build "
+                "(scripts/venv.sh runtime --window)")
     return args
 
 
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_level != "DEBUG":
         silence_native_stderr()  # MediaPipe, TFLite, FFmpeg and Kaldi print beneath Python's logging
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV's own backend chatter
-    # the app's own messages at --log-level; other libraries' (matplotlib, which MediaPipe imports) from WARNING
+    # the app's own messages at --log-level; other libraries' from WARNING
     logging.basicConfig(level=max(logging.WARNING, logging.getLevelName(args.log_level)),
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("realtime").setLevel(args.log_level)

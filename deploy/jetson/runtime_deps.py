@@ -1,8 +1,17 @@
-"""Prints the project's [project] dependencies (and, with --extra NAME, that extra's), one a line.
+"""The runtime install's requirements (no PyTorch): pyproject.toml's [project] dependencies with the changes its
+[tool.dmd-realtime.runtime] table names, one a line.
 
-The base dependencies are the runtime install's (no PyTorch). Used by setup_jetson.sh, the Dockerfile
-and scripts/venv.sh runtime: pip installs these (markers included, pip applies them for the Python it
-runs on). Runs on Python 3.10 (no tomllib there).
+    runtime_deps.py [--extra NAME]... [--window] [ROOT]
+                                               # for pip install: the base list (and the extras'), with the
+                                               # runtime's OpenCV (headless; --window: the window build), its
+                                               # additions, without the --no-deps ones
+    runtime_deps.py --no-deps [ROOT]           # for pip install --no-deps (MediaPipe: its own requirements
+                                               # would bring opencv-contrib-python and matplotlib)
+    runtime_deps.py --prune [SITE_PACKAGES]    # delete the files the runtime never loads (default: this
+                                               # interpreter's site-packages), print each with its size
+
+Used by scripts/venv.sh runtime, setup_jetson.sh and the Dockerfile: pip installs these (markers included,
+pip applies them for the Python it runs on). Runs on Python 3.10 (no tomllib there).
 """
 
 from __future__ import annotations
@@ -10,7 +19,12 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import sysconfig
 from pathlib import Path
+
+TABLE = ("tool", "dmd-realtime", "runtime")
+KEYS = ("no-deps", "adds", "opencv", "opencv-window", "prune")
+
 
 def _array(text: str, key: str) -> list[str]:
     """The TOML string array ``key = [...]`` (one line, or its ``]`` ending a line), without tomllib."""
@@ -20,23 +34,82 @@ def _array(text: str, key: str) -> list[str]:
     return list(ast.literal_eval(block.group(1)))  # TOML's strings and # comments read as Python's
 
 
-def dependencies(pyproject: Path, extras: tuple[str, ...] = ()) -> list[str]:
-    """The requirement strings of ``[project] dependencies`` and of the named optional extras."""
+def _read(pyproject: Path, extras: tuple[str, ...]) -> tuple[list[str], dict[str, list[str]]]:
+    """([project] dependencies and the named extras', the runtime table's lists)."""
     text = pyproject.read_text()
     try:
         import tomllib  # Python 3.11+
     except ModuleNotFoundError:
-        return _array(text, "dependencies") + [r for extra in extras for r in _array(text, extra)]
-    project = tomllib.loads(text)["project"]
-    return list(project["dependencies"]) + [r for extra in extras for r in project["optional-dependencies"][extra]]
+        deps = _array(text, "dependencies") + [r for extra in extras for r in _array(text, extra)]
+        return deps, {key: _array(text, key) for key in KEYS}
+    data = tomllib.loads(text)
+    project, table = data["project"], data
+    for key in TABLE:
+        table = table[key]
+    deps = list(project["dependencies"]) + [r for extra in extras for r in project["optional-dependencies"][extra]]
+    return deps, {key: list(table[key]) for key in KEYS}
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    """(the distribution name, the rest: version specifier, marker) of a requirement string."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)(.*)", requirement, re.S)
+    if match is None:
+        raise SystemExit(f"pyproject.toml: not a requirement: {requirement!r}")
+    return match.group(1), match.group(2)
+
+
+def name(requirement: str) -> str:
+    """The distribution name of a requirement string, normalised (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", _split(requirement)[0]).lower()
+
+
+def runtime(pyproject: Path, extras: tuple[str, ...] = (), window: bool = False) -> tuple[list[str], list[str]]:
+    """(the requirements pip resolves, those it installs with --no-deps) of the runtime install; ``window``:
+    with the table's ``opencv-window`` in place of its headless ``opencv``."""
+    deps, table = _read(pyproject, extras)
+    no_deps = {name(r) for r in table["no-deps"]}
+    opencv = [r for r in deps if name(r).startswith("opencv-")]
+    key = "opencv-window" if window else "opencv"
+    if len(opencv) != 1 or len(table[key]) != 1:
+        raise SystemExit(f"pyproject.toml: one OpenCV distribution in [project] and in the runtime table's {key}, "
+                         f"not {opencv}")
+    resolved, without = [], []
+    for r in deps:
+        if name(r) in no_deps:
+            without.append(r)
+        elif r == opencv[0]:  # the runtime's OpenCV: its own pin if the table gives one, else [project]'s
+            resolved.append(table[key][0] if _split(table[key][0])[1].strip() else table[key][0] + _split(r)[1])
+        else:
+            resolved.append(r)
+    return resolved + table["adds"], without
+
+
+def prune(pyproject: Path, site: Path) -> list[tuple[Path, int]]:
+    """Delete the files of the runtime table's ``prune`` patterns under ``site``: (path, bytes) of each."""
+    gone = []
+    for pattern in _read(pyproject, ())[1]["prune"]:
+        for path in sorted(site.glob(pattern)):
+            if path.is_file() and not path.is_symlink():
+                gone.append((path, path.stat().st_size))
+                path.unlink()
+    return gone
 
 
 def main(argv: list[str]) -> int:
-    """``runtime_deps.py [--extra NAME]... [ROOT]``: ROOT defaults to this repository."""
+    """See the module's docstring; ROOT defaults to this repository."""
     extras = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--extra"]
-    rest = [a for i, a in enumerate(argv[1:], 1) if a != "--extra" and argv[i - 1] != "--extra"]
-    root = Path(rest[0]) if rest else Path(__file__).resolve().parents[2]
-    for requirement in dependencies(root / "pyproject.toml", tuple(extras)):
+    flags = {a for a in argv[1:] if a in ("--no-deps", "--prune", "--window")}
+    rest = [a for i, a in enumerate(argv[1:], 1) if a not in ("--extra", *flags) and argv[i - 1] != "--extra"]
+    root = Path(__file__).resolve().parents[2]
+    if "--prune" in flags:
+        site = Path(rest[0]) if rest else Path(sysconfig.get_paths()["platlib"])
+        for path, size in prune(root / "pyproject.toml", site):
+            print(f"pruned {path} ({size / 2**20:.1f} MiB)")
+        return 0
+    if rest:
+        root = Path(rest[0])
+    resolved, without = runtime(root / "pyproject.toml", tuple(extras), "--window" in flags)
+    for requirement in without if "--no-deps" in flags else resolved:
         print(requirement)
     return 0
 

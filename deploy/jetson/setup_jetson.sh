@@ -6,7 +6,8 @@
 #
 #   bash deploy/jetson/setup_jetson.sh
 #
-# Idempotent; VENV (default .venv-jetson) names the venv. The ONNX export the app runs is made where
+# Idempotent; VENV (default .venv-jetson) names the venv; WINDOW=1 takes the window build of OpenCV in
+# place of the headless one (the overlay on a screen). The ONNX export the app runs is made where
 # PyTorch is (python -m export onnx --out out/export) and copied over (README.md here). Written for a
 # Jetson; not run on one yet (README.md here says what was checked).
 set -euo pipefail
@@ -15,6 +16,12 @@ cd "$(dirname "$0")/../.."
 VENV=${VENV:-.venv-jetson}
 PYTHON=${PYTHON:-/usr/bin/python3}
 CUDA_PYTHON=${CUDA_PYTHON:-cuda-python==12.6.2.post1}  # has a cp310 aarch64 wheel (README.md here)
+WINDOW=${WINDOW:-0}
+case $WINDOW in
+  0) OPENCV_BUILD=() ;;
+  1) OPENCV_BUILD=(--window) ;;
+  *) echo "setup_jetson: WINDOW=$WINDOW: 1 (the window build of OpenCV) or 0 (headless, the default)" >&2; exit 2 ;;
+esac
 
 if [[ $(uname -m) != aarch64 ]]; then
   echo "setup_jetson: this is not a Jetson ($(uname -m), not aarch64); use scripts/setup.sh" >&2
@@ -50,11 +57,28 @@ fi
 [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv --system-site-packages "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 
-# the runtime install: the base dependencies (no PyTorch), PyGObject for --gst, the CUDA runtime's Python
-# bindings for the TensorRT engine (the release of JetPack 6.1's CUDA 12.6), then the project itself
-mapfile -t deps < <("$VENV/bin/python" deploy/jetson/runtime_deps.py --extra gst)
-"$VENV/bin/python" -m pip install -q "${deps[@]}" "$CUDA_PYTHON"
-"$VENV/bin/python" -m pip install -q --no-deps -e .
+# the runtime install: the base dependencies as pyproject.toml's runtime table changes them (no PyTorch; headless
+# OpenCV, so the app runs --headless, or with WINDOW=1 the window build), PyGObject for --gst, the CUDA runtime's
+# Python bindings for the TensorRT engine (the release of JetPack 6.1's CUDA 12.6); then MediaPipe without its own
+# requirements (opencv-contrib-python and matplotlib, neither used), the table's prune list, the project itself
+# (editable: the prune's package weights stay in the checkout). --no-warn-conflicts: MediaPipe's and the project's
+# metadata name opencv-contrib-python, on purpose not installed (scripts/venv.sh runtime does the same)
+mapfile -t deps < <("$VENV/bin/python" deploy/jetson/runtime_deps.py --extra gst "${OPENCV_BUILD[@]}")
+mapfile -t no_deps < <("$VENV/bin/python" deploy/jetson/runtime_deps.py --no-deps)
+# two OpenCV wheels share the cv2 folder (one uninstalled breaks the other): a venv made with the other WINDOW stops
+# here; --local: not the system's packages, which the venv sees
+wanted=$(printf '%s\n' "${deps[@]}" | grep -io '^opencv[a-z0-9._-]*')
+other=$("$VENV/bin/python" -m pip list --local --format=freeze | grep -io '^opencv[a-z0-9._-]*' | grep -vix "$wanted" \
+        | tr '\n' ' ' || true)
+if [[ -n $other ]]; then
+  echo "setup_jetson: $VENV has ${other% }, not this run's $wanted (made with the other WINDOW); remove it" \
+       "(rm -rf $VENV) and run this again" >&2
+  exit 2
+fi
+"$VENV/bin/python" -m pip install -q --no-warn-conflicts "${deps[@]}" "$CUDA_PYTHON"
+"$VENV/bin/python" -m pip install -q --no-warn-conflicts --no-deps "${no_deps[@]}"
+"$VENV/bin/python" deploy/jetson/runtime_deps.py --prune
+"$VENV/bin/python" -m pip install -q --no-warn-conflicts --no-deps -e .
 
 "$VENV/bin/python" - <<'PY'
 import importlib.util

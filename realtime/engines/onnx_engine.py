@@ -15,6 +15,7 @@ from the export and the app needs no PyTorch.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import numpy as np
 
 from realtime.core.backends import INPUTS, OUTPUTS
-from realtime.core.errors import loaded_model, one_line
+from realtime.core.errors import ModelUnavailableError, loaded_model, one_line
 from realtime.core.feature_spec import LABELS, FeatureSpec
 from realtime.core.tokens import UTTERANCE_INPUTS, UTTERANCE_OUTPUTS, utterance_inputs
 from realtime.core.wordpiece import read_vocab
@@ -166,5 +167,8 @@ def exported_text_model(export: Path, device: str = "cpu", threads: int | None =
 def _front_end_model(model: Callable[[Path, str, int | None], M], directory: Path, device: str,
                      threads: int | None) -> M | Literal["shipped"]:
     if not (directory / MODEL_FILE).is_file():
+        if importlib.util.find_spec("torch") is None:  # the runtime install: no shipped PyTorch model to fall back on
+            raise ModelUnavailableError(f"{directory / MODEL_FILE} is missing and this install has no PyTorch for "
+                                        f"the shipped model: {REEXPORT}")
         return "shipped"
     return loaded_model(lambda: model(directory, device, threads))

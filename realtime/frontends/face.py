@@ -22,20 +22,58 @@ camera reads as missing steps, never as a frozen face.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import cv2
-import mediapipe as mp
 import numpy as np
-from mediapipe.tasks.python import BaseOptions, vision
 
 from realtime.core.errors import ModelUnavailableError, loaded_model
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import shipped
 from realtime.nets.face_crop import EMBED_DIM, ExpressionModel, align_face, fallback_crop
+
+
+class _PyplotStandIn(types.ModuleType):
+    """What MediaPipe's ``drawing_utils`` gets as ``matplotlib.pyplot`` (see ``_pyplot_stand_in``)."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AttributeError(f"matplotlib.pyplot.{name}: MediaPipe was imported without matplotlib "
+                             "(realtime.frontends.face), so its drawing_utils.plot_landmarks cannot plot")
+
+
+@contextlib.contextmanager
+def _pyplot_stand_in() -> Iterator[None]:
+    """Import MediaPipe without matplotlib: ``import mediapipe`` imports its ``vision.drawing_utils``,
+    which imports ``matplotlib.pyplot`` at the top for ``plot_landmarks`` alone, a function this
+    project never calls. The runtime install has no matplotlib (MediaPipe goes in with ``--no-deps``,
+    pyproject.toml); the full install has it for the training plots, and skips the import's 0.4 s
+    (2-core CPU) too. Where matplotlib is loaded already (an offline tool), MediaPipe gets the real one. The
+    stand-ins leave ``sys.modules`` after the import: a later ``import matplotlib`` is a real one."""
+    if "matplotlib" in sys.modules:
+        yield
+        return
+    package, pyplot = types.ModuleType("matplotlib"), _PyplotStandIn("matplotlib.pyplot")
+    package.pyplot = pyplot  # type: ignore[attr-defined]
+    sys.modules.update({"matplotlib": package, "matplotlib.pyplot": pyplot})
+    try:
+        yield
+    finally:
+        for name, module in (("matplotlib", package), ("matplotlib.pyplot", pyplot)):
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
+with _pyplot_stand_in():
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
 
 LANDMARKER_PATH = shipped("models/face_landmarker.task")
 BLENDSHAPE_NAMES = (

@@ -1,10 +1,14 @@
 """The face front-end on real FER2013 faces: MediaPipe finds them, blendshapes and head pose mean
 what they say, the feature vector has its contract's shape; plus the 15 Hz resampler."""
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
-from helpers.paths import DATA
+from helpers.imports import modules_after
+from helpers.paths import DATA, ROOT
 
 from realtime.core.feature_spec import FeatureSpec
 from realtime.frontends.face import (BLENDSHAPE_NAMES, EMBEDDING, PRESENCE, PROBABILITIES, VISUAL_FEATURE_DIM,
@@ -105,3 +109,30 @@ def test_resampler_takes_nearest_previous_within_staleness() -> None:
     assert np.all(src <= ts + 1e-9) and np.all(ts - src <= 0.2 + 1e-9)  # nearest previous, never stale
     assert not np.any((ts > 2.17) & (ts < 2.6))  # the stall gives no steps
     assert len(set(ts.tolist())) == len(ts) and np.all(np.diff(ts) > 0)
+
+
+def test_mediapipe_is_imported_without_matplotlib() -> None:
+    loaded = modules_after("import realtime.frontends.face")
+    assert "mediapipe" in loaded and [m for m in loaded if m.split(".")[0] == "matplotlib"] == []
+
+
+def test_the_face_front_end_runs_where_matplotlib_is_not_installed() -> None:
+    """As in the runtime install (MediaPipe with --no-deps): matplotlib cannot be imported at all. After the
+    front-end's import, ``import matplotlib`` fails as it should, not with the stand-in."""
+    code = ("import sys\n"
+            "class NoMatplotlib:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'matplotlib':\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, NoMatplotlib())\n"
+            "import numpy as np\n"
+            "from realtime.frontends.face import FaceFrontEnd\n"
+            "with FaceFrontEnd(encoder=None, still_images=True) as front:\n"
+            "    print(front.process(np.zeros((96, 96, 3), np.uint8)).present)\n"
+            "try:\n"
+            "    import matplotlib\n"
+            "except ModuleNotFoundError:\n"
+            "    print('no matplotlib')\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines()[-2:] == ["False", "no matplotlib"]

@@ -1,13 +1,19 @@
 """The runtime install (``scripts/venv.sh runtime``: the package and its base dependencies, no PyTorch)
-runs the live app from an ONNX export made where PyTorch is, and answers as the PyTorch app does.
+runs the live app from an ONNX export made where PyTorch is, and answers as the PyTorch app does; it
+is at most 600 MB on disk, and so is its window variant (``--window``), whose overlay opens under Xvfb.
 
 The venv is ``.venv-runtime`` at the repository root (ignored by git), kept between runs: its
-dependencies install once (from pip's cache after the main install), the package every time."""
+dependencies install once (from pip's cache after the main install), the package every time. The
+window variant is made in a temporary folder and removed after the module's tests."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +40,7 @@ RUNNER = ("import json, runpy, sys\n"
           f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
           "print('HEAVY ' + json.dumps(heavy))\n"
           "sys.exit(code)\n")
+MAX_MB = 600  # issue 19: the runtime install on disk, headless or with a window
 UTTERANCES = ["I can't believe you did that to me!", "thank you so much this is wonderful", "what",
               "Oh wow, really? You got the job?", "we lost everything in the fire " * 8]
 
@@ -44,6 +51,40 @@ def runtime() -> Path:
     made = run(["bash", str(ROOT / "scripts" / "venv.sh"), "runtime", str(VENV)], timeout=1800)
     assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
     return VENV / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def window_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A runtime venv made with ``--window`` (the window build of OpenCV): its python."""
+    venv = tmp_path_factory.mktemp("window") / "venv"
+    made = run(["bash", str(ROOT / "scripts" / "venv.sh"), "runtime", "--window", str(venv)], timeout=1800)
+    assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
+    yield venv / "bin" / "python"
+    shutil.rmtree(venv, ignore_errors=True)  # ~590 MB
+
+
+def megabytes(venv: Path) -> float:
+    """The venv's files (links not followed, as bench.runtime's size_mib counts them), in MB."""
+    return sum(p.lstat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    """A private Xvfb (it picks a free display number with -displayfd): its DISPLAY."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb not installed (scripts/setup.sh installs it as root)")
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as numbers:
+        number = numbers.readline().strip()
+    try:
+        assert number, "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +100,26 @@ def test_the_runtime_has_no_torch(runtime: Path) -> None:
     found = run([str(runtime), "-c", "import importlib.util as u; print([m for m in ('torch', 'torchaudio', "
                   "'silero_vad') if u.find_spec(m)])"])
     assert found.returncode == 0 and found.stdout.strip() == "[]", found.stdout + found.stderr
+
+
+def test_the_runtime_is_at_most_600_mb_without_pytorch_weights(runtime: Path) -> None:
+    venv = runtime.parents[1]
+    assert sorted(p.name for p in venv.rglob("*.safetensors")) == []  # pruned: only PyTorch code reads them
+    assert megabytes(venv) <= MAX_MB
+
+
+def test_the_window_runtime_is_at_most_600_mb_and_shows_the_overlay(window_runtime: Path, export: Path, display: str,
+                                                                    tmp_path: Path) -> None:
+    assert megabytes(window_runtime.parents[1]) <= MAX_MB
+    outside, env = outside_the_checkout(tmp_path)
+    events = tmp_path / "events.jsonl"
+    ran = run([str(window_runtime), "-m", "realtime", "--demo", "--no-asr", "--max-seconds", "2", "--log-level",
+               "WARNING", "--backend", "onnx", "--engine", str(export), "--events", str(events)], cwd=outside,
+              env={**env, "DISPLAY": display})
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert ran.stdout.startswith("demo: demo.mp4 (window)"), ran.stdout
+    log = read_events(events)
+    assert log[-1]["type"] == "end" and log[-1]["reason"] == "max-seconds" and inference_events(log)
 
 
 def test_demo_on_onnx_answers_as_the_torch_app(runtime: Path, export: Path, tmp_path: Path) -> None:
@@ -108,3 +169,18 @@ def test_a_pytorch_backend_on_the_runtime_is_a_one_line_error(runtime: Path, tmp
     assert ran.returncode == 2
     lines = ran.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs PyTorch" in lines[0] and "--backend onnx" in lines[0], ran.stderr
+
+
+def test_an_export_without_a_front_end_model_turns_that_modality_off(runtime: Path, export: Path,
+                                                                     tmp_path: Path) -> None:
+    partial = tmp_path / "partial"
+    shutil.copytree(export, partial)
+    shutil.rmtree(partial / "expression")  # the runtime has no PyTorch CNN to fall back on
+    outside, env = outside_the_checkout(tmp_path)
+    ran = run([str(runtime), "-m", "realtime", "--demo", "--headless", "--no-asr", "--as-fast-as-possible",
+               "--backend", "onnx", "--engine", str(partial), "--events", str(tmp_path / "e.jsonl")], cwd=outside,
+              env=env)
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert "visual off: " in ran.stderr and "has no PyTorch" in ran.stderr and "re-export" in ran.stderr, ran.stderr
+    log = read_events(tmp_path / "e.jsonl")
+    assert inference_events(log) and not any(e["present"]["visual"] for e in inference_events(log))
