@@ -37,7 +37,7 @@ from realtime.core.feature_spec import SPEC_VERSION, FeatureSpec
 from realtime.core.modalities import MODALITIES
 from realtime.core.resources import cache_dir, shipped
 from realtime.engines.base import window_batch
-from realtime.extract import INDEX, SUFFIXES, extract
+from realtime.extract import INDEX, SUFFIXES, extract, front_end_models
 from realtime.offline.datasets import TEST_ACTORS, actor_of
 from realtime.window import Window, WindowAssembler
 
@@ -212,8 +212,8 @@ def read_extractions(directories: list[Path], spec: FeatureSpec, part: str, limi
 # ---------------------------------------------------------------- clips
 
 def clip_extraction(source: Path) -> Path:
-    """Extract a clip or a folder of clips once (cached by path, size, modification time and the
-    FeatureSpec version)."""
+    """Extract a clip or a folder of clips once (cached by path, size, modification time, the
+    FeatureSpec version and the front-end models)."""
     files = sorted(p for p in ([source] if source.is_file() else source.rglob("*")) if p.is_file())
     kinds = {k for p in files for k in ("video", "audio") if p.suffix.lower() in SUFFIXES[k]}
     if not kinds:
@@ -221,10 +221,13 @@ def clip_extraction(source: Path) -> Path:
                          f"({', '.join(SUFFIXES['audio'])}) clips")
     if len(kinds) > 1:
         raise ValueError(f"{source}: holds both video and audio clips; give one kind per folder")
-    stamp = "|".join([f"spec {SPEC_VERSION}", *(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)])
+    kind = kinds.pop()
+    models = [f"{name}:{digest}" for name, digest in sorted(front_end_models(kind).items())]
+    stamp = "|".join([f"spec {SPEC_VERSION}", *models,
+                      *(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)])
     out = CLIP_CACHE / f"{source.stem}-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}"
     if not (out / INDEX).is_file():
-        extract(kinds.pop(), source, out, workers=1)
+        extract(kind, source, out, workers=1)
     return out
 
 

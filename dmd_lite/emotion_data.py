@@ -6,7 +6,8 @@ face, a voice clip and an utterance that carry the same label (drawn from differ
 each modality is dropped at random so that the model works with any subset. The windows come
 from the same ``WindowAssembler`` the live app uses:
 - face: a FER2013 still, repeated over the visual window with jitter (feature noise, dropped
-  frames, a face that appears part-way through), standing in for a few seconds of video;
+  frames, a face that appears part-way through, another expression passing over part of the
+  window), standing in for a few seconds of video;
 - voice: RAVDESS clips, windows ending every hop along the clip (training) or at its end (test);
 - words: MELD / EmoryNLP utterances timed at a speaking rate, the window ending at the last word.
 """
@@ -115,21 +116,35 @@ class Jitter:
     noise: float = 0.05  # feature noise, in units of each feature's spread over the pool
     drop: float = 0.1  # probability that a frame gives no face
     late_start: float = 0.3  # probability that the face appears part-way through the window
+    passing: float = 0.3  # probability that another expression shows for up to a third of the window
 
 
 def face_windows(stills: np.ndarray, steps: int, rng: np.random.Generator, spread: np.ndarray,
-                 jitter: Jitter | None) -> tuple[np.ndarray, np.ndarray]:
-    """(B, dim) stills -> visual windows (B, steps, dim) and masks (B, steps)."""
+                 jitter: Jitter | None, passers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(B, dim) stills -> visual windows (B, steps, dim) and masks (B, steps). With jitter, ``passers``
+    (B, dim) are the passing expressions: each shows, with probability ``jitter.passing``, over a
+    random span of 1 to steps // 3 steps, and the window keeps its still's label (a face that holds
+    an expression counts more than one that crosses it)."""
     B = len(stills)
     x = np.repeat(stills[:, None, :], steps, axis=1)
     mask = np.ones((B, steps), bool)
     if jitter is not None:
+        if passers is not None:
+            span = np.where(rng.random(B) < jitter.passing, rng.integers(1, steps // 3 + 1, B), 0)
+            x = pass_over(x, passers, rng.integers(0, steps - span + 1), span)
         x = x + rng.standard_normal(x.shape).astype(np.float32) * (jitter.noise * spread)
         mask &= rng.random((B, steps)) >= jitter.drop
         late = rng.random(B) < jitter.late_start
         first = rng.integers(0, steps - steps // 4, B)  # the face shows for at least a quarter
         mask &= ~(late[:, None] & (np.arange(steps)[None, :] < first[:, None]))
     return np.where(mask[..., None], x, 0).astype(np.float32), mask
+
+
+def pass_over(windows: np.ndarray, passers: np.ndarray, start: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """Visual windows (B, steps, dim) with ``passers`` (B, dim) in steps [start, start + span) of each."""
+    t = np.arange(windows.shape[1])[None, :]
+    over = (t >= start[:, None]) & (t < (start + span)[:, None])
+    return np.where(over[..., None], passers[:, None, :], windows)
 
 
 @dataclass
@@ -154,7 +169,9 @@ def draw_triplets(pools: dict[str, Pool], labels: np.ndarray, present: np.ndarra
     (random members of the pools), with modality m present where ``present[:, k]`` (k in visual,
     audio, text order). ``by_label[m][c]`` lists the pool indices of label c."""
     picks = paired_picks(by_label, labels, rng)
-    visual, visual_mask = face_windows(pools["visual"].x[picks["visual"]], visual_steps, rng, face_spread, jitter)
+    faces = pools["visual"].x
+    visual, visual_mask = face_windows(faces[picks["visual"]], visual_steps, rng, face_spread, jitter,
+                                       faces[rng.integers(0, len(faces), len(labels))])
     out = {"visual": visual, "visual_mask": visual_mask}
     for m in ("audio", "text"):
         out[m] = pools[m].x[picks[m]].copy()

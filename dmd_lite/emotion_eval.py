@@ -2,6 +2,8 @@
 
 Sets (built from ``realtime.extract`` outputs of ``../shared/data``, see ``held_out_sets``):
 - ``face_fer2013_test``: every FER2013 test image, its still held over the visual window, face only;
+- ``face_fer2013_test_passing``: the same windows, each with a test face of another label over a
+  third of its steps (a random span, fixed seed): the held expression is the answer;
 - ``voice_ravdess_heldout``: every clip of RAVDESS actors 21-24, the window ending at its last step;
 - ``text_meld_test``: every MELD test utterance, the window ending at its last word;
 - ``fused_paired_test``: ``N_PAIRED`` label-paired triplets of those sets (labels drawn uniformly,
@@ -20,6 +22,7 @@ edge touching an absent modality weighs 0, so single-modality sets show zeros).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -29,12 +32,12 @@ import torch
 
 from realtime.core.feature_spec import CLEAR_VALENCE_SIGN, FeatureSpec
 from realtime.core.modalities import EDGE_NAMES, MODALITIES
-from realtime.extract import extract
+from realtime.extract import MODELS, extract
 from realtime.nets.voice_encoder import VoiceEncoder
 from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
 
-from .emotion_data import (Pool, Triplets, concat_pools, face_pool, face_windows, paired_picks, sequence_pool,
-                           valence_targets)
+from .emotion_data import (Pool, Triplets, concat_pools, face_pool, face_windows, paired_picks, pass_over,
+                           sequence_pool, valence_targets)
 from .emotion_train import TripletSampler, predict
 from .metrics import classification_metrics, save_confusion_png
 from .model import DMDOutput
@@ -44,6 +47,7 @@ FIT_ACTORS = VAL_ACTORS[:-1]  # the voice encoder's validation actors (17-19): f
 SELECT_ACTORS = VAL_ACTORS[-1:]  # ... and selected and calibrated on the last (20)
 N_PAIRED = 2000
 PAIRED_SEED = 20231
+PASSING_SEED = 20232
 SOURCES = {"fer2013": ("image", "fer2013_48"), "ravdess": ("audio", "ravdess_speech_16k"), "text": ("text", "text")}
 
 
@@ -55,6 +59,13 @@ def extract_all(data: Path, extraction: Path, workers: int,
         if not (data / folder).is_dir():
             raise FileNotFoundError(f"{data / folder} not found: pass --data the shared data folder")
         extract(kind, data / folder, extraction / name, workers)
+
+
+def extracted_front_ends(extraction: Path) -> dict[str, dict[str, str]]:
+    """Per extracted source that runs models (faces, words), the models its features came out of
+    (``realtime.extract``'s record): what a recognizer trained on them was trained for."""
+    return {name: json.loads((extraction / name / MODELS).read_text())
+            for name in ("fer2013", "text") if (extraction / name / MODELS).is_file()}
 
 
 def encode_pool(pool: Pool, voice: VoiceEncoder, batch: int = 256) -> Pool:
@@ -110,6 +121,17 @@ def single_modality(pool: Pool, stream: str, shapes: dict[str, tuple[int, ...]])
                     voice_reliability=pool.reliability if stream == "audio" else None)
 
 
+def with_passing_faces(faces: Triplets) -> Triplets:
+    """Face-only windows of held stills with, in each, the still of another label's window over a third
+    of the steps (``emotion_data.pass_over``; a random span, ``PASSING_SEED``)."""
+    rng = np.random.default_rng(PASSING_SEED)
+    n, steps = faces.visual.shape[:2]
+    other = np.array([rng.choice(np.flatnonzero(faces.labels != c)) for c in faces.labels])
+    span = np.full(n, steps // 3)
+    start = rng.integers(0, steps - span + 1)
+    return replace(faces, visual=pass_over(faces.visual, faces.visual[other, 0], start, span))
+
+
 def shapes_of(pools: dict[str, Pool], visual_steps: int) -> dict[str, tuple[int, ...]]:
     return {"visual": (visual_steps, pools["visual"].x.shape[1]),
             **{m: pools[m].x.shape[1:] for m in ("audio", "text")}}
@@ -126,7 +148,8 @@ def paired_set(pools: dict[str, Pool], spec: FeatureSpec, present: tuple[bool, b
 def held_out_sets(test: dict[str, Pool], spec: FeatureSpec) -> dict[str, Triplets]:
     """The four evaluation sets of the module docstring, from encoded test pools."""
     shapes = shapes_of(test, spec.visual_steps)
-    return {"face_fer2013_test": single_modality(test["visual"], "visual", shapes),
+    faces = single_modality(test["visual"], "visual", shapes)
+    return {"face_fer2013_test": faces, "face_fer2013_test_passing": with_passing_faces(faces),
             "voice_ravdess_heldout": single_modality(test["audio"], "audio", shapes),
             "text_meld_test": single_modality(test["text"], "text", shapes),
             "fused_paired_test": paired_set(test, spec)}

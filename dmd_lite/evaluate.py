@@ -42,8 +42,8 @@ from realtime.offline.voice_encoder import LOCO_DIR
 
 from .checkpoint import load_checkpoint
 from .emotion_data import Pool
-from .emotion_eval import (encode_pool, extract_all, held_out_sets, paired_set, pools, score_held_out, shapes_of,
-                           voice_only_answer)
+from .emotion_eval import (encode_pool, extract_all, extracted_front_ends, held_out_sets, paired_set, pools,
+                           score_held_out, shapes_of, voice_only_answer)
 from .metrics import regression_metrics
 from .mmsa import SPLITS, MMSADataset, MMSAFileError, MMSASplit, load_mmsa
 from .model import DMD
@@ -149,17 +149,23 @@ def with_mean(entries: dict[str, dict]) -> dict:
 def loco_paired(args: argparse.Namespace) -> dict:
     """``paired_with_voices`` for each speech corpus c with a leave-one-out recognizer
     (``LOCO_DIR``/recognizer_without_c: the recipe run with ``--voice LOCO_DIR/voice_without_c.pt``,
-    so neither its voice encoder nor its fusion heard c), on c's voices; and their mean."""
-    entries = {}
+    so neither its voice encoder nor its fusion heard c), on c's voices; and their mean. A recognizer
+    trained on other front-end models than the extraction's (an older expression CNN) is left out, named
+    under ``stale``."""
+    entries, stale, current = {}, [], extracted_front_ends(args.extraction)
     for c in VOICE_CORPORA:
         if (LOCO_DIR / f"recognizer_without_{c}" / "config.json").is_file():
-            model = load_recognizer(LOCO_DIR / f"recognizer_without_{c}")[0]
+            model, meta = load_recognizer(LOCO_DIR / f"recognizer_without_{c}")
+            if meta.get("front_ends") != current:
+                stale.append(c)
+                continue
             entries[c] = paired_with_voices(model, pools(model.voice, args.extraction, model.spec, "test"),
                                             test_voices(model, args, c), args.report, c)
+    rerun = (f"run `python -m dmd_lite.recipes.default --data DATA --voice {LOCO_DIR}/voice_without_<corpus>.pt "
+             f"--out {LOCO_DIR}/recognizer_without_<corpus>`")
     if not entries:
-        return {"missing": f"no {LOCO_DIR}/recognizer_without_<corpus>: run `python -m dmd_lite.recipes.default --data "
-                           f"DATA --voice {LOCO_DIR}/voice_without_<corpus>.pt --out {LOCO_DIR}/recognizer_without_<corpus>`"}
-    return with_mean(entries)
+        return {"missing": f"no current {LOCO_DIR}/recognizer_without_<corpus> (stale: {stale}): {rerun}"}
+    return with_mean(entries) | ({"stale": f"{stale} trained on other front-end models: {rerun}"} if stale else {})
 
 
 def cached_result(path: Path, command: str) -> dict:

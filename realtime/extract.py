@@ -24,6 +24,9 @@ Output in DIR:
                   (ok | no_face | failed), n_steps ({stream: steps}), label (``FeatureSpec`` label set, or null),
                   source_label, and speaker, split, valence, error where known.
   feature_spec.json  the spec the features follow; a rerun into DIR refuses a different one.
+  front_end_models.json  the sha256 of each model file the features come out of (faces: the landmarker
+                  and the expression CNN; words: the sentence and text encoders; voices: none); a
+                  rerun with other models refuses DIR, as it refuses one made before this record.
 
 Only the samples where the modality is there are written (a video frame without a face is no step), so
 the assembler's masks come out as they would live. Shards are written atomically (temporary file,
@@ -51,6 +54,8 @@ from tqdm import tqdm
 
 from realtime.core.errors import SourceError, interrupts_left_to_parent, one_line, run_cli
 from realtime.core.feature_spec import FeatureSpec, Stream
+from realtime.core.files import sha256
+from realtime.core.resources import shipped
 from realtime.core.native_logs import silence_native_stderr
 from realtime.core.tokens import tokenize
 from realtime.offline.datasets import (EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, FER_TO_LABEL, MELD_EMOTIONS,
@@ -66,7 +71,10 @@ SUFFIXES = {
 }
 STREAMS_OF = {"video": ("visual", "audio"), "audio": ("audio",), "image": ("visual",), "text": ("text",)}
 CHUNK = 1000  # images or transcript rows per shard
-SHARDS, INDEX, SPEC = "shards", "index.jsonl", "feature_spec.json"
+SHARDS, INDEX, SPEC, MODELS = "shards", "index.jsonl", "feature_spec.json", "front_end_models.json"
+FACE_MODELS = ("face_landmarker.task", "expression_cnn.safetensors")
+MODELS_OF = {"video": FACE_MODELS, "image": FACE_MODELS, "audio": (),
+             "text": ("sentence_encoder.safetensors", "text_encoder.safetensors")}
 LINK_SKIPPED = ("a symbolic link, not followed (extraction reads only what lies inside --input): "
                 "pass its target as --input")
 
@@ -435,6 +443,25 @@ def _check_spec(out: Path) -> None:
         path.write_text(json.dumps(spec.to_dict(), indent=1))
 
 
+def front_end_models(kind: str) -> dict[str, str]:
+    """{file name: sha256} of the shipped models whose outputs the features of ``kind`` hold."""
+    return {name: sha256(shipped(f"models/{name}")) for name in MODELS_OF[kind]}
+
+
+def _check_models(out: Path, kind: str) -> None:
+    """Write the front-end models the features come out of; refuse a DIR made with other ones (or
+    before they were recorded) when it holds shards."""
+    models, path = front_end_models(kind), out / MODELS
+    recorded = json.loads(path.read_text()) if path.is_file() else None
+    if recorded is None and models and any((out / SHARDS).glob("**/*.npz")):
+        raise ValueError(f"{out} holds features of unrecorded front-end models: delete it to extract them again")
+    if recorded is not None and recorded != models:
+        changed = sorted(k for k in models.keys() | recorded.keys() if models.get(k) != recorded.get(k))
+        raise ValueError(f"{out} holds features of other front-end models ({', '.join(changed)}): delete it "
+                         "to extract them again with the shipped ones")
+    path.write_text(json.dumps(models, indent=1))
+
+
 def _results(units: list[Unit], out: Path, workers: int, kind: str) -> Iterator[tuple[Unit, list[dict]]]:
     jobs = [(u, out) for u in units]
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -460,6 +487,7 @@ def extract(kind: str, root: Path, out: Path, workers: int) -> dict:
     _preflight(kind)
     out.mkdir(parents=True, exist_ok=True)
     _check_spec(out)
+    _check_models(out, kind)
     units, records = plan(kind, root)
     for r in records:
         print(f"extract: skipped {r['source']}: {r['error']}", file=sys.stderr)

@@ -45,7 +45,8 @@ from ..checkpoint import WEIGHTS
 from ..config import preset
 from ..metrics import fit_temperature
 from ..emotion_data import concat_pools, face_pool
-from ..emotion_eval import extract_all, held_out_sets, pools, score_held_out, shapes_of, single_modality
+from ..emotion_eval import (extract_all, extracted_front_ends, held_out_sets, pools, score_held_out, shapes_of,
+                           single_modality)
 from ..emotion_train import TripletSampler, TripletTraining, predict, train_on_triplets
 from ..model import DMD
 from ..recognizer import DEFAULT_CHECKPOINT, Recognizer, load_recognizer, save_recognizer, words_answer
@@ -110,7 +111,7 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
     results = score_held_out(model, test, report)
     save_recognizer(model, out, recipe="dmd_lite.recipes.default", train=asdict(cfg), best_epoch=best.get("epoch"),
                     selection=best, seeds={s: r["valid_loss"] for s, r in runs.items()},
-                    temperature=float(model.temperature),
+                    temperature=float(model.temperature), front_ends=extracted_front_ends(extraction),
                     text_temperature=float(model.text_temperature), held_out=results,
                     data={"fit": "FER2013 val 80%, RAVDESS actors 17-19"
                                  + "".join(f", {c} validation speakers" for c in corpora)

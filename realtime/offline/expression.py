@@ -2,7 +2,7 @@
 
 Data: FER2013 48x48 PNGs under <emotion> folders of train/val/test::
 
-    python -m realtime.expression train --data ../shared/data/fer2013_48 [--epochs 22]
+    python -m realtime.expression train --data ../shared/data/fer2013_48 [--epochs 30]
     python -m realtime.expression evaluate --data ../shared/data/fer2013_48
 
 Training uses the train split only, picks the epoch by val accuracy and touches test once, at the
@@ -93,9 +93,12 @@ def load_crop_set(data: Path, cache: Path = CACHE_PATH) -> CropSet:
     return cs
 
 
-def augment(x: torch.Tensor, max_deg: float = 12.0, max_shift: float = 0.08, scale: float = 0.1) -> torch.Tensor:
-    """Random horizontal flip, rotation, shift and zoom of a (B, 1, S, S) batch, one affine warp."""
-    b = x.shape[0]
+def augment(x: torch.Tensor, max_deg: float = 15.0, max_shift: float = 0.1, scale: float = 0.15) -> torch.Tensor:
+    """A (B, 1, S, S) batch of standardised crops as a camera might give them: pose (random flip,
+    rotation, shift and zoom, one affine warp), low resolution, side lighting, sensor noise and
+    occlusion, each image re-standardised to its own spread."""
+    b, _, size, _ = x.shape
+    spread = x.std((2, 3), keepdim=True)  # each crop's own (``standardise``'s), restored at the end
     ang = torch.empty(b).uniform_(-max_deg, max_deg).deg2rad()
     s = torch.empty(b).uniform_(1 - scale, 1 + scale)
     flip = torch.where(torch.rand(b) < 0.5, -1.0, 1.0)
@@ -104,7 +107,24 @@ def augment(x: torch.Tensor, max_deg: float = 12.0, max_shift: float = 0.08, sca
     theta[:, 1, 0], theta[:, 1, 1] = flip * ang.sin() / s, ang.cos() / s
     theta[:, :, 2] = torch.empty(b, 2).uniform_(-max_shift, max_shift)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    low = torch.rand(b) < 0.25  # a face far from the camera: down to 16-40 px and back up
+    if low.any():
+        side = int(torch.randint(16, 41, ()).item())
+        small = F.interpolate(x[low], size=(side, side), mode="area")
+        x[low] = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+    ramp = torch.linspace(-1, 1, size)
+    direction = torch.rand(b) * 2 * math.pi  # light from one side: a linear ramp of up to 1 std
+    light = direction.cos()[:, None, None] * ramp[None, None, :] + direction.sin()[:, None, None] * ramp[None, :, None]
+    x = x + (torch.rand(b) < 0.3)[:, None, None, None] * torch.rand(b)[:, None, None, None] * light[:, None]
+    x = x + (torch.rand(b) < 0.3)[:, None, None, None] * torch.rand(b)[:, None, None, None] * 0.15 * torch.randn_like(x)
+    for i in torch.nonzero(torch.rand(b) < 0.4).flatten().tolist():  # occlusion: a hand, hair, glasses' glare
+        area = float(torch.empty(()).uniform_(0.02, 0.15)) * size * size
+        aspect = math.exp(float(torch.empty(()).uniform_(math.log(0.3), math.log(3.3))))
+        h, w = min(size, round(math.sqrt(area * aspect))), min(size, round(math.sqrt(area / aspect)))
+        top, left = int(torch.randint(0, size - h + 1, ())), int(torch.randint(0, size - w + 1, ()))
+        x[i, :, top:top + h, left:left + w] = 0.0
+    return (x - x.mean((2, 3), keepdim=True)) / (x.std((2, 3), keepdim=True) + 1e-3) * spread
 
 
 @torch.inference_mode()
@@ -213,10 +233,10 @@ def parser() -> argparse.ArgumentParser:
     ap, t = train_evaluate_parser("python -m realtime.expression", __doc__, "expression",
                                   ("train the CNN on FER2013 train, select on val, score test once",
                                    "score weights on FER2013 test and save a confusion matrix"), inputs)
-    t.add_argument("--epochs", type=int, default=22, help="most training epochs (default: %(default)s)")
+    t.add_argument("--epochs", type=int, default=30, help="most training epochs (default: %(default)s)")
     t.add_argument("--batch", type=int, default=128, help="mini-batch size (default: %(default)s)")
     t.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle learning rate (default: %(default)s)")
-    t.add_argument("--patience", type=int, default=6, help="stop after this many epochs without val gain")
+    t.add_argument("--patience", type=int, default=8, help="stop after this many epochs without val gain")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     return ap
 

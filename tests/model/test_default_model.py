@@ -51,7 +51,8 @@ def test_artifact_is_small_and_records_its_recipe():
     assert size < 20 * 2**20
     meta = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())
     assert meta["recipe"] == "dmd_lite.recipes.default" and "seed" in meta["train"]
-    assert set(meta["held_out"]) == {"face_fer2013_test", "voice_ravdess_heldout", "text_meld_test", "fused_paired_test"}
+    assert set(meta["held_out"]) == {"face_fer2013_test", "face_fer2013_test_passing", "voice_ravdess_heldout",
+                                     "text_meld_test", "fused_paired_test"}
     assert meta["feature_spec"]["visual_norm"] is not None and meta["model"]["n_classes"] == 7
 
 

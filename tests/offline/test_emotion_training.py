@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dmd_lite.config import preset
-from dmd_lite.emotion_data import Pool
+from dmd_lite.emotion_data import Jitter, Pool, face_windows
 from dmd_lite.emotion_train import TripletSampler, TripletTraining, draw_labels, train_on_triplets
 from dmd_lite.model import DMD
 from dmd_lite.recipes.default import dmd_config
@@ -44,6 +44,22 @@ def test_a_lone_modality_draws_its_own_corpus_prior(pools):
 def test_paired_samples_draw_uniform_labels(pools):
     shares = _shares(draw_labels(np.ones((30_000, 3), bool), pools, 3, np.random.default_rng(1)))
     np.testing.assert_allclose(shares, np.full(3, 1 / 3), atol=0.01)
+
+
+def test_a_passing_expression_covers_one_span_of_at_most_a_third():
+    steps, n = 60, 4000
+    stills, passers = np.zeros((n, 2), np.float32), np.ones((n, 2), np.float32)
+    jitter = Jitter(noise=0.0, drop=0.0, late_start=0.0, passing=0.3)
+    x, mask = face_windows(stills, steps, np.random.default_rng(0), np.ones(2, np.float32), jitter, passers)
+    over = x[..., 0] == 1.0  # (n, steps): where the passing face shows
+    shown = over.sum(1)
+    assert mask.all() and shown.max() <= steps // 3
+    assert abs((shown > 0).mean() - 0.3) < 0.03
+    first = over.argmax(1)
+    spans = [over[i, first[i]:first[i] + shown[i]].all() for i in np.flatnonzero(shown)]
+    assert all(spans)  # one contiguous span each
+    held, _ = face_windows(stills, steps, np.random.default_rng(0), np.ones(2, np.float32), None, passers)
+    assert not held.any()  # without jitter (evaluation) the still is held throughout
 
 
 def _random_pools(n: int, spec: FeatureSpec, voice_dim: int, text_dim: int,

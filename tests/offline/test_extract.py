@@ -147,6 +147,16 @@ def test_transcript_csvs_by_schema(tmp_path):
     summary, _ = run_extract("text", src, out)
     assert summary == {"processed": 0, "skipped_existing": 4, "failed": 1, "out": str(out)}
 
+    # features of other front-end models (a retrained text encoder) are refused, not mixed with new ones
+    models = json.loads((out / "front_end_models.json").read_text())
+    assert set(models) == {"sentence_encoder.safetensors", "text_encoder.safetensors"}
+    (out / "front_end_models.json").write_text(json.dumps(models | {"text_encoder.safetensors": "0" * 64}))
+    proc = subprocess.run([sys.executable, "-m", "realtime.extract", "--kind", "text", "--input", str(src),
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith(
+        "holds features of other front-end models (text_encoder.safetensors): delete it to extract them "
+        "again with the shipped ones"), proc.stderr
+
 
 @pytest.mark.needs_data
 @needs_expression_cnn
