@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers.display import xvfb
 from helpers.mainrun import (CLIP, MAIN, ROOT, TIMEOUT_S, check_inferences, inference_events, read_events, streams,
                      wait_for_inferences)
 
@@ -39,18 +40,8 @@ def _need(*tools: str) -> None:
 def display() -> Iterator[dict[str, str]]:
     """A private Xvfb on a free display number (it picks one with -displayfd); the environment of its clients."""
     _need("Xvfb", "xdotool", "xwd")
-    read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as numbers:
-        number = numbers.readline().strip()
-    try:
-        assert number, "Xvfb did not start"
-        yield {**os.environ, "DISPLAY": f":{number}"}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with xvfb() as number:
+        yield {**os.environ, "DISPLAY": number}
 
 
 def _start_window_manager(env: dict[str, str]) -> subprocess.Popen:

@@ -9,15 +9,14 @@ window variant is made in a temporary folder and removed after the module's test
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.display import xvfb
 from helpers.mainrun import MAIN, inference_events, read_events
 from helpers.paths import ROOT
 from helpers.wheel import outside_the_checkout, run
@@ -73,18 +72,8 @@ def display() -> Iterator[str]:
     """A private Xvfb (it picks a free display number with -displayfd): its DISPLAY."""
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb not installed (scripts/setup.sh installs it as root)")
-    read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as numbers:
-        number = numbers.readline().strip()
-    try:
-        assert number, "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with xvfb() as number:
+        yield number
 
 
 @pytest.fixture(scope="module")
