@@ -40,13 +40,7 @@ if [[ $KIND == runtime ]]; then
   [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv --without-pip "$VENV"
   "$VENV/bin/python" deploy/jetson/runtime_deps.py "${WINDOW[@]}" > "$VENV/runtime-requirements.txt"
   mapfile -t no_deps < <("$VENV/bin/python" deploy/jetson/runtime_deps.py --no-deps)
-  other=$("$VENV/bin/python" - "$VENV/runtime-requirements.txt" <<'PY'
-import importlib.metadata, re, sys
-wanted = {re.match(r"[A-Za-z0-9._-]*", line).group(0).lower() for line in open(sys.argv[1])}
-print(*sorted({d.metadata["Name"].lower() for d in importlib.metadata.distributions()
-               if d.metadata["Name"].lower().startswith("opencv")} - wanted))
-PY
-)
+  other=$("$VENV/bin/python" deploy/jetson/runtime_deps.py --other-opencv "${WINDOW[@]}")
   if [[ -n $other ]]; then  # two OpenCV wheels share the cv2 folder: one uninstalled breaks the other
     echo "venv.sh: $VENV has $other, not this run's OpenCV (made with or without --window, or an older runtime" \
          "venv); remove it (rm -rf $VENV) and run this again" >&2

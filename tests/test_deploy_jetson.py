@@ -77,6 +77,14 @@ def test_runtime_deps_are_pyprojects_and_have_no_torch(python):
     assert run.stdout.splitlines() == [r for r in base if r.startswith("mediapipe")] == ["mediapipe==1.2.3"]
 
 
+def test_another_opencv_in_the_venv_is_named():
+    """The full install's venv holds opencv-contrib-python, which a runtime install into it would break."""
+    for flags in ([], ["--window"]):
+        run = subprocess.run([sys.executable, str(JETSON / "runtime_deps.py"), "--other-opencv", *flags],
+                             capture_output=True, text=True, check=True)
+        assert run.stdout.strip() == "opencv-contrib-python"
+
+
 def test_runtime_prune_deletes_only_its_patterns(tmp_path):
     """onnxruntime's C API library and the package's PyTorch weights go; what the ONNX path reads stays (the face
     landmarker, silero-vad's ONNX file, the demo clip; the JSON sidecars and the vocabulary, small, stay too)."""

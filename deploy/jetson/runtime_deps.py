@@ -9,6 +9,9 @@
                                                # would bring opencv-contrib-python and matplotlib)
     runtime_deps.py --prune [SITE_PACKAGES]    # delete the files the runtime never loads (default: this
                                                # interpreter's site-packages), print each with its size
+    runtime_deps.py --other-opencv [--window]  # the OpenCV distributions in this interpreter's own site-packages
+                                               # other than the runtime's (two share the cv2 folder): a venv
+                                               # made with the other choice; nothing when there is none
 
 Used by scripts/venv.sh runtime, setup_jetson.sh and the Dockerfile: pip installs these (markers included,
 pip applies them for the Python it runs on). Runs on Python 3.10 (no tomllib there).
@@ -17,6 +20,7 @@ pip applies them for the Python it runs on). Runs on Python 3.10 (no tomllib the
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 import sys
 import sysconfig
@@ -95,10 +99,19 @@ def prune(pyproject: Path, site: Path) -> list[tuple[Path, int]]:
     return gone
 
 
+def other_opencv(pyproject: Path, window: bool) -> list[str]:
+    """The OpenCV distributions installed in this interpreter's own site-packages (a venv's, not the system's
+    it may see) other than the one the runtime list names."""
+    wanted = {name(r) for r in runtime(pyproject, window=window)[0] if name(r).startswith("opencv-")}
+    site = sorted({sysconfig.get_paths()[k] for k in ("purelib", "platlib")})
+    found = {name(d.metadata["Name"]) for d in importlib.metadata.distributions(path=site)}
+    return sorted(n for n in found if n.startswith("opencv-") and n not in wanted)
+
+
 def main(argv: list[str]) -> int:
     """See the module's docstring; ROOT defaults to this repository."""
     extras = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--extra"]
-    flags = {a for a in argv[1:] if a in ("--no-deps", "--prune", "--window")}
+    flags = {a for a in argv[1:] if a in ("--no-deps", "--prune", "--window", "--other-opencv")}
     rest = [a for i, a in enumerate(argv[1:], 1) if a not in ("--extra", *flags) and argv[i - 1] != "--extra"]
     root = Path(__file__).resolve().parents[2]
     if "--prune" in flags:
@@ -108,6 +121,9 @@ def main(argv: list[str]) -> int:
         return 0
     if rest:
         root = Path(rest[0])
+    if "--other-opencv" in flags:
+        print(*other_opencv(root / "pyproject.toml", "--window" in flags))
+        return 0
     resolved, without = runtime(root / "pyproject.toml", tuple(extras), "--window" in flags)
     for requirement in without if "--no-deps" in flags else resolved:
         print(requirement)

@@ -66,12 +66,10 @@ fi
 mapfile -t deps < <("$VENV/bin/python" deploy/jetson/runtime_deps.py --extra gst "${OPENCV_BUILD[@]}")
 mapfile -t no_deps < <("$VENV/bin/python" deploy/jetson/runtime_deps.py --no-deps)
 # two OpenCV wheels share the cv2 folder (one uninstalled breaks the other): a venv made with the other WINDOW stops
-# here; --local: not the system's packages, which the venv sees
-wanted=$(printf '%s\n' "${deps[@]}" | grep -io '^opencv[a-z0-9._-]*')
-other=$("$VENV/bin/python" -m pip list --local --format=freeze | grep -io '^opencv[a-z0-9._-]*' | grep -vix "$wanted" \
-        | tr '\n' ' ' || true)
+# here (the venv's own packages, not the system's it sees)
+other=$("$VENV/bin/python" deploy/jetson/runtime_deps.py --other-opencv "${OPENCV_BUILD[@]}")
 if [[ -n $other ]]; then
-  echo "setup_jetson: $VENV has ${other% }, not this run's $wanted (made with the other WINDOW); remove it" \
+  echo "setup_jetson: $VENV has $other, not this run's OpenCV (made with the other WINDOW); remove it" \
        "(rm -rf $VENV) and run this again" >&2
   exit 2
 fi
