@@ -172,7 +172,8 @@ def _windows(batch: Triplets) -> list[torch.Tensor]:
 def answer(model: Recognizer, batch: Triplets) -> tuple[np.ndarray, np.ndarray, np.ndarray, DMDOutput]:
     """The recognizer's probabilities (N, K) at its temperatures and at 1, valence (N,) and DMD's
     edges for encoded triplets: as ``Recognizer.forward`` answers, the answer with the voice mixed
-    with the one without it by the voice's weight where the triplets carry its reliability."""
+    with the one without it by the voice's weight where the triplets carry its reliability, and a
+    voice alone answered by its encoder."""
     def once(b: Triplets) -> tuple[list[torch.Tensor], DMDOutput]:
         out = predict(model.dmd, b, torch.device("cpu"))
         probs, valence = model.decide(out.logits, *_windows(b))
@@ -187,8 +188,11 @@ def answer(model: Recognizer, batch: Triplets) -> tuple[np.ndarray, np.ndarray, 
                                                                       for m in ("visual", "audio", "text")))
         answers = [mix(w, a, b) for a, b in zip(answers, bare_answers)]
         edges = [mix(w, a, b) for a, b in zip(edges, (bare.edges_homo, bare.edges_hetero))]
-    probs, uncalibrated, valence = (t.numpy() for t in answers)
-    return probs, uncalibrated, valence, DMDOutput(out.logits, *edges)
+    probs, uncalibrated, valence = answers
+    voice_and_masks = [torch.from_numpy(getattr(batch, n)) for n in ("audio", "visual_mask", "audio_mask", "text_mask")]
+    probs, valence = model.lone_voice(probs, valence, *voice_and_masks)
+    uncalibrated = model.lone_voice(uncalibrated, valence, *voice_and_masks, temperature=False)[0]
+    return probs.numpy(), uncalibrated.numpy(), valence.numpy(), DMDOutput(out.logits, *edges)
 
 
 def voice_only_answer(model: Recognizer, shapes: dict[str, tuple[int, ...]]) -> Callable[[Pool], np.ndarray]:

@@ -8,10 +8,11 @@ With a data folder, the recognizer (``default`` = ``realtime/data/models/default
 last stdout line is one JSON object with one entry per set, and ``voice_<corpus>_heldout`` for the
 speech corpora nEMO, TESS, TurEV-DB and URDU: the recognizer's answer to each corpus's test speakers'
 voices alone (``realtime.offline.cross_corpus``: UAR, raw and restricted to the corpus's classes,
-the share of answers per label, the voice encoder's mean reliability); ``fused_cross_corpus_paired``:
-FER2013 test faces paired with those four corpora's voices, which the shipped voice encoder and
-fusion (RAVDESS voices only) never heard (``paired_with_voices``), and ``..._loco``: the same from
-the leave-one-corpus-out recognizers, each on the corpus it left out (``loco_paired``); the shipped text
+the share of answers per label, the voice encoder's mean reliability); ``fused_corpora_paired``:
+FER2013 test faces paired with those four corpora's test voices (speakers the shipped recognizer never
+heard, of corpora it was trained on: ``paired_with_voices``), and ``fused_cross_corpus_paired``: the
+same from the leave-one-corpus-out recognizers, each on the five corpora's one it never heard at all
+(``loco_paired``); the shipped text
 encoder on MELD test and each written corpus's test split without marks (``text_*_without_marks``);
 and ``voice_cross_corpus`` / ``text_cross_corpus``, the leave-one-corpus-out results as
 ``python -m realtime.voice_encoder loco`` and ``python -m realtime.text_encoder cross-corpus`` last
@@ -110,9 +111,9 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
         entry["mean_voice_reliability"] = float(voices[c].reliability.mean())
     words = text_scores(args.data / "text")[0]
     return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()},
-            "fused_cross_corpus_paired": with_mean({c: paired_with_voices(model, test_pools, voices[c], args.report, c)
-                                                    for c in CROSS_CORPUS_VOICE}),
-            "fused_cross_corpus_paired_loco": loco_paired(args),
+            "fused_corpora_paired": with_mean({c: paired_with_voices(model, test_pools, voices[c], args.report, c)
+                                               for c in CROSS_CORPUS_VOICE}),
+            "fused_cross_corpus_paired": loco_paired(args),
             "text_meld_test_without_marks": words["without_marks"],
             **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
             "voice_cross_corpus": cached_result(LOCO_DIR / "loco.json", "python -m realtime.voice_encoder loco --data DATA"),

@@ -21,12 +21,15 @@ it is and without its voice (two passes over the same weights), and the two answ
 voice's weight ``min(1, voice_reliability / VOICE_FULL_TRUST)`` (``voice_weight``); a window with nothing
 but a voice keeps the voice's answer.
 
-Words alone: a window with words and no face or voice is answered by the text encoder itself (its
-emotion log-probabilities at the last word, at their own temperature, and its valence), not by
-DMD. The fusion reads those same features, so alone it can at best match them, and it learned
-lone words from the 887 utterances of its fit set where the encoder learned from 9,989. On the
-selection set (MELD dev 20 %, 222 utterances) the encoder's answer has macro F1 0.382 against DMD's
-0.360 and weighted F1 0.532 against 0.538; valence MAE 0.513 against 0.536.
+A modality alone is answered by its own encoder, not by DMD. Words alone: the text encoder's
+emotion log-probabilities at the last word, at their own temperature, and its valence. A voice
+alone: the voice encoder's window log-probabilities at the temperature fitted with its reliability,
+and as valence their expectation of ``LABEL_VALENCE``. The fusion reads those same features, so
+alone it can at best match them, and it learned lone words from the 887 utterances of its fit set
+where the encoder learned from 9,989 (lone voices: the validation speakers against every training
+speaker of the encoder's corpora). For words, on the selection set (MELD dev 20 %, 222 utterances)
+the encoder's answer has macro F1 0.382 against DMD's 0.360 and weighted F1 0.532 against 0.538;
+valence MAE 0.513 against 0.536.
 
 A checkpoint is a directory (``realtime/data/models/default`` is the shipped one): ``model.safetensors`` holds
 the DMD weights (``dmd.``), the voice encoder's (``voice.``) and the two temperatures; ``config.json``
@@ -42,7 +45,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from realtime.core.feature_spec import FeatureSpec
+from realtime.core.feature_spec import LABEL_VALENCE, FeatureSpec
 from realtime.core.modalities import VOICE_FULL_TRUST
 from realtime.core.resources import shipped
 from realtime.nets.text_encoder import own_answer
@@ -76,6 +79,16 @@ def words_answer(words: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
     return own_answer(last_present(words, text_mask))
 
 
+def voice_answer(voice: Tensor, audio_mask: Tensor, temperature: Tensor, label_valence: Tensor) -> tuple[Tensor, Tensor]:
+    """The voice encoder's own answer inside its per-step features (B, T, out_dim): probabilities
+    (B, K) at ``temperature`` and valence (B,), their expectation of ``label_valence`` (K,)."""
+    k = len(label_valence)
+    m = audio_mask.unsqueeze(-1).to(voice.dtype)
+    log_probs = (voice[..., -k:] * m).sum(1) / m.sum(1).clamp_min(1.0)  # every present step holds the same
+    probs = (log_probs / temperature).softmax(-1)
+    return probs, probs @ label_valence
+
+
 class Recognizer(nn.Module):
     """Frozen voice encoder + DMD-lite; ``forward`` takes a batch of windows (see the module docstring)."""
 
@@ -84,6 +97,7 @@ class Recognizer(nn.Module):
         self.dmd, self.voice, self.spec = dmd, voice, spec
         self.register_buffer("temperature", torch.ones(()))  # of DMD's logits
         self.register_buffer("text_temperature", torch.ones(()))  # of the text encoder's, for words alone
+        self.register_buffer("label_valence", torch.tensor([LABEL_VALENCE[c] for c in spec.labels]), persistent=False)
         for p in voice.parameters():
             p.requires_grad_(False)
 
@@ -97,11 +111,13 @@ class Recognizer(nn.Module):
         with_voice = self.answer(visual, visual_mask, voice, audio_mask, text, text_mask)
         without = self.answer(visual, visual_mask, torch.zeros_like(voice), torch.zeros_like(audio_mask), text, text_mask)
         w = voice_weight(reliability, visual_mask, audio_mask, text_mask)
-        return (*(mix(w, a, b) for a, b in zip(with_voice, without)), reliability)
+        probs, valence, edges_homo, edges_hetero = (mix(w, a, b) for a, b in zip(with_voice, without))
+        return (*self.lone_voice(probs, valence, voice, visual_mask, audio_mask, text_mask), edges_homo, edges_hetero,
+                reliability)
 
     def unmixed(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor, text: Tensor,
                 text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The answer with the voice, whatever its reliability (what the fused kernels compute)."""
+        """DMD's answer with the voice, whatever its reliability, a lone voice too (what the fused kernels compute)."""
         return self.answer(visual, visual_mask, self.voice(audio, audio_mask), audio_mask, text, text_mask)
 
     def answer(self, visual: Tensor, visual_mask: Tensor, voice: Tensor, audio_mask: Tensor, text: Tensor,
@@ -123,6 +139,16 @@ class Recognizer(nn.Module):
         probs = torch.where(lone_words.unsqueeze(1), (text_log_probs / text_scale).softmax(-1),
                             (logits[:, :k] / fused_scale).softmax(-1))
         return probs, torch.where(lone_words, text_valence, logits[:, k].clamp(-1.0, 1.0))
+
+    def lone_voice(self, probs: Tensor, valence: Tensor, voice: Tensor, visual_mask: Tensor, audio_mask: Tensor,
+                   text_mask: Tensor, temperature: bool = True) -> tuple[Tensor, Tensor]:
+        """The answer (probabilities (B, K), valence (B,)) with each window that holds a voice alone
+        answered by the voice encoder from its encoded voice (B, T_a, out_dim) instead (module docstring);
+        at the encoder's fitted temperature, or at 1."""
+        scale = self.voice.reliability_fit[0] if temperature else torch.ones(())
+        voice_probs, voice_valence = voice_answer(voice, audio_mask, scale, self.label_valence)
+        alone = audio_mask.any(1) & ~visual_mask.any(1) & ~text_mask.any(1)  # (B,)
+        return torch.where(alone.unsqueeze(1), voice_probs, probs), torch.where(alone, voice_valence, valence)
 
 
 def save_recognizer(model: Recognizer, directory: str | Path, **extra: object) -> Path:

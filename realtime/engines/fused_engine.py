@@ -7,7 +7,8 @@ the outputs. ``precision`` picks the matrix products' arithmetic: ``float32`` (I
 
 The voice's reliability (``dmd_lite.recognizer``) is the one part outside the kernels: the voice
 encoder runs once more in PyTorch for it, and the kernels answer each window with and without its
-voice (a batch of 2B) for the mix.
+voice (a batch of 2B) for the mix; a window with a voice alone takes the encoder's own answer from
+that run (``Recognizer.lone_voice``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class FusedEngine(Engine):
         model, self.meta = load_recognizer(checkpoint, "cpu")
         super().__init__(model.spec)
         self.packed = pack(model, device, precision)
-        self.voice = model.voice.to(device)
+        self.model = model.to(device)  # for the voice encoder and ``lone_voice``
         self.cuda_graphs = cuda_graphs
         self._calls: dict[int, FusedCall | CapturedCall] = {}
 
@@ -55,8 +56,9 @@ class FusedEngine(Engine):
             outputs = call(*(t.to("cuda").contiguous() for t in tensors))
         with torch.inference_mode():
             masks = {n: torch.from_numpy(inputs[n]).to("cuda") for n in ("visual_mask", "audio_mask", "text_mask")}
-            reliability = self.voice.reliability(torch.from_numpy(inputs["audio"]).to("cuda"), masks["audio_mask"])
+            voice, reliability = self.model.voice.encode(torch.from_numpy(inputs["audio"]).to("cuda"), masks["audio_mask"])
             w = voice_weight(reliability, masks["visual_mask"], masks["audio_mask"], masks["text_mask"])
             b = len(w)
-            mixed = [mix(w, o[:b].to(w.dtype), o[b:].to(w.dtype)) for o in outputs]
-        return {n: o.float().cpu().numpy() for n, o in zip(OUTPUTS, (*mixed, reliability))}
+            probs, valence, *edges = (mix(w, o[:b].to(w.dtype), o[b:].to(w.dtype)) for o in outputs)
+            answer = self.model.lone_voice(probs, valence, voice, masks["visual_mask"], masks["audio_mask"], masks["text_mask"])
+        return {n: o.float().cpu().numpy() for n, o in zip(OUTPUTS, (*answer, *edges, reliability))}

@@ -164,7 +164,7 @@ def load_voice_encoder(path: Path | str = WEIGHTS_PATH) -> VoiceEncoder:
     """The shipped encoder in eval mode (float32), checked against its JSON sidecar."""
     path = Path(path)
     meta = checked_sidecar(path, _meta_contract(), "voice encoder",
-                           "python -m realtime.voice_encoder train --extraction <extract of RAVDESS>")
+                           "python -m realtime.voice_encoder train-corpora --data <the shared data folder>")
     known = {f.name for f in fields(VoiceConfig)}
     if not isinstance(meta.get("config"), dict) or set(meta["config"]) != known:
         raise ValueError(f"{path.with_suffix('.json')}: config {meta.get('config')!r} does not have the fields {sorted(known)}; retrain")

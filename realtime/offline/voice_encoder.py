@@ -1,6 +1,6 @@
 """The voice encoder's training and evaluation: on RAVDESS alone, and across the five speech corpora.
 
-On RAVDESS alone (``train``, ``evaluate``; the shipped encoder): RAVDESS speech
+On RAVDESS alone (``train``, ``evaluate``): RAVDESS speech
 (24 actors, 1,440 clips, "calm" counted as neutral), actors 1-16 train, 17-20 validate (model
 selection only), 21-24 test. Training windows are the ones the live app takes: one every hop
 (0.5 s) back from the end of each clip, so they hold the whole sentence or only its start;
@@ -15,15 +15,16 @@ weights are for non-commercial use.
 
 CLI::
 
-    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # RAVDESS alone: ships
+    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # RAVDESS alone
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
     python -m realtime.voice_encoder fit-reliability [--weights W] [--data ../shared/data]  # in place
     python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
 
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
 
-Across corpora (``train-corpora``, ``loco``; weights go to the user cache, never over the shipped
-ones; ``loco``'s model of all five is not shipped, MODEL_CARD.md says why): the train speakers of several corpora
+Across corpora (``train-corpora``, ``loco``; weights go to the user cache unless ``--out`` says
+otherwise; the shipped encoder is ``train-corpora`` of all five, the same as ``loco``'s last model): the
+train speakers of several corpora
 together (``speech_corpora`` splits), the final window of each clip and up to 2 earlier hops; each
 window's cross-entropy over its own corpus's classes only (a class the corpus lacks is missing, not
 a negative); each epoch draws its windows so that a corpus's share goes with its size ** 0.5;
@@ -34,7 +35,7 @@ classes) on the corpora's validation speakers is kept, and its reliability fitte
 ``restricted``: its own classes only), their mean, then the model of all of them on each one's test
 speakers::
 
-    python -m realtime.voice_encoder train-corpora --data ../shared/data --corpora ravdess,nemo,tess,turev,urdu
+    python -m realtime.voice_encoder train-corpora --data ../shared/data --out realtime/data/models/voice_encoder.safetensors  # ships
     python -m realtime.voice_encoder loco --data ../shared/data  # -> ~/.cache/dmd-realtime/voice_encoder/loco/
 """
 
@@ -495,6 +496,7 @@ def parser() -> argparse.ArgumentParser:
         lambda p, _: p.add_argument("--extraction", type=Path, required=True,
                                     help="`python -m realtime.extract --kind audio` output of RAVDESS"),
         WEIGHTS_PATH)
+    t.set_defaults(out=cache_dir("voice_encoder") / "ravdess" / "voice_ravdess.safetensors")  # the shipped one is of five corpora
     t.add_argument("--epochs", type=int, default=25, help="training epochs (default: %(default)s)")
     t.add_argument("--lr", type=float, default=2e-3, help="peak of the one-cycle schedule")
     t.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default: %(default)s)")

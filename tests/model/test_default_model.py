@@ -13,6 +13,7 @@ from calibration.windows import read_windows
 from dmd_lite.metrics import classification_metrics
 from dmd_lite.recognizer import DEFAULT_CHECKPOINT
 from realtime.capture.audio_source import FileAudioSource
+from realtime.core.feature_spec import LABEL_VALENCE
 from realtime.core.tokens import tokenize
 from realtime.engines.base import window_batch
 from realtime.engines.torch_engine import TorchEngine
@@ -128,14 +129,29 @@ def test_real_held_out_words(engine, text):
 def test_words_alone_get_the_text_encoders_answer(engine, text):
     assembler = WindowAssembler(engine.spec)
     words = said(text, "why would you do that to me?!", 0.5)
-    audio = (np.arange(100) / 25.0, np.random.default_rng(0).standard_normal((100, engine.spec.audio_dim)).astype(np.float32))
+    face = (np.arange(60) / 15.0, np.random.default_rng(0).standard_normal((60, engine.spec.visual_dim)).astype(np.float32))
     log_probs, valence = own_answer(torch.from_numpy(words[1][-1]))  # the last word's row: the whole utterance
     expected = (log_probs / engine.model.text_temperature).softmax(-1).numpy()
     alone = engine.infer(assembler.from_streams(4.0, {"text": words}))
     assert alone.probabilities == pytest.approx(expected, abs=1e-5)
     assert alone.valence == pytest.approx(float(valence), abs=1e-5)
-    with_voice = engine.infer(assembler.from_streams(4.0, {"text": words, "audio": audio}))
-    assert np.abs(with_voice.probabilities - expected).max() > 1e-3  # DMD answers when there is more than words
+    with_face = engine.infer(assembler.from_streams(4.0, {"text": words, "visual": face}))
+    assert np.abs(with_face.probabilities - expected).max() > 1e-3  # DMD answers when there is more than words
+
+
+def test_a_voice_alone_gets_the_voice_encoders_answer(engine, text):
+    assembler = WindowAssembler(engine.spec)
+    audio = (np.arange(100) / 25.0, np.random.default_rng(1).standard_normal((100, engine.spec.audio_dim)).astype(np.float32))
+    window = assembler.from_streams(4.0, {"audio": audio})
+    voice = engine.model.voice
+    x, m = (torch.from_numpy(a[None]) for a in (window.audio, window.audio_mask))
+    with torch.no_grad():
+        expected = (voice.classify(x, m) / voice.reliability_fit[0]).softmax(-1)[0].numpy()
+    alone = engine.infer(window)
+    assert alone.probabilities == pytest.approx(expected, abs=1e-5)
+    assert alone.valence == pytest.approx(float(expected @ [LABEL_VALENCE[c] for c in engine.labels]), abs=1e-5)
+    with_words = engine.infer(assembler.from_streams(4.0, {"audio": audio, "text": said(text, "that is great", 1.0)}))
+    assert np.abs(with_words.probabilities - expected).max() > 1e-3  # DMD answers when there is more than a voice
 
 
 def test_words_carry_valence(engine, text):
