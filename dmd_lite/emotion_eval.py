@@ -41,7 +41,7 @@ from .emotion_data import (Pool, Triplets, concat_pools, face_pool, face_windows
 from .emotion_train import TripletSampler, predict
 from .metrics import classification_metrics, save_confusion_png
 from .model import DMDOutput
-from .recognizer import Recognizer, mix, voice_weight
+from .recognizer import Recognizer
 
 FIT_ACTORS = VAL_ACTORS[:-1]  # the voice encoder's validation actors (17-19): fusion is fitted on them
 SELECT_ACTORS = VAL_ACTORS[-1:]  # ... and selected and calibrated on the last (20)
@@ -173,25 +173,20 @@ def answer(model: Recognizer, batch: Triplets) -> tuple[np.ndarray, np.ndarray, 
     """The recognizer's probabilities (N, K) at its temperatures and at 1, valence (N,) and DMD's
     edges for encoded triplets: as ``Recognizer.forward`` answers, the answer with the voice mixed
     with the one without it by the voice's weight where the triplets carry its reliability, and a
-    voice alone answered by its encoder."""
-    def once(b: Triplets) -> tuple[list[torch.Tensor], DMDOutput]:
+    face or a voice alone answered by its encoder."""
+    def dmd_answers(b: Triplets) -> tuple[list[tuple[torch.Tensor, ...]], DMDOutput]:
         out = predict(model.dmd, b, torch.device("cpu"))
-        probs, valence = model.decide(out.logits, *_windows(b))
-        return [probs, model.decide(out.logits, *_windows(b), temperature=False)[0], valence], out
+        return [(*model.decide(out.logits, *_windows(b), temperature=t), out.edges_homo, out.edges_hetero)
+                for t in (True, False)], out
 
-    answers, out = once(batch)
-    edges = [out.edges_homo, out.edges_hetero]
-    if batch.voice_reliability is not None and batch.audio_mask.any():
-        bare_answers, bare = once(replace(batch, audio=np.zeros_like(batch.audio),
-                                          audio_mask=np.zeros_like(batch.audio_mask)))
-        w = voice_weight(torch.from_numpy(batch.voice_reliability), *(torch.from_numpy(getattr(batch, f"{m}_mask"))
-                                                                      for m in ("visual", "audio", "text")))
-        answers = [mix(w, a, b) for a, b in zip(answers, bare_answers)]
-        edges = [mix(w, a, b) for a, b in zip(edges, (bare.edges_homo, bare.edges_hetero))]
-    probs, uncalibrated, valence = answers
-    voice_and_masks = [torch.from_numpy(getattr(batch, n)) for n in ("audio", "visual_mask", "audio_mask", "text_mask")]
-    probs, valence = model.lone_voice(probs, valence, *voice_and_masks)
-    uncalibrated = model.lone_voice(uncalibrated, valence, *voice_and_masks, temperature=False)[0]
+    (calibrated, at_one), out = dmd_answers(batch)
+    bare_calibrated, bare_at_one = dmd_answers(replace(batch, audio=np.zeros_like(batch.audio),
+                                                       audio_mask=np.zeros_like(batch.audio_mask)))[0]
+    reliability = (torch.ones(len(batch.labels)) if batch.voice_reliability is None
+                   else torch.from_numpy(batch.voice_reliability))
+    windows = [torch.from_numpy(getattr(batch, n)) for n in ("visual", "audio", "visual_mask", "audio_mask", "text_mask")]
+    probs, valence, *edges = model.combine(calibrated, bare_calibrated, reliability, *windows)
+    uncalibrated = model.combine(at_one, bare_at_one, reliability, *windows, temperature=False)[0]
     return probs.numpy(), uncalibrated.numpy(), valence.numpy(), DMDOutput(out.logits, *edges)
 
 

@@ -17,19 +17,20 @@ Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,)
 ``voice_reliability`` (B,) in [0, 1] (the voice encoder's, 0 without voice).
 
 A voice that is not to be trusted does not override the others: DMD answers each window twice, as
-it is and without its voice (two passes over the same weights), and the two answers (probabilities, valence, edges) are mixed with the
-voice's weight ``min(1, voice_reliability / VOICE_FULL_TRUST)`` (``voice_weight``); a window with nothing
-but a voice keeps the voice's answer.
+it is and without its voice (two passes over the same weights), and the answer with the voice and
+the recognizer's answer without it (probabilities, valence, edges; a face or words left alone get
+their encoder's) are mixed with the voice's weight ``min(1, voice_reliability / VOICE_FULL_TRUST)``
+(``voice_weight``, ``combine``); a window with nothing but a voice keeps the voice's answer.
 
-A modality alone is answered by its own encoder, not by DMD. Words alone: the text encoder's
-emotion log-probabilities at the last word, at their own temperature, and its valence. A voice
-alone: the voice encoder's window log-probabilities at the temperature fitted with its reliability,
-and as valence their expectation of ``LABEL_VALENCE``. The fusion reads those same features, so
-alone it can at best match them, and it learned lone words from the 887 utterances of its fit set
-where the encoder learned from 9,989 (lone voices: the validation speakers against every training
-speaker of the encoder's corpora). For words, on the selection set (MELD dev 20 %, 222 utterances)
-the encoder's answer has macro F1 0.382 against DMD's 0.360 and weighted F1 0.532 against 0.538;
-valence MAE 0.513 against 0.536.
+A modality alone is answered by its own encoder; DMD answers windows of two or three. Words alone:
+the text encoder's emotion log-probabilities at the last word, at their own temperature, and its
+valence. A voice alone: the voice encoder's window log-probabilities at the temperature fitted with
+its reliability. A face alone: the expression CNN's probabilities (the last K visual features, as
+``realtime.frontends.face`` lays them out) averaged over the window's frames, so an expression held
+across the window outweighs one that passes. Voice and face take as valence the expectation of
+``LABEL_VALENCE`` under those probabilities. The fusion reads those same features, so alone it can at
+best match them, and it learned each lone modality from its fit set's few people where the encoder
+learned from every training speaker, utterance or face (MODEL_CARD.md has the figures).
 
 A checkpoint is a directory (``realtime/data/models/default`` is the shipped one): ``model.safetensors`` holds
 the DMD weights (``dmd.``), the voice encoder's (``voice.``) and the two temperatures; ``config.json``
@@ -39,6 +40,7 @@ the recipe recorded (seed, data, metrics).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -73,20 +75,37 @@ def mix(weight: Tensor, with_voice: Tensor, without_voice: Tensor) -> Tensor:
     return w * with_voice + (1 - w) * without_voice
 
 
+def present_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """(B, T, e) -> (B, e): the mean over each window's present steps (zeros where none is)."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
 def words_answer(words: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
     """The text encoder's own answer at each window's last word: per-slot word features (B, T, D),
     oldest first -> emotion log-probabilities (B, K) and valence (B,)."""
     return own_answer(last_present(words, text_mask))
 
 
-def voice_answer(voice: Tensor, audio_mask: Tensor, temperature: Tensor, label_valence: Tensor) -> tuple[Tensor, Tensor]:
-    """The voice encoder's own answer inside its per-step features (B, T, out_dim): probabilities
-    (B, K) at ``temperature`` and valence (B,), their expectation of ``label_valence`` (K,)."""
-    k = len(label_valence)
-    m = audio_mask.unsqueeze(-1).to(voice.dtype)
-    log_probs = (voice[..., -k:] * m).sum(1) / m.sum(1).clamp_min(1.0)  # every present step holds the same
-    probs = (log_probs / temperature).softmax(-1)
-    return probs, probs @ label_valence
+def present_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """(B, T, e) -> (B, e): the mean over each window's present steps (zeros where none is)."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def voice_answer(voice: Tensor, audio_mask: Tensor, temperature: Tensor, k: int) -> Tensor:
+    """The voice encoder's own answer inside its per-step features (B, T, out_dim): probabilities (B, k)
+    at ``temperature`` (the last k features of every present step hold the same log-probabilities)."""
+    return (present_mean(voice[..., -k:], audio_mask) / temperature).softmax(-1)
+
+
+def face_answer(visual: Tensor, visual_mask: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """The expression CNN's probabilities (B, k) averaged over each window's present frames, from the
+    normalised visual features (B, T, D) whose last k values are its probabilities; ``mean`` and
+    ``std`` (k,) undo their normalisation."""
+    k = len(mean)
+    probs = (present_mean(visual[..., -k:], visual_mask) * std + mean).clamp_min(0.0)
+    return probs / probs.sum(-1, keepdim=True).clamp_min(1e-6)
 
 
 class Recognizer(nn.Module):
@@ -97,7 +116,11 @@ class Recognizer(nn.Module):
         self.dmd, self.voice, self.spec = dmd, voice, spec
         self.register_buffer("temperature", torch.ones(()))  # of DMD's logits
         self.register_buffer("text_temperature", torch.ones(()))  # of the text encoder's, for words alone
+        # a lone modality's answer (``lone_answers``): each label's valence, the CNN probabilities' normalisation
+        k, norm = len(spec.labels), spec.visual_norm
         self.register_buffer("label_valence", torch.tensor([LABEL_VALENCE[c] for c in spec.labels]), persistent=False)
+        self.register_buffer("face_mean", torch.tensor(norm.mean[-k:] if norm else [0.0] * k), persistent=False)
+        self.register_buffer("face_std", torch.tensor(norm.std[-k:] if norm else [1.0] * k), persistent=False)
         for p in voice.parameters():
             p.requires_grad_(False)
 
@@ -110,14 +133,13 @@ class Recognizer(nn.Module):
         voice, reliability = self.voice.encode(audio, audio_mask)
         with_voice = self.answer(visual, visual_mask, voice, audio_mask, text, text_mask)
         without = self.answer(visual, visual_mask, torch.zeros_like(voice), torch.zeros_like(audio_mask), text, text_mask)
-        w = voice_weight(reliability, visual_mask, audio_mask, text_mask)
-        probs, valence, edges_homo, edges_hetero = (mix(w, a, b) for a, b in zip(with_voice, without))
-        return (*self.lone_voice(probs, valence, voice, visual_mask, audio_mask, text_mask), edges_homo, edges_hetero,
+        return (*self.combine(with_voice, without, reliability, visual, voice, visual_mask, audio_mask, text_mask),
                 reliability)
 
     def unmixed(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor, text: Tensor,
                 text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """DMD's answer with the voice, whatever its reliability, a lone voice too (what the fused kernels compute)."""
+        """DMD's answer with the voice, whatever its reliability, a lone face or voice too (what the fused
+        kernels compute)."""
         return self.answer(visual, visual_mask, self.voice(audio, audio_mask), audio_mask, text, text_mask)
 
     def answer(self, visual: Tensor, visual_mask: Tensor, voice: Tensor, audio_mask: Tensor, text: Tensor,
@@ -140,15 +162,33 @@ class Recognizer(nn.Module):
                             (logits[:, :k] / fused_scale).softmax(-1))
         return probs, torch.where(lone_words, text_valence, logits[:, k].clamp(-1.0, 1.0))
 
-    def lone_voice(self, probs: Tensor, valence: Tensor, voice: Tensor, visual_mask: Tensor, audio_mask: Tensor,
-                   text_mask: Tensor, temperature: bool = True) -> tuple[Tensor, Tensor]:
-        """The answer (probabilities (B, K), valence (B,)) with each window that holds a voice alone
-        answered by the voice encoder from its encoded voice (B, T_a, out_dim) instead (module docstring);
-        at the encoder's fitted temperature, or at 1."""
+    def combine(self, with_voice: Sequence[Tensor], without: Sequence[Tensor], reliability: Tensor, visual: Tensor,
+                voice: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor,
+                temperature: bool = True) -> tuple[Tensor, ...]:
+        """The window's answer from DMD's answers (probabilities, valence, then the edges) with and without
+        its voice: the one without is what the recognizer answers with the voice removed (a face or words
+        left alone get their encoder's answer), the two are mixed by the voice's weight (``voice_weight``),
+        and a window with a face or a voice alone gets its encoder's answer (``lone_answers``)."""
+        silent = torch.zeros_like(audio_mask)
+        without = (*self.lone_answers(*without[:2], visual, voice, visual_mask, silent, text_mask, temperature),
+                   *without[2:])
+        w = voice_weight(reliability, visual_mask, audio_mask, text_mask)
+        probs, valence, *edges = (mix(w, a, b) for a, b in zip(with_voice, without))
+        return (*self.lone_answers(probs, valence, visual, voice, visual_mask, audio_mask, text_mask, temperature),
+                *edges)
+
+    def lone_answers(self, probs: Tensor, valence: Tensor, visual: Tensor, voice: Tensor, visual_mask: Tensor,
+                     audio_mask: Tensor, text_mask: Tensor, temperature: bool = True) -> tuple[Tensor, Tensor]:
+        """The answer (probabilities (B, K), valence (B,)) with each window that holds a face alone or a
+        voice alone (encoded, (B, T_a, out_dim)) answered by that modality's encoder instead (module
+        docstring): the voice at its encoder's fitted temperature, or at 1."""
+        has_face, has_voice, has_words = visual_mask.any(1), audio_mask.any(1), text_mask.any(1)
+        lone_face, lone_voice = has_face & ~has_voice & ~has_words, has_voice & ~has_face & ~has_words
         scale = self.voice.reliability_fit[0] if temperature else torch.ones(())
-        voice_probs, voice_valence = voice_answer(voice, audio_mask, scale, self.label_valence)
-        alone = audio_mask.any(1) & ~visual_mask.any(1) & ~text_mask.any(1)  # (B,)
-        return torch.where(alone.unsqueeze(1), voice_probs, probs), torch.where(alone, voice_valence, valence)
+        own = torch.where(lone_face.unsqueeze(1), face_answer(visual, visual_mask, self.face_mean, self.face_std),
+                          voice_answer(voice, audio_mask, scale, len(self.labels)))
+        alone = lone_face | lone_voice
+        return torch.where(alone.unsqueeze(1), own, probs), torch.where(alone, own @ self.label_valence, valence)
 
 
 def save_recognizer(model: Recognizer, directory: str | Path, **extra: object) -> Path:

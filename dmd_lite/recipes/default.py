@@ -12,8 +12,8 @@
    speech corpora the voice encoder was trained on, MELD dev, 80 %), so it learns how far each
    encoder is to be trusted on people it has not seen, once per seed (``SEEDS``: runs differ
    by about a point on the held-out sets); the checkpoint is selected (epoch and seed), and the
-   softmax temperatures (DMD's on the fused and face windows, the text encoder's for words alone)
-   fitted, on the rest (the other 20 %, RAVDESS actor 20).
+   softmax temperatures (DMD's, and the text encoder's for words alone) fitted, on the rest (the
+   other 20 %, RAVDESS actor 20).
 4. ``emotion_eval`` scores it on the held-out sets; the report (JSON, confusion matrices, curves)
    goes to ``$XDG_CACHE_HOME/dmd-realtime/default/report`` (another ``--out``: ``.../default/other/<its
    name>/report``) and the artifact to ``--out``.
@@ -100,9 +100,8 @@ def run(data: Path, out: Path, cfg: TripletTraining, seeds: tuple[int, ...], wor
     cfg, best, chosen = replace(cfg, seed=seed), runs[seed], work / "train" / f"seed-{seed}"
     model = Recognizer(DMD(config), voice, spec)
     model.dmd.load_state_dict(load_file(chosen / "best" / WEIGHTS))
-    answered = [valid[name] for name in ("fused", "visual")]  # lone words and a lone voice get their encoder's answer
-    logits = torch.cat([predict(model.dmd, b, torch.device("cpu")).logits[:, :len(LABELS)] for b in answered])
-    targets = torch.cat([torch.from_numpy(b.labels) for b in answered])
+    logits = torch.cat([predict(model.dmd, b, torch.device("cpu")).logits[:, :len(LABELS)] for b in valid.values()])
+    targets = torch.cat([torch.from_numpy(b.labels) for b in valid.values()])
     model.temperature.fill_(fit_temperature(logits, targets))
     words = valid["text"]
     text_log_probs = words_answer(torch.from_numpy(words.text), torch.from_numpy(words.text_mask))[0]

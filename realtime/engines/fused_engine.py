@@ -7,8 +7,8 @@ the outputs. ``precision`` picks the matrix products' arithmetic: ``float32`` (I
 
 The voice's reliability (``dmd_lite.recognizer``) is the one part outside the kernels: the voice
 encoder runs once more in PyTorch for it, and the kernels answer each window with and without its
-voice (a batch of 2B) for the mix; a window with a voice alone takes the encoder's own answer from
-that run (``Recognizer.lone_voice``).
+voice (a batch of 2B), and ``Recognizer.combine`` mixes the two and gives a face or a voice alone its
+encoder's own answer (the face's from the window, the voice's from that run).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmd_lite.recognizer import load_recognizer, mix, voice_weight
+from dmd_lite.recognizer import load_recognizer
 from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.engines.base import Engine
 from realtime.engines.fused import require_cuda
@@ -38,7 +38,7 @@ class FusedEngine(Engine):
         model, self.meta = load_recognizer(checkpoint, "cpu")
         super().__init__(model.spec)
         self.packed = pack(model, device, precision)
-        self.model = model.to(device)  # for the voice encoder and ``lone_voice``
+        self.model = model.to(device)  # for the voice encoder and ``combine``
         self.cuda_graphs = cuda_graphs
         self._calls: dict[int, FusedCall | CapturedCall] = {}
 
@@ -57,8 +57,9 @@ class FusedEngine(Engine):
         with torch.inference_mode():
             masks = {n: torch.from_numpy(inputs[n]).to("cuda") for n in ("visual_mask", "audio_mask", "text_mask")}
             voice, reliability = self.model.voice.encode(torch.from_numpy(inputs["audio"]).to("cuda"), masks["audio_mask"])
-            w = voice_weight(reliability, masks["visual_mask"], masks["audio_mask"], masks["text_mask"])
-            b = len(w)
-            probs, valence, *edges = (mix(w, o[:b].to(w.dtype), o[b:].to(w.dtype)) for o in outputs)
-            answer = self.model.lone_voice(probs, valence, voice, masks["visual_mask"], masks["audio_mask"], masks["text_mask"])
-        return {n: o.float().cpu().numpy() for n, o in zip(OUTPUTS, (*answer, *edges, reliability))}
+            visual = torch.from_numpy(inputs["visual"]).to("cuda")
+            b = len(reliability)
+            answer = self.model.combine([o[:b].to(reliability.dtype) for o in outputs],
+                                        [o[b:].to(reliability.dtype) for o in outputs], reliability, visual, voice,
+                                        masks["visual_mask"], masks["audio_mask"], masks["text_mask"])
+        return {n: o.float().cpu().numpy() for n, o in zip(OUTPUTS, (*answer, reliability))}

@@ -17,7 +17,7 @@ from realtime.core.feature_spec import LABEL_VALENCE
 from realtime.core.tokens import tokenize
 from realtime.engines.base import window_batch
 from realtime.engines.torch_engine import TorchEngine
-from realtime.frontends.face import FaceFrontEnd
+from realtime.frontends.face import PRESENCE, PROBABILITIES, FaceFrontEnd
 from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.frontends.voice import voice_features
 from realtime.nets.text_encoder import own_answer
@@ -138,6 +138,19 @@ def test_words_alone_get_the_text_encoders_answer(engine, text):
     with_face = engine.infer(assembler.from_streams(4.0, {"text": words, "visual": face}))
     assert np.abs(with_face.probabilities - expected).max() > 1e-3  # DMD answers when there is more than words
 
+
+def test_a_face_alone_gets_the_expression_cnns_answer_over_its_frames(engine):
+    assert PROBABILITIES == slice(engine.spec.visual_dim - len(engine.labels), engine.spec.visual_dim)  # as read
+    rng = np.random.default_rng(2)
+    cnn = rng.dirichlet(np.ones(len(engine.labels)), 2).astype(np.float32)  # a held expression, then a passing one
+    frames = np.zeros((60, engine.spec.visual_dim), np.float32)
+    frames[:, PRESENCE] = 1.0
+    frames[:, PROBABILITIES] = cnn[0]
+    frames[40:55, PROBABILITIES] = cnn[1]
+    alone = engine.infer(WindowAssembler(engine.spec).from_streams(4.0, {"visual": ((np.arange(60) + 1) / 15.0, frames)}))
+    expected = (45 * cnn[0] + 15 * cnn[1]) / 60
+    assert alone.probabilities == pytest.approx(expected / expected.sum(), abs=1e-5)
+    assert alone.valence == pytest.approx(float(expected @ [LABEL_VALENCE[c] for c in engine.labels]), abs=1e-5)
 
 def test_a_voice_alone_gets_the_voice_encoders_answer(engine, text):
     assembler = WindowAssembler(engine.spec)
