@@ -87,12 +87,6 @@ def words_answer(words: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
     return own_answer(last_present(words, text_mask))
 
 
-def present_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """(B, T, e) -> (B, e): the mean over each window's present steps (zeros where none is)."""
-    m = mask.unsqueeze(-1).to(x.dtype)
-    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-
 def voice_answer(voice: Tensor, audio_mask: Tensor, temperature: Tensor, k: int) -> Tensor:
     """The voice encoder's own answer inside its per-step features (B, T, out_dim): probabilities (B, k)
     at ``temperature`` (the last k features of every present step hold the same log-probabilities)."""
