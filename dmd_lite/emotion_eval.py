@@ -180,8 +180,9 @@ def answer(model: Recognizer, batch: Triplets) -> tuple[np.ndarray, np.ndarray, 
                 for t in (True, False)], out
 
     (calibrated, at_one), out = dmd_answers(batch)
-    bare_calibrated, bare_at_one = dmd_answers(replace(batch, audio=np.zeros_like(batch.audio),
-                                                       audio_mask=np.zeros_like(batch.audio_mask)))[0]
+    bare_calibrated, bare_at_one = (dmd_answers(replace(batch, audio=np.zeros_like(batch.audio),
+                                                        audio_mask=np.zeros_like(batch.audio_mask)))[0]
+                                    if batch.audio_mask.any() else (calibrated, at_one))  # no voice: the same pass
     reliability = (torch.ones(len(batch.labels)) if batch.voice_reliability is None
                    else torch.from_numpy(batch.voice_reliability))
     windows = [torch.from_numpy(getattr(batch, n)) for n in ("visual", "audio", "visual_mask", "audio_mask", "text_mask")]
