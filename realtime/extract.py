@@ -54,7 +54,7 @@ from tqdm import tqdm
 
 from realtime.core.errors import SourceError, interrupts_left_to_parent, one_line, run_cli
 from realtime.core.feature_spec import FeatureSpec, Stream
-from realtime.core.files import sha256
+from realtime.core.files import sha256, write_text_atomic
 from realtime.core.resources import shipped
 from realtime.core.native_logs import silence_native_stderr
 from realtime.core.tokens import tokenize
@@ -440,7 +440,7 @@ def _check_spec(out: Path) -> None:
     if path.is_file():
         FeatureSpec.from_dict(json.loads(path.read_text())).check_compatible(spec, windows=False)
     else:
-        path.write_text(json.dumps(spec.to_dict(), indent=1))
+        write_text_atomic(path, json.dumps(spec.to_dict(), indent=1))
 
 
 def front_end_models(kind: str) -> dict[str, str]:
@@ -459,7 +459,8 @@ def _check_models(out: Path, kind: str) -> None:
         changed = sorted(k for k in models.keys() | recorded.keys() if models.get(k) != recorded.get(k))
         raise ValueError(f"{out} holds features of other front-end models ({', '.join(changed)}): delete it "
                          "to extract them again with the shipped ones")
-    path.write_text(json.dumps(models, indent=1))
+    if recorded != models:
+        write_text_atomic(path, json.dumps(models, indent=1))
 
 
 def _results(units: list[Unit], out: Path, workers: int, kind: str) -> Iterator[tuple[Unit, list[dict]]]:
@@ -511,9 +512,7 @@ def extract(kind: str, root: Path, out: Path, workers: int) -> dict:
                     processed += 1
             records += unit_records
             bar.update(len(unit.items))
-    tmp = out / f".{INDEX}.tmp"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in sorted(records, key=_source_order)))
-    os.replace(tmp, out / INDEX)
+    write_text_atomic(out / INDEX, "".join(json.dumps(r) + "\n" for r in sorted(records, key=_source_order)))
     return {"processed": processed, "skipped_existing": skipped, "failed": failed, "out": str(out)}
 
 
