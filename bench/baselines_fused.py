@@ -57,7 +57,7 @@ def face_probs(extraction: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def voice_probs(extraction: Path) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities and labels of every held-out RAVDESS clip."""
-    x, y = clip_statistics(extraction, held_out)
+    x, y, _ = clip_statistics(extraction, held_out)
     return class_probs(fit_logmel(extraction), x), y
 
 

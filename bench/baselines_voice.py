@@ -31,15 +31,16 @@ from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, act
 DEFAULT_EXTRACTION = cache_dir("default") / "extract" / "ravdess"
 
 
-def clip_statistics(extraction: Path, accept: Callable[[dict], bool]) -> tuple[np.ndarray, np.ndarray]:
+def clip_statistics(extraction: Path, accept: Callable[[dict], bool]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per labelled clip with status ok that ``accept`` takes, in ``records`` order: log-mel mean
-    and std (n, 2 * N_MELS) and label index (n,)."""
-    feats, labels = [], []
+    and std (n, 2 * N_MELS), label index (n,) and source (the clip's path in the corpus folder)."""
+    feats, labels, sources = [], [], []
     for r, streams in records(extraction, lambda r: r["status"] == "ok" and r.get("label") in LABELS and accept(r)):
         mel = streams["audio"][1][:, :N_MELS]  # (steps, N_MELS)
         feats.append(np.concatenate([mel.mean(0), mel.std(0)]))
         labels.append(LABELS.index(r["label"]))
-    return np.stack(feats), np.array(labels)
+        sources.append(r["source"])
+    return np.stack(feats), np.array(labels), sources
 
 
 def held_out(record: dict) -> bool:
@@ -48,7 +49,7 @@ def held_out(record: dict) -> bool:
 
 def fit_logmel(extraction: Path, c: float = 1.0) -> Pipeline:
     """StandardScaler + LogisticRegression(C=c) on the clip statistics of the train and validation actors."""
-    x, y = clip_statistics(extraction, lambda r: actor_of(r["speaker"]) in TRAIN_ACTORS + VAL_ACTORS)
+    x, y, _ = clip_statistics(extraction, lambda r: actor_of(r["speaker"]) in TRAIN_ACTORS + VAL_ACTORS)
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x, y)
 
 
@@ -62,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     a = parser().parse_args(argv)
     clf = fit_logmel(a.extraction)
-    x, y = clip_statistics(a.extraction, held_out)
+    x, y, _ = clip_statistics(a.extraction, held_out)
     m = classification_metrics(clf.predict(x), y, len(LABELS))
     print(f"log-mel mean/std + logistic regression, RAVDESS actors {TEST_ACTORS[0]}-{TEST_ACTORS[-1]} "
           f"(n={len(y)}): accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}")
