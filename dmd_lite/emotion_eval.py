@@ -14,7 +14,9 @@ share), the expected calibration error with and without the checkpoint's tempera
 ``valence_mae`` against the valence targets the model is trained on (``emotion_data.valence_targets``:
 MELD's sentiment for its words, the label's ``LABEL_VALENCE`` for faces and voices), the share of
 windows whose valence has the sign of their label (``valence_sign_agreement`` over
-``valence_sign_n`` windows of labels with a clear sign, ``CLEAR_VALENCE_SIGN``), the voice
+``valence_sign_n`` windows of labels with a clear sign, ``CLEAR_VALENCE_SIGN``), the share of
+windows whose answer is confident enough to be shown (``SHOW_CONFIDENCE``) and has a clear sign but
+whose valence has the other sign (``valence_contradicts_label`` over ``valence_confident_n``), the voice
 encoder's mean reliability over windows with a voice
 (``mean_voice_reliability``), and the mean GD-Unit edge weights (homo and hetero graphs; an
 edge touching an absent modality weighs 0, so single-modality sets show zeros).
@@ -34,6 +36,7 @@ from realtime.core.feature_spec import CLEAR_VALENCE_SIGN, FeatureSpec
 from realtime.core.modalities import EDGE_NAMES, MODALITIES
 from realtime.extract import MODELS, extract
 from realtime.nets.voice_encoder import VoiceEncoder
+from realtime.smoothing import SHOW_CONFIDENCE
 from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
 
 from .emotion_data import (Pool, Triplets, concat_pools, face_pool, face_windows, paired_picks, pass_over,
@@ -217,6 +220,7 @@ def score_set(model: Recognizer, batch: Triplets, labels: tuple[str, ...], png: 
     target = valence_targets(batch.labels, batch.valence)
     entry["valence_mae"] = float(np.abs(valence[keep] - target[keep]).mean())
     entry |= valence_sign_agreement(valence[keep], batch.labels[keep], labels)
+    entry |= valence_contradictions(probs[keep], valence[keep], labels)
     entry["gd_edges"] = {kind: dict(zip(EDGE_NAMES, getattr(out, f"edges_{kind}").mean(0).tolist()))
                          for kind in ("homo", "hetero")}
     if png is not None:
@@ -233,6 +237,18 @@ def valence_sign_agreement(valence: np.ndarray, labels: np.ndarray, names: tuple
         return {"valence_sign_n": 0}
     return {"valence_sign_n": int(clear.sum()),
             "valence_sign_agreement": float((np.sign(valence[clear]) == sign[clear]).mean())}
+
+
+def valence_contradictions(probs: np.ndarray, valence: np.ndarray, names: tuple[str, ...]) -> dict:
+    """``valence_confident_n``: windows whose most probable label (``names``) has a clear valence sign
+    and at least ``SHOW_CONFIDENCE``, as the overlay would show it; ``valence_contradicts_label``: the
+    share of them whose valence has the other sign (a valence of 0 contradicts nothing)."""
+    sign = np.array([CLEAR_VALENCE_SIGN.get(name, 0) for name in names])[probs.argmax(1)]
+    confident = (probs.max(1) >= SHOW_CONFIDENCE) & (sign != 0)
+    if not confident.any():
+        return {"valence_confident_n": 0}
+    return {"valence_confident_n": int(confident.sum()),
+            "valence_contradicts_label": float((np.sign(valence[confident]) == -sign[confident]).mean())}
 
 
 def alone(batch: Triplets, stream: str) -> Triplets:

@@ -23,8 +23,9 @@ their encoder's) are mixed with the voice's weight ``min(1, voice_reliability / 
 (``voice_weight``, ``combine``); a window with nothing but a voice keeps the voice's answer.
 
 A modality alone is answered by its own encoder; DMD answers windows of two or three. Words alone:
-the text encoder's emotion log-probabilities at the last word, at their own temperature, and its
-valence. A voice alone: the voice encoder's window log-probabilities at the temperature fitted with
+the text encoder's emotion log-probabilities at the last word, at their own temperature, and as
+valence the mean of its sentiment valence and the expectation of ``LABEL_VALENCE`` under those
+probabilities (so a confident label never gets a valence of the other sign). A voice alone: the voice encoder's window log-probabilities at the temperature fitted with
 its reliability. A face alone: the expression CNN's probabilities (the last K visual features, as
 ``realtime.frontends.face`` lays them out) averaged over the window's frames, so an expression held
 across the window outweighs one that passes. Voice and face take as valence the expectation of
@@ -151,10 +152,11 @@ class Recognizer(nn.Module):
         k = len(self.labels)
         fused_scale, text_scale = (self.temperature, self.text_temperature) if temperature else (1.0, 1.0)
         text_log_probs, text_valence = words_answer(words, text_mask)  # (B, K), (B,)
+        text_probs = (text_log_probs / text_scale).softmax(-1)
         lone_words = text_mask.any(1) & ~audio_mask.any(1) & ~visual_mask.any(1)  # (B,)
-        probs = torch.where(lone_words.unsqueeze(1), (text_log_probs / text_scale).softmax(-1),
-                            (logits[:, :k] / fused_scale).softmax(-1))
-        return probs, torch.where(lone_words, text_valence, logits[:, k].clamp(-1.0, 1.0))
+        probs = torch.where(lone_words.unsqueeze(1), text_probs, (logits[:, :k] / fused_scale).softmax(-1))
+        words_valence = (text_valence + text_probs @ self.label_valence) / 2
+        return probs, torch.where(lone_words, words_valence, logits[:, k].clamp(-1.0, 1.0))
 
     def combine(self, with_voice: Sequence[Tensor], without: Sequence[Tensor], reliability: Tensor, visual: Tensor,
                 voice: Tensor, visual_mask: Tensor, audio_mask: Tensor, text_mask: Tensor,

@@ -21,6 +21,9 @@ import numpy as np
 from realtime.core.modalities import voice_trust
 
 UNCERTAIN = "uncertain"
+MIN_CONFIDENCE = 0.35  # a shown label's smoothed probability may not fall below this
+SWITCH_MARGIN = 0.1  # what another class (or leaving "uncertain") must win by
+SHOW_CONFIDENCE = MIN_CONFIDENCE + SWITCH_MARGIN  # the probability a label needs to be shown from "uncertain"
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ def modality_reliability(coverage: Mapping[str, float], voice_reliability: float
 class Smoother:
     """Turns successive (probabilities, valence, reliability) into ``Decision``s; ``reset`` forgets."""
 
-    def __init__(self, labels: Sequence[str], alpha: float = 0.5, switch_margin: float = 0.1,
-                 min_confidence: float = 0.35, min_reliability: float = 0.25) -> None:
+    def __init__(self, labels: Sequence[str], alpha: float = 0.5, switch_margin: float = SWITCH_MARGIN,
+                 min_confidence: float = MIN_CONFIDENCE, min_reliability: float = 0.25) -> None:
         if not 0 < alpha <= 1:
             raise ValueError(f"Smoother alpha must be in (0, 1], got {alpha}")
         self.labels = tuple(labels)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dmd_lite.emotion_data import valence_targets
-from dmd_lite.emotion_eval import valence_sign_agreement
+from dmd_lite.emotion_eval import valence_contradictions, valence_sign_agreement
 from realtime.core.feature_spec import CLEAR_VALENCE_SIGN, LABEL_VALENCE, LABELS
 from realtime.offline.datasets import MELD_EMOTIONS, MELD_SENTIMENTS
 
@@ -25,6 +25,21 @@ def test_only_labels_with_a_clear_sign_count():
 def test_a_set_without_clear_labels_reports_no_share():
     assert valence_sign_agreement(np.array([0.3, -0.3]), labels_of("neutral", "surprised"), LABELS) == {
         "valence_sign_n": 0}
+
+
+def test_a_contradiction_is_a_confident_label_with_a_valence_of_the_other_sign():
+    def answer(label: str, p: float) -> np.ndarray:
+        probs = np.full(len(LABELS), (1 - p) / (len(LABELS) - 1))
+        probs[LABELS.index(label)] = p
+        return probs
+
+    probs = np.stack([answer("happy", 0.9), answer("sad", 0.8), answer("angry", 0.6), answer("happy", 0.3),
+                      answer("neutral", 0.9), answer("fearful", 0.7)])
+    valence = np.array([-0.4, -0.5, 0.2, -0.9, -0.9, 0.0])
+    # confident with a sign: happy (contradicted), sad, angry (contradicted), fearful (0: not contradicted);
+    # the happy at 0.3 is not confident enough to be shown, neutral has no sign
+    assert valence_contradictions(probs, valence, LABELS) == {"valence_confident_n": 4, "valence_contradicts_label": 0.5}
+    assert valence_contradictions(probs[[3, 4]], valence[[3, 4]], LABELS) == {"valence_confident_n": 0}
 
 
 def test_valence_targets_take_the_words_sentiment_where_given_else_the_label_table():

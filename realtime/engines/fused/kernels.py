@@ -394,7 +394,7 @@ def _gd_unit(row, LOGIT: tl.constexpr, REPR: tl.constexpr, RW: tl.constexpr, G: 
 
 
 @triton.jit
-def head_kernel(vec, table, offsets, probabilities, valence, edges_homo, edges_hetero,
+def head_kernel(vec, table, offsets, label_valence, probabilities, valence, edges_homo, edges_hetero,
                 alpha, temperature, text_temperature):
     """Per window: the heads, gates, fusion, both GD-Units and the decision, from the scratch row."""
     b = tl.program_id(0).to(tl.int64)
@@ -419,6 +419,10 @@ def head_kernel(vec, table, offsets, probabilities, valence, edges_homo, edges_h
     chosen = tl.where(lone_words, text / text_temperature, logits / temperature)
     chosen = tl.where(o < NCLS, chosen, float("-inf"))
     p = tl.exp(chosen - tl.max(chosen, axis=0))
-    tl.store(probabilities + b * NCLS + o, p / tl.sum(p, axis=0), mask=o < NCLS)
+    p = p / tl.sum(p, axis=0)
+    tl.store(probabilities + b * NCLS + o, p, mask=o < NCLS)
     fused_valence = tl.minimum(tl.maximum(logits, -1.0), 1.0)
-    tl.store(valence + b + o * 0, tl.where(lone_words, text, fused_valence), mask=o == NCLS)
+    # words alone: the mean of the sentiment valence and the expectation of the labels' valence
+    expected = tl.sum(p * tl.load(label_valence + o, mask=o < NCLS, other=0.0), axis=0)
+    words_valence = (text + expected) / 2
+    tl.store(valence + b + o * 0, tl.where(lone_words, words_valence, fused_valence), mask=o == NCLS)

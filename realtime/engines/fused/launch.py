@@ -53,6 +53,6 @@ class FusedCall:
             self.seq, self.pm, p.memory, p.positions_memory, memory[0], memory[1], memory[2], memory[3], self.vec,
             self.seq, WIDTH=kernels.D2, NSRC=3, SEQ_W=kernels.D2, **scales(kernels.D2), DOT=dot, num_warps=WARPS["memory"])
         kernels.head_kernel[(b,)](
-            self.vec, p.head_table, p.head_offsets, self.probabilities, self.valence, self.edges_homo,
-            self.edges_hetero, p.alpha, p.temperature, p.text_temperature, num_warps=WARPS["head"])
+            self.vec, p.head_table, p.head_offsets, p.label_valence, self.probabilities, self.valence,
+            self.edges_homo, self.edges_hetero, p.alpha, p.temperature, p.text_temperature, num_warps=WARPS["head"])
         return self.probabilities, self.valence, self.edges_homo, self.edges_hetero

@@ -126,6 +126,7 @@ class PackedRecognizer:
     memory_index: Tensor  # (4, 3) int32
     head_table: Tensor  # the head's parameters, flat
     head_offsets: Tensor  # (62,) int64: where each starts
+    label_valence: Tensor  # (NCLS,) float32: each label's valence (words alone, Recognizer.decide)
     alpha: float
     temperature: float
     text_temperature: float
@@ -170,5 +171,6 @@ def pack(model: Recognizer, device: torch.device | str, precision: str = "float3
             memory_index=torch.tensor(memory_index, dtype=torch.int32, device=device),
             head_table=to(torch.cat([p.reshape(-1) for p in params])),
             head_offsets=(torch.cumsum(sizes, 0) - sizes).to(device),
+            label_valence=model.label_valence.to(device, torch.float32).contiguous(),
             alpha=float(dmd.gd_homo.alpha), temperature=float(model.temperature),
             text_temperature=float(model.text_temperature))
