@@ -122,7 +122,8 @@ def leave_one_corpus_out(table: dict[str, tuple[np.ndarray, list[Clip]]], speake
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    ap = argparse.ArgumentParser(prog="python -m bench.voice_features_across_corpora", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.voice_features_across_corpora",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
     ap.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
                     help="folder of the corpora's voice features, ravdess/, nemo/, ... (default: %(default)s)")
@@ -162,8 +163,8 @@ def measure(data: Path, extraction: Path) -> dict:
     if loco.is_file():
         cross = json.loads(loco.read_text())["voice_cross_corpus"]
         r = {c: cross[c]["uar"] for c in VOICE_CORPORA if c in cross}
-        result["uar_left_out"]["voice_encoder"] = r | {"mean": round(float(np.mean(list(r.values()))), 4)}
-        print("voice encoder (loco.json)  " + "  ".join(f"{c} {u:.3f}" for c, u in result["uar_left_out"]["voice_encoder"].items()))
+        result["uar_left_out"]["voice_encoder"] = r = r | {"mean": round(float(np.mean(list(r.values()))), 4)}
+        print("voice encoder (loco.json)  " + "  ".join(f"{c} {u:.3f}" for c, u in r.items()))
     print(json.dumps(result))
     return result
 

@@ -36,8 +36,8 @@ from realtime.core.feature_spec import CLEAR_VALENCE_SIGN, FeatureSpec
 from realtime.core.modalities import EDGE_NAMES, MODALITIES
 from realtime.extract import MODELS, extract
 from realtime.nets.voice_encoder import VoiceEncoder
-from realtime.smoothing import SHOW_CONFIDENCE
 from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
+from realtime.smoothing import SHOW_CONFIDENCE
 
 from .emotion_data import (Pool, Triplets, concat_pools, face_pool, face_windows, paired_picks, pass_over,
                            sequence_pool, valence_targets)

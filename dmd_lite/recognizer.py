@@ -25,13 +25,14 @@ their encoder's) are mixed with the voice's weight ``min(1, voice_reliability / 
 A modality alone is answered by its own encoder; DMD answers windows of two or three. Words alone:
 the text encoder's emotion log-probabilities at the last word, at their own temperature, and as
 valence the mean of its sentiment valence and the expectation of ``LABEL_VALENCE`` under those
-probabilities (so a confident label never gets a valence of the other sign). A voice alone: the voice encoder's window log-probabilities at the temperature fitted with
-its reliability. A face alone: the expression CNN's probabilities (the last K visual features, as
-``realtime.frontends.face`` lays them out) averaged over the window's frames, so an expression held
-across the window outweighs one that passes. Voice and face take as valence the expectation of
-``LABEL_VALENCE`` under those probabilities. The fusion reads those same features, so alone it can at
-best match them, and it learned each lone modality from its fit set's few people where the encoder
-learned from every training speaker, utterance or face (MODEL_CARD.md has the figures).
+probabilities, so the valence leans with the shown label. A voice alone: the voice encoder's window
+log-probabilities at the temperature fitted with its reliability. A face alone: the expression CNN's
+probabilities (the last K visual features, as ``realtime.frontends.face`` lays them out) averaged
+over the window's frames, so an expression held across the window outweighs one that passes. Voice
+and face take as valence the expectation of ``LABEL_VALENCE`` under those probabilities. The fusion
+reads those same features, so alone it can at best match them, and it learned each lone modality
+from its fit set's few people where the encoder learned from every training speaker, utterance or
+face (MODEL_CARD.md has the figures).
 
 A checkpoint is a directory (``realtime/data/models/default`` is the shipped one): ``model.safetensors`` holds
 the DMD weights (``dmd.``), the voice encoder's (``voice.``) and the two temperatures; ``config.json``

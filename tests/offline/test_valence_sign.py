@@ -38,7 +38,8 @@ def test_a_contradiction_is_a_confident_label_with_a_valence_of_the_other_sign()
     valence = np.array([-0.4, -0.5, 0.2, -0.9, -0.9, 0.0])
     # confident with a sign: happy (contradicted), sad, angry (contradicted), fearful (0: not contradicted);
     # the happy at 0.3 is not confident enough to be shown, neutral has no sign
-    assert valence_contradictions(probs, valence, LABELS) == {"valence_confident_n": 4, "valence_contradicts_label": 0.5}
+    assert valence_contradictions(probs, valence, LABELS) == {"valence_confident_n": 4,
+                                                              "valence_contradicts_label": 0.5}
     assert valence_contradictions(probs[[3, 4]], valence[[3, 4]], LABELS) == {"valence_confident_n": 0}
 
 
