@@ -165,25 +165,25 @@ class Recognizer(nn.Module):
         """The window's answer from DMD's answers (probabilities, valence, then the edges) with and without
         its voice: the one without is what the recognizer answers with the voice removed (a face or words
         left alone get their encoder's answer), the two are mixed by the voice's weight (``voice_weight``),
-        and a window with a face or a voice alone gets its encoder's answer (``lone_answers``)."""
+        and a window with a face or a voice alone gets its encoder's answer (``lone_answers``; each
+        encoder's answer is taken once, the voice's at its fitted temperature or at 1)."""
+        scale = self.voice.reliability_fit[0] if temperature else torch.ones(())
+        face = face_answer(visual, visual_mask, self.face_mean, self.face_std)
+        heard = voice_answer(voice, audio_mask, scale, len(self.labels))
         silent = torch.zeros_like(audio_mask)
-        without = (*self.lone_answers(*without[:2], visual, voice, visual_mask, silent, text_mask, temperature),
-                   *without[2:])
+        without = (*self.lone_answers(*without[:2], face, heard, visual_mask, silent, text_mask), *without[2:])
         w = voice_weight(reliability, visual_mask, audio_mask, text_mask)
         probs, valence, *edges = (mix(w, a, b) for a, b in zip(with_voice, without))
-        return (*self.lone_answers(probs, valence, visual, voice, visual_mask, audio_mask, text_mask, temperature),
-                *edges)
+        return (*self.lone_answers(probs, valence, face, heard, visual_mask, audio_mask, text_mask), *edges)
 
-    def lone_answers(self, probs: Tensor, valence: Tensor, visual: Tensor, voice: Tensor, visual_mask: Tensor,
-                     audio_mask: Tensor, text_mask: Tensor, temperature: bool = True) -> tuple[Tensor, Tensor]:
+    def lone_answers(self, probs: Tensor, valence: Tensor, face: Tensor, heard: Tensor, visual_mask: Tensor,
+                     audio_mask: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
         """The answer (probabilities (B, K), valence (B,)) with each window that holds a face alone or a
-        voice alone (encoded, (B, T_a, out_dim)) answered by that modality's encoder instead (module
-        docstring): the voice at its encoder's fitted temperature, or at 1."""
+        voice alone answered by that modality's encoder instead (module docstring): ``face`` and
+        ``heard`` (B, K) are the expression CNN's and the voice encoder's probabilities."""
         has_face, has_voice, has_words = visual_mask.any(1), audio_mask.any(1), text_mask.any(1)
         lone_face, lone_voice = has_face & ~has_voice & ~has_words, has_voice & ~has_face & ~has_words
-        scale = self.voice.reliability_fit[0] if temperature else torch.ones(())
-        own = torch.where(lone_face.unsqueeze(1), face_answer(visual, visual_mask, self.face_mean, self.face_std),
-                          voice_answer(voice, audio_mask, scale, len(self.labels)))
+        own = torch.where(lone_face.unsqueeze(1), face, heard)
         alone = lone_face | lone_voice
         return torch.where(alone.unsqueeze(1), own, probs), torch.where(alone, own @ self.label_valence, valence)
 
