@@ -7,7 +7,10 @@ folders alike, are never followed: each is skipped and counted as failed (name t
 ``--input`` to extract it). Per kind:
   video  videos with sound: face features (15 Hz) and voice features (25 Hz) on media time
   audio  flac/wav/opus clips: voice features; a folder with a ``manifest.csv`` (the speech corpora of
-         ``realtime.offline.speech_corpora``) takes each clip's label, speaker and split from it
+         ``realtime.offline.speech_corpora``) takes each clip's label, speaker and split from it.
+         The clips of one speaker (named by the manifest or a RAVDESS file name) are one voice
+         session, in a fixed shuffled order: the voice front-end's running normalisation goes on
+         from clip to clip as it does live while one person talks (``frontends.voice.VoiceNorm``)
   image  face crops (png/jpg, FER2013-style): one face-feature vector each, still-image mode; where
          MediaPipe finds no face (status no_face) the expression CNN still sees the whole picture
   text   transcript CSVs (MELD, EmoryNLP, CMU-MOSI): per utterance, the text front-end's word features
@@ -15,7 +18,8 @@ folders alike, are never followed: each is skipped and counted as failed (name t
          that does not parse) is skipped and counted as failed, with its file and line
 
 Output in DIR:
-  shards/...npz   one shard per video or clip, per chunk of ``CHUNK`` images of one folder, per chunk
+  shards/...npz   one shard per video, per speaker's session of clips (``sessions/<speaker>.npz``) or
+                  clip without a speaker, per chunk of ``CHUNK`` images of one folder, per chunk
                   of ``CHUNK`` transcript rows. A shard holds the streams of its items, concatenated:
                   ``<stream>_t`` (n,) times, ``<stream>`` (n, ...) features, ``<stream>_offsets``
                   (items + 1,), plus ``records`` (JSON of the items' index records); ``load_shard``
@@ -32,7 +36,7 @@ Only the samples where the modality is there are written (a video frame without 
 the assembler's masks come out as they would live. Shards are written atomically (temporary file,
 then rename): an existing shard is complete, and a rerun skips it. An unreadable input gets one
 line on stderr and a ``failed`` record; it never stops the run (a failed clip or video is tried
-again by a rerun; one in a chunk shard stays recorded there). The last stdout line is the JSON
+again by a rerun; one in a chunk or session shard stays recorded there). The last stdout line is the JSON
 summary ``{"processed", "skipped_existing", "failed", "out"}``, counting inputs (rows for text).
 """
 
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -58,6 +63,7 @@ from realtime.core.files import sha256, write_text_atomic
 from realtime.core.resources import shipped
 from realtime.core.native_logs import silence_native_stderr
 from realtime.core.tokens import tokenize
+from realtime.frontends.voice import VoiceNorm
 from realtime.offline.datasets import (EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, FER_TO_LABEL, MELD_EMOTIONS,
                                        MELD_SENTIMENTS, MOSI_SCALE, RAVDESS_EMOTIONS, RAVDESS_TO_LABEL)
 from realtime.offline.speech_corpora import MANIFEST, extraction_meta
@@ -228,10 +234,16 @@ def plan(kind: str, root: Path) -> tuple[list[Unit], list[dict]]:
     failures = [_failure(Item(p.relative_to(base).as_posix(), str(p), {}), ValueError(LINK_SKIPPED)) for p in links]
     if kind in ("video", "audio"):
         listed = extraction_meta(root) if kind == "audio" and (root / MANIFEST).is_file() else {}
+        sessions: dict[str, list[Item]] = {}
         for p in files:
             rel = p.relative_to(base)
-            meta = listed.get(rel.as_posix()) or path_meta(rel)
-            units.append(Unit(rel.with_suffix(".npz").as_posix(), (Item(rel.as_posix(), str(p), meta),)))
+            item = Item(rel.as_posix(), str(p), listed.get(rel.as_posix()) or path_meta(rel))
+            if kind == "audio" and item.meta.get("speaker"):
+                sessions.setdefault(item.meta["speaker"], []).append(item)
+            else:
+                units.append(Unit(rel.with_suffix(".npz").as_posix(), (item,)))
+        for speaker, items in sorted(sessions.items()):
+            units.append(Unit(f"sessions/{speaker}.npz", tuple(sorted(items, key=_session_order))))
         return units, failures
     groups: dict[str, list[Item]] = {}
     for p in files:
@@ -249,6 +261,11 @@ def plan(kind: str, root: Path) -> tuple[list[Unit], list[dict]]:
         for c in range(0, len(items), CHUNK):
             units.append(Unit(f"{name}/{kind}_{c // CHUNK:04d}.npz", tuple(items[c:c + CHUNK])))
     return units, failures
+
+
+def _session_order(item: Item) -> str:
+    """A speaker's clips in a fixed order that mixes their labels (file names often sort by label)."""
+    return hashlib.sha1(item.source.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- per-input work (in the workers)
@@ -279,8 +296,9 @@ def _init_worker(kind: str, threads: int) -> None:
         _worker["encoder"] = ExpressionEncoder()  # shared by the per-video landmarkers
 
 
-def _audio_stream(path: str, required: bool = True) -> Stream:
-    """Voice features on media time; a video without (decodable) sound gives none unless ``required``."""
+def _audio_stream(path: str, required: bool = True, norm: VoiceNorm | None = None) -> Stream:
+    """Voice features on media time; a video without (decodable) sound gives none unless ``required``;
+    ``norm``: the speaker session's running normalisation, else the clip's own."""
     from realtime.capture.audio_source import SAMPLE_RATE, FileAudioSource
     from realtime.frontends.voice import VOICE_FEATURE_DIM, voice_features
 
@@ -295,7 +313,7 @@ def _audio_stream(path: str, required: bool = True) -> Stream:
         if required:
             raise ValueError("no audio could be decoded")
         return np.zeros(0), np.zeros((0, VOICE_FEATURE_DIM), np.float32)
-    return voice_features(np.concatenate([c.samples for c in chunks]), SAMPLE_RATE, t0=chunks[0].t0)
+    return voice_features(np.concatenate([c.samples for c in chunks]), SAMPLE_RATE, t0=chunks[0].t0, norm=norm)
 
 
 def _visual_stream(path: str) -> Stream:
@@ -342,12 +360,12 @@ def _text_stream(text: str) -> Stream:
     return _worker["text"].transcript(tokenize(text))
 
 
-def _streams(item: Item) -> dict[str, Stream]:
+def _streams(item: Item, norm: VoiceNorm | None) -> dict[str, Stream]:
     kind = _worker["kind"]
     if kind == "video":
         return {"visual": _visual_stream(item.path), "audio": _audio_stream(item.path, required=False)}
     if kind == "audio":
-        return {"audio": _audio_stream(item.path)}
+        return {"audio": _audio_stream(item.path, norm=norm)}
     if kind == "image":
         return {"visual": _image_stream(item.path)}
     return {"text": _text_stream(item.text or "")}
@@ -364,9 +382,10 @@ def _process(unit: Unit, out: Path) -> list[dict]:
     names = STREAMS_OF[kind]
     records: list[dict] = []
     gathered: dict[str, list[Stream]] = {s: [] for s in names}
+    norm = VoiceNorm() if kind == "audio" else None  # one voice session per unit (a speaker's clips)
     for item in unit.items:
         try:
-            streams = _streams(item)
+            streams = _streams(item, norm)
         except Exception as e:  # any unreadable input is recorded and skipped, never fatal
             records.append(_failure(item, e))
             continue

@@ -33,7 +33,7 @@ _NOT_CONTRACT = ("hop_s",)  # how often windows are taken, not what one contains
 _WINDOWING = ("max_words", "window_s", "text_window_s")  # what a window holds, not what a feature is
 N_MELS = 64  # log-mel bands of a voice step
 FEATURE_RATE_HZ = 25  # voice steps per second
-VOICE_FEATURE_DIM = N_MELS + 1  # log-mel values + voice activity
+VOICE_FEATURE_DIM = N_MELS + 3  # log-mel values, voice activity, pitch, periodicity
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class FeatureSpec:
     visual_rate_hz: float = 15.0  # face.VISUAL_RATE_HZ
     audio_rate_hz: float = 25.0  # voice.FEATURE_RATE_HZ
     visual_dim: int = 127  # face.VISUAL_FEATURE_DIM: blendshapes, head pose, expression CNN
-    audio_dim: int = 65  # voice.VOICE_FEATURE_DIM: log-mel energies + voice activity
+    audio_dim: int = 67  # voice.VOICE_FEATURE_DIM: log-mel energies, voice activity, pitch, periodicity
     text_dim: int = 40  # text_encoder.TEXT_FEATURE_DIM: the text front-end's features per word
     max_words: int = 24  # words per window at most
     window_s: float = 4.0  # a window is the last window_s seconds of face and voice

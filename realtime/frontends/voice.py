@@ -1,4 +1,5 @@
-"""The voice front-end: 16 kHz audio -> 25 Hz steps of [64 log-mel energies, voice-activity prob].
+"""The voice front-end: 16 kHz audio -> 25 Hz steps of [64 log-mel energies, voice-activity prob,
+pitch, periodicity].
 
 Per step (40 ms):
 - log-mel: 25 ms Hann-windowed frames every 10 ms (FFT of 512, HTK mel filters, 20 Hz - 8 kHz, in
@@ -8,7 +9,13 @@ Per step (40 ms):
 - voice activity: silero-vad's speech probability (its ONNX model through onnxruntime:
   ``realtime.frontends.vad``), run on consecutive 512-sample chunks; a step holds the probability
   of the last chunk that ended inside its span.
+- pitch and periodicity: YIN on the step's span (``realtime.frontends.pitch``). The pitch (semitones)
+  is standardised by its own running statistics over voiced steps and is 0 on unvoiced ones; the
+  periodicity (0..1) is kept as is.
 - streaming normalisation (``RunningNorm``) of the 64 log-mel values; the probability is kept as is.
+  Both running normalisations belong to a ``VoiceNorm``, which lives as long as the stream: live, one
+  person's voice over minutes; offline, ``realtime.extract`` runs each speaker's clips through one
+  (a session), so that training sees what a voice looks like once the app has heard it for a while.
 At the end of a stream the last started step is completed with zeros, so N samples give
 ceil(N / STEP) steps (25 per second).
 
@@ -27,6 +34,7 @@ import numpy as np
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
 from realtime.core.feature_spec import FEATURE_RATE_HZ, N_MELS, VOICE_FEATURE_DIM
 from realtime.frontends.mel import log_mel, mel_filters, resample
+from realtime.frontends.pitch import step_pitch
 from realtime.frontends.vad import VAD_CHUNK, VAD_RATE, SileroVad
 
 WINDOW = SAMPLE_RATE * 25 // 1000  # 400 samples: 25 ms analysis window
@@ -46,13 +54,17 @@ NORM_WARM_MEAN = -10.0
 NORM_WARM_STD = 4.0
 NORM_WARM_STEPS = 50  # 2 s
 NORM_MEMORY_STEPS = 1500  # 60 s: past this the statistics follow the last minute or so
+# Warm start of the pitch's normalisation: 33 semitones above 27.5 Hz (about 185 Hz, between typical
+# male and female speaking pitch) with a spread of 4 semitones, worth 2 s of voiced steps.
+PITCH_WARM_MEAN = 33.0
+PITCH_WARM_STD = 4.0
 _NORM_EPS = 1e-4
 
 
 class RunningNorm:
     """Streaming per-dimension standardisation with a fixed warm start.
 
-    The statistics start at (NORM_WARM_MEAN, NORM_WARM_STD**2) as if NORM_WARM_STEPS steps had been
+    The statistics start at (warm_mean, warm_std**2) (default: the log-mel values' NORM_WARM_*) as if NORM_WARM_STEPS steps had been
     seen; each new step x updates them with weight 1/c, c = min(steps seen + NORM_WARM_STEPS,
     NORM_MEMORY_STEPS): an exact running mean and variance at first, then an exponential moving
     average with a time constant of NORM_MEMORY_STEPS steps. The long memory is deliberate: a new
@@ -62,13 +74,14 @@ class RunningNorm:
     the audio was chunked.
     """
 
-    def __init__(self, dim: int = N_MELS) -> None:
+    def __init__(self, dim: int = N_MELS, warm_mean: float = NORM_WARM_MEAN, warm_std: float = NORM_WARM_STD) -> None:
         self.dim = dim
+        self._warm_mean, self._warm_std = warm_mean, warm_std
         self.reset()
 
     def reset(self) -> None:
-        self._mean = np.full(self.dim, NORM_WARM_MEAN, np.float64)
-        self._var = np.full(self.dim, NORM_WARM_STD**2, np.float64)
+        self._mean = np.full(self.dim, self._warm_mean, np.float64)
+        self._var = np.full(self.dim, self._warm_std**2, np.float64)
         self._count = NORM_WARM_STEPS
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -78,6 +91,27 @@ class RunningNorm:
         self._mean += delta / self._count
         self._var += (delta * (x - self._mean) - self._var) / self._count
         return ((x - self._mean) / np.sqrt(self._var + _NORM_EPS)).astype(np.float32)
+
+
+class VoiceNorm:
+    """The running normalisations of one voice stream: log-mel energies and voiced pitch."""
+
+    def __init__(self) -> None:
+        self.mel = RunningNorm()
+        self.pitch = RunningNorm(1, PITCH_WARM_MEAN, PITCH_WARM_STD)
+
+    def reset(self) -> None:
+        self.mel.reset()
+        self.pitch.reset()
+
+    def step(self, log_mel: np.ndarray, vad: float, pitch: float, periodicity: float) -> np.ndarray:
+        """One step's (VOICE_FEATURE_DIM,) float32 features; the statistics are updated with it."""
+        out = np.empty(VOICE_FEATURE_DIM, np.float32)
+        out[:N_MELS] = self.mel(log_mel.astype(np.float64))
+        out[N_MELS] = vad
+        out[N_MELS + 1] = 0.0 if np.isnan(pitch) else self.pitch(np.array([pitch]))[0]
+        out[N_MELS + 2] = periodicity
+        return out
 
 
 _MEL_FILTERS = mel_filters(N_FFT // 2 + 1, F_MIN, F_MAX, N_MELS, SAMPLE_RATE)  # (257, 64)
@@ -91,6 +125,13 @@ def _log_mel(samples: np.ndarray) -> np.ndarray:
 def _pool(log_mel: np.ndarray) -> np.ndarray:
     """(FRAMES_PER_STEP * steps, N_MELS) -> (steps, N_MELS): mean over each step's frames."""
     return log_mel.reshape(-1, FRAMES_PER_STEP, N_MELS).mean(axis=1)
+
+
+def _pitch(samples: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pitch (semitones, nan if unvoiced) and periodicity of each of ``steps`` steps from the first
+    sample of ``samples`` on (which holds at least their spans)."""
+    spans = np.lib.stride_tricks.sliding_window_view(samples[:(steps - 1) * STEP + STEP_SPAN], STEP_SPAN)[::STEP]
+    return step_pitch(spans, SAMPLE_RATE)
 
 
 def _vad_chunk_of_step(k: int) -> int:
@@ -111,14 +152,14 @@ def _padded_length(n: int) -> int:
 class VoiceFrontEnd:
     """Incremental voice features of one audio stream.
 
-    ``push`` each chunk as it arrives and get the steps it completed as (timestamp, (65,) float32)
+    ``push`` each chunk as it arrives and get the steps it completed as (timestamp, (67,) float32)
     pairs; ``finish`` completes the last step with zeros and resets for a new stream.
     Latency: a step comes out 55 ms of audio after its span began (plus the chunk length).
     """
 
     def __init__(self) -> None:
         self._vad = SileroVad()  # one per stream: the model carries recurrent state and context
-        self._norm = RunningNorm()
+        self._norm = VoiceNorm()
         self.reset()
 
     def reset(self) -> None:
@@ -161,11 +202,13 @@ class VoiceFrontEnd:
         if n <= 0:
             return []
         a = first * STEP - self._buffer_start
-        log_mel = _pool(_log_mel(self._buffer[a:a + (n - 1) * STEP + STEP_SPAN]))  # (n, N_MELS)
+        samples = self._buffer[a:a + (n - 1) * STEP + STEP_SPAN]
+        log_mel = _pool(_log_mel(samples))  # (n, N_MELS)
+        pitch, periodicity = _pitch(samples, n)
         out = []
         for i, k in enumerate(range(first, first + n)):
             vad = self._vad_probs.pop(_vad_chunk_of_step(k))
-            feature = np.append(self._norm(log_mel[i].astype(np.float64)), np.float32(vad))
+            feature = self._norm.step(log_mel[i], vad, pitch[i], periodicity[i])
             out.append((self._timeline.time(_step_center(k)), feature))
         self._next_step = first + n
 
@@ -180,10 +223,11 @@ class VoiceFrontEnd:
 _offline = threading.local()  # one VAD model per thread for voice_features
 
 
-def voice_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
-                   t0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Voice features of a whole mono signal: timestamps (N,) float64 and features (N, 65) float32,
-    N = ceil(len / STEP) at 16 kHz. Other sample rates are resampled to 16 kHz first."""
+def voice_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, t0: float = 0.0,
+                   norm: VoiceNorm | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Voice features of a whole mono signal: timestamps (N,) float64 and features (N, 67) float32,
+    N = ceil(len / STEP) at 16 kHz. Other sample rates are resampled to 16 kHz first. ``norm``: the
+    running normalisation to go on with (a session's, updated in place), else a fresh one."""
     x = np.asarray(samples, np.float32)
     if x.ndim != 1:
         raise ValueError(f"voice_features: samples must be 1-D (mono), got shape {x.shape}")
@@ -193,16 +237,16 @@ def voice_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
     x = np.pad(x, (0, _padded_length(len(x)) - len(x)))
 
     log_mel = _pool(_log_mel(x)) if n_steps else np.empty((0, N_MELS), np.float32)  # (N, N_MELS)
+    pitch, periodicity = _pitch(x, n_steps) if n_steps else (np.empty(0), np.empty(0))
     if not hasattr(_offline, "vad"):
         _offline.vad = SileroVad()
     vad = _offline.vad
     vad.reset()
     probs = np.array([vad(x[a:a + VAD_CHUNK]) for a in range(0, len(x) - VAD_CHUNK + 1, VAD_CHUNK)])
 
-    norm = RunningNorm()
+    norm = norm or VoiceNorm()
     features = np.empty((n_steps, VOICE_FEATURE_DIM), np.float32)
     for k in range(n_steps):
-        features[k, :N_MELS] = norm(log_mel[k].astype(np.float64))
-        features[k, N_MELS] = probs[_vad_chunk_of_step(k)]
+        features[k] = norm.step(log_mel[k], probs[_vad_chunk_of_step(k)], pitch[k], periodicity[k])
     timestamps = t0 + _step_center(np.arange(n_steps)) / SAMPLE_RATE
     return timestamps, features

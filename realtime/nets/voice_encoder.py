@@ -1,7 +1,7 @@
 """The voice front-end's model: emotion from the last 4 s of voice features, and per-step features for DMD.
 
-Input is the audio part of a ``Window``: audio (B, T, 65) float32 (``realtime.frontends.voice``: 64
-running-normalised log-mel values + voice activity, 25 Hz; T = 100 for a 4 s window, the spec
+Input is the audio part of a ``Window``: audio (B, T, 67) float32 (``realtime.frontends.voice``: 64
+running-normalised log-mel values, voice activity, normalised pitch and periodicity, 25 Hz; T = 100 for a 4 s window, the spec
 without ``audio_norm``) and mask (B, T) bool. For every present step the encoder gives
 ``out_dim`` features::
 
@@ -98,9 +98,9 @@ class VoiceEncoder(nn.Module):
         self.register_buffer("reliability_fit", torch.tensor([1.0, UNFITTED_REF, 1.0]))
 
     def _trunk(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """audio (B, T, 65), mask (B, T) -> trunk features (B, C, T) and the float mask (B, 1, T)."""
+        """audio (B, T, 67), mask (B, T) -> trunk features (B, C, T) and the float mask (B, 1, T)."""
         m = mask.to(audio.dtype).unsqueeze(1)  # (B, 1, T)
-        x = audio.transpose(1, 2) * m  # (B, 65, T), absent steps zero whatever they held
+        x = audio.transpose(1, 2) * m  # (B, 67, T), absent steps zero whatever they held
         n = m.sum(2, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
         mel = x[:, :N_MELS]
         mel = (mel - mel.sum(2, keepdim=True) / n) * m  # (B, 64, T) minus the window's mean
@@ -118,7 +118,7 @@ class VoiceEncoder(nn.Module):
         return torch.cat([mean, (var + STD_EPS).sqrt()], 1)
 
     def pooled(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """audio (B, T, 65), mask (B, T) -> (B, 2C) pooled trunk features (what the classifier reads)."""
+        """audio (B, T, 67), mask (B, T) -> (B, 2C) pooled trunk features (what the classifier reads)."""
         return self._pooled(*self._trunk(audio, mask))
 
     def _reliability(self, pooled: torch.Tensor, logits: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -131,11 +131,11 @@ class VoiceEncoder(nn.Module):
         return confidence * torch.sigmoid((d_ref - d) / d_scale) * (m.sum((1, 2)) > 0).to(pooled.dtype)
 
     def classify(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """audio (B, T, 65) float32, mask (B, T) bool -> (B, 7) emotion logits of the window."""
+        """audio (B, T, 67) float32, mask (B, T) bool -> (B, 7) emotion logits of the window."""
         return self.head(self.pooled(audio, mask))
 
     def encode(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """audio (B, T, 65) float32, mask (B, T) bool -> per-step features (B, T, out_dim), zero at
+        """audio (B, T, 67) float32, mask (B, T) bool -> per-step features (B, T, out_dim), zero at
         absent steps, and the window's reliability (B,) (module docstring)."""
         h, m = self._trunk(audio, mask)
         pooled = self._pooled(h, m)
@@ -145,11 +145,11 @@ class VoiceEncoder(nn.Module):
         return features, self._reliability(pooled, logits, m)
 
     def forward(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """audio (B, T, 65) float32, mask (B, T) bool -> (B, T, out_dim), zero at absent steps."""
+        """audio (B, T, 67) float32, mask (B, T) bool -> (B, T, out_dim), zero at absent steps."""
         return self.encode(audio, mask)[0]
 
     def reliability(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """audio (B, T, 65) float32, mask (B, T) bool -> (B,) reliability, 0 .. 1."""
+        """audio (B, T, 67) float32, mask (B, T) bool -> (B,) reliability, 0 .. 1."""
         return self.encode(audio, mask)[1]
 
 

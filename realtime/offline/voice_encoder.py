@@ -112,7 +112,7 @@ def stretch(x: torch.Tensor, factor: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Randomly shifted, coloured and masked copies of windows x (B, T, 65), masks m (B, T)."""
+    """Randomly shifted, coloured and masked copies of windows x (B, T, 67), masks m (B, T)."""
     B, T, D = x.shape
     steps = torch.arange(T)
     src = steps - torch.randint(0, a.shift + 1, (B, 1), generator=gen)  # (B, T) step each one takes

@@ -60,7 +60,7 @@ def windows(subsets: list[tuple[str, ...]], seed: int, padding: float | None = N
     the first slot on) for the modalities in the subset. ``padding``: the value of every absent step
     (default: random features there too)."""
     g = torch.Generator().manual_seed(seed)
-    shapes = {"visual": (60, 127), "audio": (100, 65), "text": (24, 40)}
+    shapes = {"visual": (60, 127), "audio": (100, 67), "text": (24, 40)}
     out = []
     for m in MODALITIES:
         steps, dim = shapes[m]

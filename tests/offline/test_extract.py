@@ -15,13 +15,15 @@ from realtime.core.feature_spec import FeatureSpec
 from realtime.core.resources import shipped
 from realtime.core.tokens import tokenize, transcript_times
 from realtime.extract import load_shard
+from realtime.frontends.voice import VoiceNorm, voice_features
 from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.window import WindowAssembler
 
 needs_expression_cnn = pytest.mark.skipif(
     not shipped("models/expression_cnn.safetensors").is_file(),
     reason="models/expression_cnn.safetensors is absent: train it with `python -m realtime.expression train`")
-CLIPS = ["03-01-01-01-01-01-01", "03-01-02-01-01-01-01", "03-01-03-02-01-01-01", "03-01-08-01-02-02-01"]
+SESSIONS = {"Actor_01": ["03-01-01-01-01-01-01", "03-01-02-01-01-01-01", "03-01-03-02-01-01-01", "03-01-08-01-02-02-01"],
+            "Actor_02": ["03-01-01-01-01-01-02", "03-01-05-02-01-01-02"]}
 
 
 def run_extract(kind: str, src: Path, out: Path, workers: int = 1) -> tuple[dict, str]:
@@ -33,9 +35,9 @@ def run_extract(kind: str, src: Path, out: Path, workers: int = 1) -> tuple[dict
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
-def ravdess_samples(name: str) -> np.ndarray:
-    """16 kHz float32 samples of one RAVDESS clip of actor 1."""
-    with FileAudioSource(DATA / "ravdess_speech_16k" / "Actor_01" / f"{name}.flac") as source:
+def ravdess_samples(path: str) -> np.ndarray:
+    """16 kHz float32 samples of one RAVDESS clip (``Actor_NN/<name>.flac``)."""
+    with FileAudioSource(DATA / "ravdess_speech_16k" / path) as source:
         return np.concatenate([c.samples for c in source])
 
 
@@ -44,41 +46,50 @@ def read_index(out: Path) -> dict[str, dict]:
 
 
 @pytest.mark.needs_data
-def test_audio_clips_in_worker_processes_resume_and_survive_a_corrupt_file(tmp_path):
-    src, out = tmp_path / "in" / "Actor_01", tmp_path / "out"
-    src.mkdir(parents=True)
-    for name in CLIPS:
-        shutil.copy(DATA / "ravdess_speech_16k" / "Actor_01" / f"{name}.flac", src)
-    (src / "03-01-05-01-01-01-01.flac").write_bytes(b"fLaC" + bytes(range(256)) * 8)
+def test_audio_clips_in_speaker_sessions_resume_and_survive_a_corrupt_file(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    for actor, names in SESSIONS.items():
+        (src / actor).mkdir(parents=True)
+        for name in names:
+            shutil.copy(DATA / "ravdess_speech_16k" / actor / f"{name}.flac", src / actor)
+    (src / "Actor_01" / "03-01-05-01-01-01-01.flac").write_bytes(b"fLaC" + bytes(range(256)) * 8)
 
-    summary, err = run_extract("audio", tmp_path / "in", out, workers=2)
-    assert summary == {"processed": 4, "skipped_existing": 0, "failed": 1, "out": str(out)}
+    summary, err = run_extract("audio", src, out, workers=2)
+    assert summary == {"processed": 6, "skipped_existing": 0, "failed": 1, "out": str(out)}
     assert "03-01-05-01-01-01-01.flac" in err
     index = read_index(out)
     assert index["Actor_01/03-01-05-01-01-01-01.flac"]["status"] == "failed"
     happy = index["Actor_01/03-01-03-02-01-01-01.flac"]
-    assert (happy["label"], happy["speaker"]) == ("happy", "ravdess_01")
+    assert (happy["label"], happy["speaker"], happy["shard"]) == ("happy", "ravdess_01", "sessions/ravdess_01.npz")
     calm = index["Actor_01/03-01-02-01-01-01-01.flac"]
     assert (calm["label"], calm["source_label"]) == ("neutral", "calm")
     assert index["Actor_01/03-01-08-01-02-02-01.flac"]["label"] == "surprised"
+    assert {r["shard"] for r in index.values() if r["status"] == "ok"} == {"sessions/ravdess_01.npz", "sessions/ravdess_02.npz"}
 
-    [(record, streams)] = load_shard(out / "shards" / happy["shard"])
-    ts, x = streams["audio"]
-    assert x.shape == (happy["n_steps"]["audio"], 65) and x.dtype == np.float32
+    # one voice session per speaker: each clip is normalised by what the session heard before it
+    session, norm = load_shard(out / "shards" / happy["shard"]), VoiceNorm()
+    for n, (record, streams) in enumerate(session):
+        expected = voice_features(ravdess_samples(record["source"]), norm=norm)[1]
+        np.testing.assert_allclose(streams["audio"][1], expected, atol=1e-5)
+        alone = voice_features(ravdess_samples(record["source"]))[1]
+        assert (np.abs(streams["audio"][1] - alone).max() < 1e-5) == (n == 0)
+    ts, x = dict((r["source"], st) for r, st in session)[happy["source"]]["audio"]
+    assert x.shape == (happy["n_steps"]["audio"], 67) and x.dtype == np.float32
     assert 70 < len(ts) < 140 and np.allclose(np.diff(ts), 1 / 25)
     assert FeatureSpec.from_dict(json.loads((out / "feature_spec.json").read_text())) == FeatureSpec()
+    streams = dict((r["source"], st) for r, st in session)[happy["source"]]
     windows = list(WindowAssembler(FeatureSpec()).recording_windows(streams))
     assert windows and all(w.modalities_present == ("audio",) for w in windows)
     assert windows[-1].audio_mask[-len(ts):].all() if len(ts) < 100 else windows[-1].audio_mask.all()
 
-    # an interrupted run: one shard never renamed into place, a temporary file left behind
-    shard = out / "shards" / happy["shard"]
+    # an interrupted run: one session's shard never renamed into place, a temporary file left behind
+    shard = out / "shards" / "sessions" / "ravdess_02.npz"
     shard.rename(shard.with_name(f".{shard.name}.123.tmp"))
-    summary, _ = run_extract("audio", tmp_path / "in", out)
-    assert summary == {"processed": 1, "skipped_existing": 3, "failed": 1, "out": str(out)}
-    summary, _ = run_extract("audio", tmp_path / "in", out)
-    assert summary == {"processed": 0, "skipped_existing": 4, "failed": 1, "out": str(out)}
-    assert len(read_index(out)) == 5
+    summary, _ = run_extract("audio", src, out)
+    assert summary == {"processed": 2, "skipped_existing": 5, "failed": 0, "out": str(out)}
+    summary, _ = run_extract("audio", src, out)
+    assert summary == {"processed": 0, "skipped_existing": 7, "failed": 0, "out": str(out)}
+    assert len(read_index(out)) == 7
 
 
 @pytest.mark.needs_data
@@ -165,7 +176,7 @@ def test_video_with_sound_gives_both_streams_on_media_time(tmp_path):
     import cv2
 
     faces = sorted((DATA / "fer2013_48" / "test" / "happy").glob("*.png"))[:4]
-    sound = ravdess_samples(CLIPS[2])
+    sound = ravdess_samples("Actor_01/03-01-03-02-01-01-01.flac")
     src, out = tmp_path / "videos", tmp_path / "out"
     src.mkdir()
     with av.open(str(src / "clip.mp4"), "w") as f:
@@ -186,7 +197,7 @@ def test_video_with_sound_gives_both_streams_on_media_time(tmp_path):
     assert summary == {"processed": 1, "skipped_existing": 0, "failed": 0, "out": str(out)}
     [(record, streams)] = load_shard(out / "shards" / "clip.npz")
     (vt, vx), (at, ax) = streams["visual"], streams["audio"]
-    assert vx.shape == (record["n_steps"]["visual"], 127) and ax.shape == (record["n_steps"]["audio"], 65)
+    assert vx.shape == (record["n_steps"]["visual"], 127) and ax.shape == (record["n_steps"]["audio"], 67)
     assert 25 <= len(vt) <= 30 and np.allclose(vt * 15, np.round(vt * 15))  # faces found, on the 15 Hz grid
     assert 45 <= len(at) <= 55 and abs(at[0] - vt[0]) < 0.2  # one time base for both
     w = WindowAssembler(FeatureSpec()).from_streams(float(vt[-1]), streams)

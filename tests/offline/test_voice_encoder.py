@@ -23,7 +23,7 @@ MIN_SAMPLE_ACCURACY = 0.35
 
 
 def _clip_window(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The live window ending at a clip's last voice step: audio (100, 65), mask (100,)."""
+    """The live window ending at a clip's last voice step: audio (100, 67), mask (100,)."""
     with FileAudioSource(path, start=0.0) as source:
         chunks = list(source)
     stream = voice_features(np.concatenate([c.samples for c in chunks]), t0=chunks[0].t0)
@@ -38,7 +38,7 @@ def encoder() -> VoiceEncoder:
 
 @pytest.fixture(scope="module")
 def test_clips() -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """One clip per (test actor, emotion): audio (28, 100, 65), masks (28, 100), labels (28,)."""
+    """One clip per (test actor, emotion): audio (28, 100, 67), masks (28, 100), labels (28,)."""
     if not RAVDESS.is_dir():
         pytest.skip(f"RAVDESS not found at {RAVDESS} (../shared is only on the development machines)")
     picked: dict[tuple[int, str], Path] = {}

@@ -38,7 +38,7 @@ LN_EPS = tl.constexpr(1e-5)
 MASKED = tl.constexpr(-1e9)  # the model's blocked score
 # voice encoder
 T_A = tl.constexpr(100)  # voice steps
-F_A = tl.constexpr(65)  # voice features per step (64 log-mel + activity)
+F_A = tl.constexpr(67)  # voice features per step (64 log-mel, activity, pitch, periodicity)
 N_MELS = tl.constexpr(64)
 TP = tl.constexpr(128)  # voice steps, padded
 CP = tl.constexpr(128)  # voice channels, padded (96)
