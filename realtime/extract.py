@@ -457,7 +457,10 @@ def _check_spec(out: Path) -> None:
     """Write the spec the features follow; refuse a DIR extracted under a different one."""
     spec, path = FeatureSpec(), out / SPEC
     if path.is_file():
-        FeatureSpec.from_dict(json.loads(path.read_text())).check_compatible(spec, windows=False)
+        try:
+            FeatureSpec.from_dict(json.loads(path.read_text())).check_compatible(spec, windows=False)
+        except ValueError as e:
+            raise ValueError(f"{out} holds features of another front-end ({e}): delete it to extract them again") from None
     else:
         write_text_atomic(path, json.dumps(spec.to_dict(), indent=1))
 

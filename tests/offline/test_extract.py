@@ -14,7 +14,7 @@ from realtime.capture.audio_source import FileAudioSource
 from realtime.core.feature_spec import FeatureSpec
 from realtime.core.resources import shipped
 from realtime.core.tokens import tokenize, transcript_times
-from realtime.extract import load_shard
+from realtime.extract import extract, load_shard
 from realtime.frontends.voice import VoiceNorm, voice_features
 from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.window import WindowAssembler
@@ -202,3 +202,14 @@ def test_video_with_sound_gives_both_streams_on_media_time(tmp_path):
     assert 45 <= len(at) <= 55 and abs(at[0] - vt[0]) < 0.2  # one time base for both
     w = WindowAssembler(FeatureSpec()).from_streams(float(vt[-1]), streams)
     assert w.modalities_present == ("visual", "audio")
+
+
+def test_a_folder_of_features_from_another_front_end_is_refused(tmp_path):
+    """Voice steps of 65 values (before the pitch): the rerun says to delete the folder, and writes nothing."""
+    out, src = tmp_path / "out", tmp_path / "in"
+    out.mkdir(), src.mkdir()
+    old = {**FeatureSpec().to_dict(), "audio_dim": 65}
+    (out / "feature_spec.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"holds features of another front-end \(.*audio_dim.*\): delete it"):
+        extract("audio", src, out, workers=1)
+    assert sorted(p.name for p in out.iterdir()) == ["feature_spec.json"]
