@@ -460,7 +460,8 @@ def _check_spec(out: Path) -> None:
         try:
             FeatureSpec.from_dict(json.loads(path.read_text())).check_compatible(spec, windows=False)
         except ValueError as e:
-            raise ValueError(f"{out} holds features of another front-end ({e}): delete it to extract them again") from None
+            raise ValueError(f"{out} holds features of another front-end ({e}): "
+                             "delete it to extract them again") from None
     else:
         write_text_atomic(path, json.dumps(spec.to_dict(), indent=1))
 

@@ -14,7 +14,8 @@ RAVDESS = DATA / "ravdess_speech_16k"
 
 def harmonic_tone(f0: float, n: int = STEP_SPAN, phase: float = 0.3) -> np.ndarray:
     t = np.arange(n) / SAMPLE_RATE
-    return 0.3 * (np.sin(2 * np.pi * f0 * t + phase) + 0.6 * np.sin(4 * np.pi * f0 * t) + 0.3 * np.sin(6 * np.pi * f0 * t + 1))
+    return 0.3 * (np.sin(2 * np.pi * f0 * t + phase) + 0.6 * np.sin(4 * np.pi * f0 * t)
+                  + 0.3 * np.sin(6 * np.pi * f0 * t + 1))
 
 
 def clip(name: str) -> np.ndarray:

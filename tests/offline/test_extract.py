@@ -22,7 +22,8 @@ from realtime.window import WindowAssembler
 needs_expression_cnn = pytest.mark.skipif(
     not shipped("models/expression_cnn.safetensors").is_file(),
     reason="models/expression_cnn.safetensors is absent: train it with `python -m realtime.expression train`")
-SESSIONS = {"Actor_01": ["03-01-01-01-01-01-01", "03-01-02-01-01-01-01", "03-01-03-02-01-01-01", "03-01-08-01-02-02-01"],
+SESSIONS = {"Actor_01": ["03-01-01-01-01-01-01", "03-01-02-01-01-01-01", "03-01-03-02-01-01-01",
+                         "03-01-08-01-02-02-01"],
             "Actor_02": ["03-01-01-01-01-01-02", "03-01-05-02-01-01-02"]}
 
 
@@ -64,7 +65,8 @@ def test_audio_clips_in_speaker_sessions_resume_and_survive_a_corrupt_file(tmp_p
     calm = index["Actor_01/03-01-02-01-01-01-01.flac"]
     assert (calm["label"], calm["source_label"]) == ("neutral", "calm")
     assert index["Actor_01/03-01-08-01-02-02-01.flac"]["label"] == "surprised"
-    assert {r["shard"] for r in index.values() if r["status"] == "ok"} == {"sessions/ravdess_01.npz", "sessions/ravdess_02.npz"}
+    sessions = {r["shard"] for r in index.values() if r["status"] == "ok"}
+    assert sessions == {"sessions/ravdess_01.npz", "sessions/ravdess_02.npz"}
 
     # one voice session per speaker: each clip is normalised by what the session heard before it
     session, norm = load_shard(out / "shards" / happy["shard"]), VoiceNorm()
@@ -73,11 +75,11 @@ def test_audio_clips_in_speaker_sessions_resume_and_survive_a_corrupt_file(tmp_p
         np.testing.assert_allclose(streams["audio"][1], expected, atol=1e-5)
         alone = voice_features(ravdess_samples(record["source"]))[1]
         assert (np.abs(streams["audio"][1] - alone).max() < 1e-5) == (n == 0)
-    ts, x = dict((r["source"], st) for r, st in session)[happy["source"]]["audio"]
+    streams = {r["source"]: st for r, st in session}[happy["source"]]
+    ts, x = streams["audio"]
     assert x.shape == (happy["n_steps"]["audio"], 67) and x.dtype == np.float32
     assert 70 < len(ts) < 140 and np.allclose(np.diff(ts), 1 / 25)
     assert FeatureSpec.from_dict(json.loads((out / "feature_spec.json").read_text())) == FeatureSpec()
-    streams = dict((r["source"], st) for r, st in session)[happy["source"]]
     windows = list(WindowAssembler(FeatureSpec()).recording_windows(streams))
     assert windows and all(w.modalities_present == ("audio",) for w in windows)
     assert windows[-1].audio_mask[-len(ts):].all() if len(ts) < 100 else windows[-1].audio_mask.all()
