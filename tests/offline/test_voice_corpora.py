@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from helpers.paths import DATA
 
-from realtime.core.feature_spec import LABELS, N_MELS
+from realtime.core.feature_spec import LABELS, N_MELS, VOICE_FEATURE_DIM
 from realtime.nets.model_files import write_model_files
 from realtime.nets.voice_encoder import VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, MANIFEST, CorpusError
@@ -57,7 +57,7 @@ def test_corpora_are_balanced():
 
 
 def test_noise_floor_fills_quiet_bins_and_keeps_absent_steps_zero():
-    x = torch.full((3, 100, N_MELS + 1), -3.0)
+    x = torch.full((3, 100, VOICE_FEATURE_DIM), -3.0)
     m = torch.ones(3, 100, dtype=torch.bool)
     m[:, :40] = False
     x = x * m.unsqueeze(2)
@@ -65,7 +65,7 @@ def test_noise_floor_fills_quiet_bins_and_keeps_absent_steps_zero():
     xa, ma = augment(x, m, a, torch.Generator().manual_seed(0))
     assert torch.equal(ma, m) and torch.all(xa[~m] == 0)
     assert torch.allclose(xa[..., :N_MELS][m], torch.logaddexp(torch.tensor(-3.0), torch.tensor(0.0)))
-    assert torch.all(xa[..., N_MELS][m] == -3.0)  # the voice-activity value is left alone
+    assert torch.all(xa[..., N_MELS:][m] == -3.0)  # activity, pitch and periodicity are left alone
 
 
 def test_stretch_reads_each_position_times_the_factor():
@@ -77,7 +77,7 @@ def test_stretch_reads_each_position_times_the_factor():
 
 def test_speed_and_warp_keep_absent_steps_zero_and_the_window_end_present():
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(16, 100, N_MELS + 1)
+    x = torch.randn(16, 100, VOICE_FEATURE_DIM)
     m = torch.ones(16, 100, dtype=torch.bool)
     m[:, :50] = False
     x = x * m.unsqueeze(2)
@@ -138,7 +138,7 @@ def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["training"]["corpora"] == ["tess", "turev"] and meta["training"]["windows"] == 2
     model = load_voice_encoder(out)
-    assert model.classify(torch.zeros(1, 100, N_MELS + 1), torch.ones(1, 100, dtype=torch.bool)).shape == (1, 7)
+    assert model.classify(torch.zeros(1, 100, VOICE_FEATURE_DIM), torch.ones(1, 100, dtype=torch.bool)).shape == (1, 7)
 
 
 def test_loco_resumes_only_a_model_trained_the_same_way_with_its_reliability(tmp_path):
