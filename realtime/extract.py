@@ -57,13 +57,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from realtime.capture.audio_source import SAMPLE_RATE, FileAudioSource
 from realtime.core.errors import SourceError, interrupts_left_to_parent, one_line, run_cli
 from realtime.core.feature_spec import FeatureSpec, Stream
 from realtime.core.files import sha256, write_text_atomic
 from realtime.core.resources import shipped
 from realtime.core.native_logs import silence_native_stderr
 from realtime.core.tokens import tokenize
-from realtime.frontends.voice import VoiceNorm
+from realtime.frontends.voice import VOICE_FEATURE_DIM, VoiceNorm, voice_features
 from realtime.offline.datasets import (EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, FER_TO_LABEL, MELD_EMOTIONS,
                                        MELD_SENTIMENTS, MOSI_SCALE, RAVDESS_EMOTIONS, RAVDESS_TO_LABEL)
 from realtime.offline.speech_corpora import MANIFEST, extraction_meta
@@ -299,9 +300,6 @@ def _init_worker(kind: str, threads: int) -> None:
 def _audio_stream(path: str, required: bool = True, norm: VoiceNorm | None = None) -> Stream:
     """Voice features on media time; a video without (decodable) sound gives none unless ``required``;
     ``norm``: the speaker session's running normalisation, else the clip's own."""
-    from realtime.capture.audio_source import SAMPLE_RATE, FileAudioSource
-    from realtime.frontends.voice import VOICE_FEATURE_DIM, voice_features
-
     try:
         with FileAudioSource(path, start=0.0) as source:  # t0 of each chunk = media time
             chunks = list(source)

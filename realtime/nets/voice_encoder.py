@@ -1,9 +1,9 @@
 """The voice front-end's model: emotion from the last 4 s of voice features, and per-step features for DMD.
 
 Input is the audio part of a ``Window``: audio (B, T, 67) float32 (``realtime.frontends.voice``: 64
-running-normalised log-mel values, voice activity, normalised pitch and periodicity, 25 Hz; T = 100 for a 4 s window, the spec
-without ``audio_norm``) and mask (B, T) bool. For every present step the encoder gives
-``out_dim`` features::
+running-normalised log-mel values, voice activity, normalised pitch and periodicity, 25 Hz; T = 100
+for a 4 s window, the spec without ``audio_norm``) and mask (B, T) bool. For every present step the
+encoder gives ``out_dim`` features::
 
     [ embed_dim per-step embedding ; 7 emotion log-probabilities of the whole window (LABELS order) ]
 
