@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -62,9 +63,19 @@ def _unwritable(path: Path) -> str | None:
     folder = path.parent
     while not folder.exists() and folder != folder.parent:  # it will be made; its first existing parent counts
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or not _can_create_in(folder):
         return f"cannot write in {folder}: choose a folder you can write to"
     return None
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in ``folder`` (tried, then removed): ``os.access`` says yes to root even
+    where no file can be made, as in /proc or on a read-only mount."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

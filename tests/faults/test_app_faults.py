@@ -123,7 +123,8 @@ def _has_cuda() -> bool:
 
 @pytest.mark.parametrize("args", [["--camera", "-1"], ["--max-seconds", "-1"], ["--max-seconds", "nan"],
                                   ["--max-seconds", "inf"], ["--threads", "1000"], ["--threads", "0"],
-                                  ["--engine", "model.onnx"], ["--record", "."], ["--events", "."]],
+                                  ["--engine", "model.onnx"], ["--record", "."], ["--events", "."],
+                                  ["--record", "/proc/nope/r.mp4"]],  # /proc: no file can be made, even by root
                          ids=" ".join)
 def test_unusable_arguments_exit_2_with_one_line(args):
     done = subprocess.run([*MAIN, "--headless", *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
