@@ -55,13 +55,13 @@ SOURCES = {"fer2013": ("image", "fer2013_48"), "ravdess": ("audio", "ravdess_spe
 
 
 def extract_all(data: Path, extraction: Path, workers: int,
-                sources: dict[str, tuple[str, str]] = SOURCES) -> None:
+                sources: dict[str, tuple[str, str]] = SOURCES, clips_alone: bool = False) -> None:
     """Run ``realtime.extract`` on ``sources`` ({name: (kind, folder in data)}; default the three shared
-    sets) into ``extraction``/name (a rerun skips what is done)."""
+    sets) into ``extraction``/name (a rerun skips what is done); ``clips_alone``: see ``extract``."""
     for name, (kind, folder) in sources.items():
         if not (data / folder).is_dir():
             raise FileNotFoundError(f"{data / folder} not found: pass --data the shared data folder")
-        extract(kind, data / folder, extraction / name, workers)
+        extract(kind, data / folder, extraction / name, workers, clips_alone)
 
 
 def extracted_front_ends(extraction: Path) -> dict[str, dict[str, str]]:

@@ -12,7 +12,9 @@ the share of answers per label, the voice encoder's mean reliability); ``fused_c
 FER2013 test faces paired with those four corpora's test voices (speakers the shipped recognizer never
 heard, of corpora it was trained on: ``paired_with_voices``), and ``fused_cross_corpus_paired``: the
 same from the leave-one-corpus-out recognizers, each on the five corpora's one it never heard at all
-(``loco_paired``); the shipped text
+(``loco_paired``); ``voice_cold_start``: the recognizer's voice-alone UAR on every speech
+corpus's test clips heard alone (``realtime.extract --clips-alone``, as at the start of a live
+session) next to the same clips heard in their speaker's session (``cold_start``); the shipped text
 encoder on MELD test and each written corpus's test split without marks (``text_*_without_marks``);
 and ``voice_cross_corpus`` / ``text_cross_corpus``, the leave-one-corpus-out results as
 ``python -m realtime.voice_encoder loco`` and ``python -m realtime.text_encoder cross-corpus`` last
@@ -35,11 +37,11 @@ from torch.utils.data import DataLoader
 from realtime.core.errors import run_cli
 from realtime.core.modalities import EDGE_NAMES
 from realtime.core.resources import cache_dir
-from realtime.offline.cross_corpus import VOICE_CORPORA, evaluate_corpora, test_pool
-from realtime.offline.speech_corpora import corpus_clips
+from realtime.offline.cross_corpus import VOICE_CORPORA, Answer, evaluate_corpora, score_corpus, test_pool
+from realtime.offline.speech_corpora import CORPUS_FOLDERS, classes, corpus_clips
 from realtime.offline.text_encoder import CROSS_CORPUS_DIR
 from realtime.offline.text_encoder import test_scores as text_scores
-from realtime.offline.voice_encoder import LOCO_DIR
+from realtime.offline.voice_encoder import COLD, LOCO_DIR
 
 from .checkpoint import load_checkpoint
 from .emotion_data import Pool
@@ -104,8 +106,9 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     extract_all(args.data, args.extraction, args.workers)
     test_pools = pools(model.voice, args.extraction, model.spec, "test")
     results = score_held_out(model, held_out_sets(test_pools, model.spec), args.report)
-    corpora = evaluate_corpora(voice_only_answer(model, shapes_of(test_pools, model.spec.visual_steps)), args.data,
-                               args.extraction, args.report, args.workers, CROSS_CORPUS_VOICE, what="recognizer")
+    voice_alone = voice_only_answer(model, shapes_of(test_pools, model.spec.visual_steps))
+    corpora = evaluate_corpora(voice_alone, args.data, args.extraction, args.report, args.workers, CROSS_CORPUS_VOICE,
+                               what="recognizer")
     voices = {c: test_voices(model, args, c) for c in CROSS_CORPUS_VOICE}
     for c, entry in corpora.items():
         entry["mean_voice_reliability"] = float(voices[c].reliability.mean())
@@ -114,11 +117,30 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
             "fused_corpora_paired": with_mean({c: paired_with_voices(model, test_pools, voices[c], args.report, c)
                                                for c in CROSS_CORPUS_VOICE}),
             "fused_cross_corpus_paired": loco_paired(args),
+            "voice_cold_start": cold_start(voice_alone, args),
             "text_meld_test_without_marks": words["without_marks"],
             **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
             "voice_cross_corpus": cached_result(LOCO_DIR / "loco.json", "python -m realtime.voice_encoder loco --data DATA"),
             "text_cross_corpus": cached_result(CROSS_CORPUS_DIR / "cross_corpus.json",
                                                "python -m realtime.text_encoder cross-corpus --data DATA/text")}
+
+
+def cold_start(answer: Answer, args: argparse.Namespace, corpora: tuple[str, ...] = VOICE_CORPORA) -> dict:
+    """Per speech corpus, ``answer``'s 7-way UAR on its test clips heard alone and heard in their
+    speaker's session (each view extracted first where missing); and their means."""
+    entries = {}
+    for c in corpora:
+        clips = corpus_clips(args.data, c)
+        for alone in (False, True):
+            extract_all(args.data, args.extraction, args.workers, {c + COLD * alone: ("audio", CORPUS_FOLDERS[c])},
+                        clips_alone=alone)
+        uar = {}
+        for view, name in (("alone", c + COLD), ("session", c)):
+            pool = test_pool(args.extraction / name, clips)
+            uar[f"{view}_uar"] = score_corpus(answer(pool), pool.labels, classes(clips))["raw"]["uar"]
+        entries[c] = {"n": len(pool), **uar}
+    return {**entries, "mean": {k: round(float(np.mean([e[k] for e in entries.values()])), 4)
+                                for k in ("alone_uar", "session_uar")}}
 
 
 def test_voices(model: Recognizer, args: argparse.Namespace, corpus: str) -> Pool:

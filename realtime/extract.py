@@ -10,7 +10,9 @@ folders alike, are never followed: each is skipped and counted as failed (name t
          ``realtime.offline.speech_corpora``) takes each clip's label, speaker and split from it.
          The clips of one speaker (named by the manifest or a RAVDESS file name) are one voice
          session, in a fixed shuffled order: the voice front-end's running normalisation goes on
-         from clip to clip as it does live while one person talks (``frontends.voice.VoiceNorm``)
+         from clip to clip as it does live while one person talks (``frontends.voice.VoiceNorm``).
+         With ``--clips-alone`` each clip is a session of its own, heard from its first sample
+         as at the start of a live session (a cold start)
   image  face crops (png/jpg, FER2013-style): one face-feature vector each, still-image mode; where
          MediaPipe finds no face (status no_face) the expression CNN still sees the whole picture
   text   transcript CSVs (MELD, EmoryNLP, CMU-MOSI): per utterance, the text front-end's word features
@@ -28,6 +30,8 @@ Output in DIR:
                   (ok | no_face | failed), n_steps ({stream: steps}), label (``FeatureSpec`` label set, or null),
                   source_label, and speaker, split, valence, error where known.
   feature_spec.json  the spec the features follow; a rerun into DIR refuses a different one.
+  voice_sessions.json  audio only: {"voice_sessions": "speaker" or "clip"}; a rerun with the other
+                  choice refuses DIR.
   front_end_models.json  the sha256 of each model file the features come out of (faces: the landmarker
                   and the expression CNN; words: the sentence and text encoders; voices: none); a
                   rerun with other models refuses DIR, as it refuses one made before this record.
@@ -79,6 +83,7 @@ SUFFIXES = {
 STREAMS_OF = {"video": ("visual", "audio"), "audio": ("audio",), "image": ("visual",), "text": ("text",)}
 CHUNK = 1000  # images or transcript rows per shard
 SHARDS, INDEX, SPEC, MODELS = "shards", "index.jsonl", "feature_spec.json", "front_end_models.json"
+SESSIONS = "voice_sessions.json"
 FACE_MODELS = ("face_landmarker.task", "expression_cnn.safetensors")
 MODELS_OF = {"video": FACE_MODELS, "image": FACE_MODELS, "audio": (),
              "text": ("sentence_encoder.safetensors", "text_encoder.safetensors")}
@@ -226,9 +231,9 @@ def find_inputs(kind: str, root: Path) -> tuple[list[Path], list[Path]]:
     return sorted(files), sorted(links)
 
 
-def plan(kind: str, root: Path) -> tuple[list[Unit], list[dict]]:
+def plan(kind: str, root: Path, clips_alone: bool = False) -> tuple[list[Unit], list[dict]]:
     """The shards to make, and failure records for inputs that could not even be listed (a symbolic
-    link, a CSV that does not parse, a malformed transcript row)."""
+    link, a CSV that does not parse, a malformed transcript row); ``clips_alone``: no speaker sessions."""
     base = root.parent if root.is_file() else root
     files, links = find_inputs(kind, root)
     units: list[Unit] = []
@@ -239,7 +244,7 @@ def plan(kind: str, root: Path) -> tuple[list[Unit], list[dict]]:
         for p in files:
             rel = p.relative_to(base)
             item = Item(rel.as_posix(), str(p), listed.get(rel.as_posix()) or path_meta(rel))
-            if kind == "audio" and item.meta.get("speaker"):
+            if kind == "audio" and item.meta.get("speaker") and not clips_alone:
                 sessions.setdefault(item.meta["speaker"], []).append(item)
             else:
                 units.append(Unit(rel.with_suffix(".npz").as_posix(), (item,)))
@@ -469,6 +474,19 @@ def front_end_models(kind: str) -> dict[str, str]:
     return {name: sha256(shipped(f"models/{name}")) for name in MODELS_OF[kind]}
 
 
+def _check_sessions(out: Path, clips_alone: bool) -> None:
+    """Write how the voices of DIR are grouped into sessions; refuse a DIR grouped the other way."""
+    path, chosen = out / SESSIONS, "clip" if clips_alone else "speaker"
+    recorded = json.loads(path.read_text())["voice_sessions"] if path.is_file() else None
+    if recorded is None and any((out / SHARDS).glob("**/*.npz")):
+        recorded = "speaker" if (out / SHARDS / "sessions").is_dir() else "clip"  # made before this record
+    if recorded is not None and recorded != chosen:
+        raise ValueError(f"{out} holds voices extracted with one session per {recorded}: "
+                         f"{'drop' if clips_alone else 'add'} --clips-alone, or choose another --out")
+    if not path.is_file():
+        write_text_atomic(path, json.dumps({"voice_sessions": chosen}))
+
+
 def _check_models(out: Path, kind: str) -> None:
     """Write the front-end models the features come out of; refuse a DIR made with other ones (or
     before they were recorded) when it holds shards."""
@@ -502,15 +520,18 @@ def _source_order(record: dict) -> tuple[str, int]:
     return path, int(row or -1)
 
 
-def extract(kind: str, root: Path, out: Path, workers: int) -> dict:
-    """Run the extraction; the summary counts inputs (transcript rows for ``text``)."""
+def extract(kind: str, root: Path, out: Path, workers: int, clips_alone: bool = False) -> dict:
+    """Run the extraction; the summary counts inputs (transcript rows for ``text``); ``clips_alone``
+    (audio): each clip is a voice session of its own, not one per speaker."""
     if not root.exists():
         raise FileNotFoundError(f"input {root} does not exist")
     _preflight(kind)
     out.mkdir(parents=True, exist_ok=True)
     _check_spec(out)
     _check_models(out, kind)
-    units, records = plan(kind, root)
+    if kind == "audio":
+        _check_sessions(out, clips_alone)
+    units, records = plan(kind, root, clips_alone)
     for r in records:
         print(f"extract: skipped {r['source']}: {r['error']}", file=sys.stderr)
     failed, processed, skipped = len(records), 0, 0
@@ -547,6 +568,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True,
                    help="output folder (shards/, index.jsonl, feature_spec.json); a rerun skips finished shards")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--clips-alone", action="store_true",
+                   help="audio: each clip is a voice session of its own (a cold start), not one per speaker")
     p.add_argument("--native-logs", action="store_true",
                    help="let MediaPipe, TFLite and FFmpeg print their own log lines (silenced by default)")
     return p
@@ -558,7 +581,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.native_logs:
         silence_native_stderr()
     try:
-        summary = extract(args.kind, args.input, args.out, args.workers)
+        summary = extract(args.kind, args.input, args.out, args.workers, args.clips_alone)
     except (FileNotFoundError, ValueError, SourceError) as e:
         p.exit(2, f"extract: {e}\n")
     print(json.dumps(summary))

@@ -25,12 +25,16 @@ CLI::
 Across corpora (``train-corpora``, ``loco``; weights go to the user cache unless ``--out`` says
 otherwise; the shipped encoder is ``train-corpora`` of all five, the same as ``loco``'s last model): the
 train speakers of several corpora
-together (``speech_corpora`` splits), the final window of each clip and up to 2 earlier hops; each
+together (``speech_corpora`` splits), the final window of each clip and up to 2 earlier hops, each
+clip as heard in its speaker's session and as heard alone (a cold start: ``realtime.extract
+--clips-alone``; an epoch draws as many windows as one of the two views holds); each
 window's cross-entropy over its own corpus's classes only (a class the corpus lacks is missing, not
 a negative); each epoch draws its windows so that a corpus's share goes with its size ** 0.5;
-``CORPORA_AUGMENT`` (the above, stronger masking, a noise floor in the log-mel values, speed changes
-and a mel-axis warp); 20 epochs of 128, one-cycle up to 3e-3; the epoch with the best mean UAR (own
-classes) on the corpora's validation speakers is kept, and its reliability fitted on them.
+``CORPORA_AUGMENT`` (the above, stronger masking, a noise floor in the log-mel values, speed changes,
+a mel-axis warp, and 15 % of the windows with their log-mel values zeroed, the pitch, periodicity and
+voice activity left); 20 epochs of 128, one-cycle up to 3e-3; the epoch with the best mean UAR (own
+classes) on the corpora's validation speakers (their sessions) is kept, and its reliability fitted on
+them; the log also holds the validation speakers' UAR with every clip heard alone (``cold_uar``).
 ``loco``: for each corpus, a model of the others scored on its test speakers (7-way answers;
 ``restricted``: its own classes only), their mean, then the model of all of them on each one's test
 speakers::
@@ -89,12 +93,14 @@ class Augment:
     noise_jitter: float = 0.3  # std of its variation over steps and bins
     warp: float = 0.0  # the mel axis is stretched by a random factor in 1 +- warp (another vocal tract or pitch)
     speed: float = 0.0  # the time axis is stretched by a random factor in 1 +- speed (another speaking rate)
+    mel_drop: float = 0.0  # probability that a window's log-mel values are all 0 (pitch, periodicity and activity left)
 
 
 LOCO_DIR = cache_dir("voice_encoder") / "loco"  # where ``loco`` writes its models and loco.json
 
-# trained across corpora: stronger masking, a noise floor as a live microphone gives, other voices and rates
-CORPORA_AUGMENT = Augment(freq_width=12, time_masks=3, time_width=15, noise=0.5, warp=0.12, speed=0.1)
+# trained across corpora: stronger masking, a noise floor as a live microphone gives, other voices and rates,
+# and some windows with their prosody alone (pitch carries emotion across corpora better than the log-mel bands)
+CORPORA_AUGMENT = Augment(freq_width=12, time_masks=3, time_width=15, noise=0.5, warp=0.12, speed=0.1, mel_drop=0.15)
 
 
 def stretch(x: torch.Tensor, factor: torch.Tensor, dim: int) -> torch.Tensor:
@@ -136,6 +142,8 @@ def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) 
                  + a.noise_jitter * torch.randn(B, T, N_MELS, generator=gen))
         noisy = torch.rand(B, 1, 1, generator=gen) < a.noise
         mel = torch.where(noisy, torch.logaddexp(mel, floor), mel)
+    if a.mel_drop > 0:
+        mel = mel * (torch.rand(B, 1, 1, generator=gen) >= a.mel_drop)
     for _ in range(a.freq_masks):
         width = torch.randint(0, a.freq_width + 1, (B, 1, 1), generator=gen)
         first = torch.randint(0, N_MELS, (B, 1, 1), generator=gen)
@@ -218,12 +226,12 @@ class Schedule:
 
 def fit(model: VoiceEncoder, train_pool: Pool, validate: Callable[[VoiceEncoder], dict[str, float]], aug: Augment,
         s: Schedule, allowed: np.ndarray | None = None, weights: np.ndarray | None = None,
-        select: str | None = None) -> list[dict]:
+        select: str | None = None, epoch_windows: int | None = None) -> list[dict]:
     """Train ``model`` on ``train_pool``'s windows, ``validate`` after every epoch (its figures are
     logged and printed). ``allowed`` (N, 7) bool: each window's own classes (``masked_cross_entropy``);
-    ``weights`` (N,): each epoch draws as many windows as there are, with replacement, in proportion
-    to them (default: every window once); ``select``: keep the epoch with the highest such figure
-    (default: the last). Returns the log."""
+    ``weights`` (N,): each epoch draws ``epoch_windows`` windows (default: as many as there are), with
+    replacement, in proportion to them (default: every window once); ``select``: keep the epoch with
+    the highest such figure (default: the last). Returns the log."""
     from tqdm import tqdm
 
     torch.manual_seed(s.seed)
@@ -232,7 +240,7 @@ def fit(model: VoiceEncoder, train_pool: Pool, validate: Callable[[VoiceEncoder]
     ok = None if allowed is None else torch.from_numpy(allowed)
     draw = None if weights is None else torch.from_numpy(np.asarray(weights, np.float64))
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    per_epoch = len(y) // s.batch_size
+    per_epoch = (epoch_windows or len(y)) // s.batch_size
     if per_epoch < 1:
         raise ValueError(f"{len(y)} training windows: fewer than one batch of {s.batch_size}")
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, s.lr, total_steps=s.epochs * per_epoch, pct_start=0.15)
@@ -241,7 +249,7 @@ def fit(model: VoiceEncoder, train_pool: Pool, validate: Callable[[VoiceEncoder]
     for epoch in range(1, s.epochs + 1):
         model.train()
         order = (torch.randperm(len(y), generator=gen) if draw is None
-                 else torch.multinomial(draw, len(y), replacement=True, generator=gen))
+                 else torch.multinomial(draw, per_epoch * s.batch_size, replacement=True, generator=gen))
         total = 0.0
         for i in tqdm(range(per_epoch), desc=f"epoch {epoch}/{s.epochs}", leave=False, unit="batch"):
             idx = order[i * s.batch_size:(i + 1) * s.batch_size]
@@ -328,19 +336,34 @@ class CorporaData:
     windows: int = 3  # per training clip: the final window and up to windows - 1 earlier hops
     limit: int | None = None  # clips per corpus and split at most (a quick check)
     workers: int = 2
+    cold_start: bool = True  # train on each clip heard alone as well as in its speaker's session
 
 
-def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str) -> dict[str, tuple[Pool, tuple[str, ...]]]:
-    """``{corpus: (its windows of split, its classes)}`` (features extracted first where missing;
-    each corpus's split is read once per process)."""
-    return {c: _corpus_pool(d, c, split) for c in corpora}
+COLD = "_cold"  # a corpus's extraction of clips heard alone: ``extraction``/<corpus>_cold
+
+
+def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str,
+                  cold: bool = False) -> dict[str, tuple[Pool, tuple[str, ...]]]:
+    """``{corpus: (its windows of split, its classes)}`` as heard in speaker sessions, or alone with
+    ``cold`` (features extracted first where missing; each is read once per process)."""
+    return {c: _corpus_pool(d, c, split, cold) for c in corpora}
+
+
+def training_pools(d: CorporaData, corpora: tuple[str, ...]) -> dict[str, tuple[Pool, tuple[str, ...]]]:
+    """``corpora_pools`` of the train split, each corpus's clips also heard alone when ``d.cold_start``."""
+    pools = corpora_pools(d, corpora, "train")
+    if not d.cold_start:
+        return pools
+    alone = corpora_pools(d, corpora, "train", cold=True)
+    return {c: (concat_pools({"session": p, "alone": alone[c][0]}), own) for c, (p, own) in pools.items()}
 
 
 @functools.lru_cache(maxsize=None)
-def _corpus_pool(d: CorporaData, corpus: str, split: str) -> tuple[Pool, tuple[str, ...]]:
+def _corpus_pool(d: CorporaData, corpus: str, split: str, cold: bool) -> tuple[Pool, tuple[str, ...]]:
     clips = corpus_clips(d.data, corpus)
-    extract_all(d.data, d.extraction, d.workers, {corpus: ("audio", CORPUS_FOLDERS[corpus])})
-    return split_pool(d.extraction / corpus, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
+    name = corpus + COLD if cold else corpus
+    extract_all(d.data, d.extraction, d.workers, {name: ("audio", CORPUS_FOLDERS[corpus])}, clips_alone=cold)
+    return split_pool(d.extraction / name, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
 
 
 def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: VoiceConfig, aug: Augment,
@@ -349,19 +372,26 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
     classes, corpora drawn with shares in proportion to n ** ``balance``), keep the epoch with the
     best mean UAR on their validation speakers, write its weights and sidecar to ``out``."""
     t0 = time.perf_counter()
-    train_pools, val_pools = corpora_pools(d, corpora, "train"), corpora_pools(d, corpora, "val")
+    train_pools, val_pools = training_pools(d, corpora), corpora_pools(d, corpora, "val")
+    cold_val = corpora_pools(d, corpora, "val", cold=True)
     pool = concat_pools({c: p for c, (p, _) in train_pools.items()})
     allowed = np.concatenate([np.tile([lab in own for lab in LABELS], (len(p), 1)) for p, own in train_pools.values()])
     print("training windows: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in train_pools.items())
           + "; validation clips: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in val_pools.items()), flush=True)
     model = VoiceEncoder(cfg)
 
-    def validate(model: VoiceEncoder) -> dict[str, float]:
-        uar = {c: score_corpus(window_logits(model, p), p.labels, own)["restricted"]["uar"]
-               for c, (p, own) in val_pools.items()}
-        return {"uar": float(np.mean(list(uar.values()))), **{f"{c}_uar": u for c, u in uar.items()}}
+    def mean_uar(pools: dict[str, tuple[Pool, tuple[str, ...]]]) -> dict[str, float]:
+        return {c: score_corpus(window_logits(model, p), p.labels, own)["restricted"]["uar"]
+                for c, (p, own) in pools.items()}
 
-    log = fit(model, pool, validate, aug, s, allowed, corpus_weights(pool.groups, balance), select="uar")
+    def validate(model: VoiceEncoder) -> dict[str, float]:
+        uar = mean_uar(val_pools)
+        return {"uar": float(np.mean(list(uar.values()))), **{f"{c}_uar": u for c, u in uar.items()},
+                "cold_uar": float(np.mean(list(mean_uar(cold_val).values())))}
+
+    views = 2 if d.cold_start else 1
+    log = fit(model, pool, validate, aug, s, allowed, corpus_weights(pool.groups, balance), select="uar",
+              epoch_windows=len(pool) // views)
     best = max(log, key=lambda r: r["val_uar"])
     meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
             "metrics": {"val_mean_uar": best["val_uar"], "epoch": best["epoch"]},
@@ -370,6 +400,7 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
                                  f"{d.windows} windows per clip; model selection on their validation speakers; "
                                  "non-commercial use only (RAVDESS CC BY-NC-SA 4.0; see each corpus's licence)",
                          "corpora": list(corpora), "balance": balance, "windows": d.windows, "limit": d.limit,
+                         "cold_start": d.cold_start,
                          "extraction": str(d.extraction), **asdict(s), "augment": asdict(aug),
                          "seconds": round(time.perf_counter() - t0, 1), "log": log}}
     return model, _write(model, out, meta)
@@ -392,13 +423,15 @@ def held_out_scores(model: VoiceEncoder, d: CorporaData, corpus: str) -> dict:
             "restricted": {k: e["restricted"][k] for k in ("accuracy", "uar", "macro_f1")}}
 
 
-def finished(weights: Path, corpora: tuple[str, ...], aug: Augment, s: Schedule, balance: float) -> VoiceEncoder | None:
+def finished(weights: Path, corpora: tuple[str, ...], aug: Augment, s: Schedule, balance: float,
+             cold_start: bool) -> VoiceEncoder | None:
     """The model at ``weights`` when an earlier run trained it on ``corpora`` with the same options and
     fitted its reliability (so ``loco`` resumes), else None."""
     try:
         meta = json.loads(weights.with_suffix(".json").read_text())
         t = meta["training"]
         same = (t["corpora"] == list(corpora) and t["augment"] == json.loads(json.dumps(asdict(aug)))
+                and t.get("cold_start", False) == cold_start
                 and all(t[k] == v for k, v in asdict(s).items()) and t["balance"] == balance and "reliability" in meta)
         return load_voice_encoder(weights) if same else None
     except (OSError, ValueError, KeyError):
@@ -421,7 +454,7 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
         t0 = time.perf_counter()
         others = tuple(c for c in corpora if c != left)
         print(f"=== leaving out {left}: training on {', '.join(others)}", flush=True)
-        model = (finished(out_dir / f"voice_without_{left}.pt", others, aug, s, balance)
+        model = (finished(out_dir / f"voice_without_{left}.pt", others, aug, s, balance, d.cold_start)
                  or train_corpora(d, others, out_dir / f"voice_without_{left}.pt", cfg, aug, s, balance)[0])
         result["voice_cross_corpus"][left] = entry = held_out_scores(model, d, left)
         entry["seen_mean_reliability"] = round(float(np.mean(
@@ -436,7 +469,7 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
         save()
     t0 = time.perf_counter()
     print(f"=== all of {', '.join(corpora)}", flush=True)
-    model = (finished(out_dir / "voice_all.pt", corpora, aug, s, balance)
+    model = (finished(out_dir / "voice_all.pt", corpora, aug, s, balance, d.cold_start)
              or train_corpora(d, corpora, out_dir / "voice_all.pt", cfg, aug, s, balance)[0])
     for c in corpora:
         result["voice_all_corpora_heldout"][c] = held_out_scores(model, d, c)
@@ -543,6 +576,8 @@ def parser() -> argparse.ArgumentParser:
                             "(0: alike, 1: as they come; default: %(default)s)")
         c.add_argument("--limit", type=int, default=None, help="clips per corpus and split at most (a quick check)")
         c.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+        c.add_argument("--sessions-only", action="store_true",
+                       help="train on clips as heard in their speaker's session only, not also alone")
         c.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     return ap
 
@@ -552,7 +587,7 @@ def run_corpora(a: argparse.Namespace) -> dict:
     corpora = parse_corpora(a.corpora)
     if a.cmd == "loco" and len(corpora) < 2:
         raise CorpusError("loco needs at least two corpora")
-    d = CorporaData(a.data, a.extraction, a.windows, a.limit, a.workers)
+    d = CorporaData(a.data, a.extraction, a.windows, a.limit, a.workers, not a.sessions_only)
     s = Schedule(a.epochs, a.lr, 1e-2, 0.1, a.batch_size, a.seed)
     t0 = time.perf_counter()
     if a.cmd == "loco":

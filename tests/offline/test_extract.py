@@ -27,10 +27,10 @@ SESSIONS = {"Actor_01": ["03-01-01-01-01-01-01", "03-01-02-01-01-01-01", "03-01-
             "Actor_02": ["03-01-01-01-01-01-02", "03-01-05-02-01-01-02"]}
 
 
-def run_extract(kind: str, src: Path, out: Path, workers: int = 1) -> tuple[dict, str]:
+def run_extract(kind: str, src: Path, out: Path, workers: int = 1, *options: str) -> tuple[dict, str]:
     """(the JSON on the last stdout line, stderr) of one CLI run, which must exit 0."""
     proc = subprocess.run([sys.executable, "-m", "realtime.extract", "--kind", kind, "--input", str(src),
-                           "--out", str(out), "--workers", str(workers)],
+                           "--out", str(out), "--workers", str(workers), *options],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
@@ -92,6 +92,28 @@ def test_audio_clips_in_speaker_sessions_resume_and_survive_a_corrupt_file(tmp_p
     summary, _ = run_extract("audio", src, out)
     assert summary == {"processed": 0, "skipped_existing": 7, "failed": 0, "out": str(out)}
     assert len(read_index(out)) == 7
+
+
+@pytest.mark.needs_data
+def test_clips_alone_are_cold_starts_and_a_folder_of_sessions_is_not_mixed_with_them(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    (src / "Actor_01").mkdir(parents=True)
+    for name in SESSIONS["Actor_01"]:
+        shutil.copy(DATA / "ravdess_speech_16k" / "Actor_01" / f"{name}.flac", src / "Actor_01")
+    summary, _ = run_extract("audio", src, out, 1, "--clips-alone")
+    assert summary["processed"] == 4 and summary["failed"] == 0
+    index = read_index(out)
+    assert {r["shard"] for r in index.values()} == {f"Actor_01/{n}.npz" for n in SESSIONS["Actor_01"]}
+    for record in index.values():  # each clip normalised by itself alone, as a live session starts
+        [(_, streams)] = load_shard(out / "shards" / record["shard"])
+        np.testing.assert_allclose(streams["audio"][1], voice_features(ravdess_samples(record["source"]))[1], atol=1e-5)
+    assert json.loads((out / "voice_sessions.json").read_text()) == {"voice_sessions": "clip"}
+    with pytest.raises(ValueError, match="one session per clip: add --clips-alone, or choose another --out"):
+        extract("audio", src, out, workers=1)
+    sessions = tmp_path / "sessions"
+    run_extract("audio", src, sessions)
+    with pytest.raises(ValueError, match="one session per speaker: drop --clips-alone"):
+        extract("audio", src, sessions, workers=1, clips_alone=True)
 
 
 @pytest.mark.needs_data

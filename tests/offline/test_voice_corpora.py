@@ -2,6 +2,7 @@
 missing classes masked out of the loss, corpora balanced, the noise-floor augmentation, and a tiny run
 on real clips."""
 
+import argparse
 import csv
 import json
 import shutil
@@ -14,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from helpers.paths import DATA
 
+from dmd_lite.evaluate import cold_start
 from realtime.core.feature_spec import LABELS, N_MELS, VOICE_FEATURE_DIM
 from realtime.nets.model_files import write_model_files
 from realtime.nets.voice_encoder import VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
+from realtime.offline.cross_corpus import window_logits
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, MANIFEST, CorpusError
 from realtime.offline.voice_encoder import (CORPORA_AUGMENT, Augment, Schedule, augment, corpus_weights, finished, main,
                                            masked_cross_entropy, parse_corpora, stretch)
@@ -66,6 +69,16 @@ def test_noise_floor_fills_quiet_bins_and_keeps_absent_steps_zero():
     assert torch.equal(ma, m) and torch.all(xa[~m] == 0)
     assert torch.allclose(xa[..., :N_MELS][m], torch.logaddexp(torch.tensor(-3.0), torch.tensor(0.0)))
     assert torch.all(xa[..., N_MELS:][m] == -3.0)  # activity, pitch and periodicity are left alone
+
+
+def test_mel_drop_leaves_some_windows_their_prosody_alone():
+    x = torch.randn(400, 100, VOICE_FEATURE_DIM)
+    m = torch.ones(400, 100, dtype=torch.bool)
+    a = Augment(shift=0, gain=0.0, freq_masks=0, time_masks=0, mel_drop=0.25)
+    xa, ma = augment(x, m, a, torch.Generator().manual_seed(0))
+    dropped = (xa[..., :N_MELS] == 0).all(2).all(1)
+    assert 0.15 < dropped.float().mean() < 0.35 and torch.equal(xa[~dropped], x[~dropped])
+    assert torch.equal(xa[..., N_MELS:], x[..., N_MELS:]) and torch.equal(ma, m)
 
 
 def test_stretch_reads_each_position_times_the_factor():
@@ -125,7 +138,8 @@ def _copy_corpus(data: Path, corpus: str, per_split: dict[str, int]) -> None:
 @pytest.mark.needs_data("speech/turev")
 def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
     """Four training clips, a validation and two test clips of TESS and TurEV-DB each: extraction with the
-    live front-end, one epoch, weights and sidecar that load, a JSON last line."""
+    live front-end, in speaker sessions and clip by clip, one epoch on both, weights and sidecar that
+    load, a JSON last line."""
     data = tmp_path / "data"
     for corpus in ("tess", "turev"):
         _copy_corpus(data, corpus, {"train": 4, "val": 1, "test": 2})
@@ -137,19 +151,39 @@ def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
     assert result["corpora"] == ["tess", "turev"] and result["epoch"] == 1 and 0 <= result["val_mean_uar"] <= 1
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["training"]["corpora"] == ["tess", "turev"] and meta["training"]["windows"] == 2
+    assert meta["training"]["cold_start"] and 0 <= meta["training"]["log"][0]["val_cold_uar"] <= 1
+    for corpus in ("tess", "turev"):
+        assert (tmp_path / "ex" / corpus / "shards" / "sessions").is_dir()
+        assert not (tmp_path / "ex" / f"{corpus}_cold" / "shards" / "sessions").exists()
     model = load_voice_encoder(out)
     assert model.classify(torch.zeros(1, 100, VOICE_FEATURE_DIM), torch.ones(1, 100, dtype=torch.bool)).shape == (1, 7)
 
 
 def test_loco_resumes_only_a_model_trained_the_same_way_with_its_reliability(tmp_path):
     weights, corpora, s = tmp_path / "voice_without_tess.pt", ("ravdess", "nemo"), Schedule(epochs=3)
-    training = {"corpora": list(corpora), "augment": asdict(CORPORA_AUGMENT), **asdict(s), "balance": 0.5}
+    training = {"corpora": list(corpora), "augment": asdict(CORPORA_AUGMENT), **asdict(s), "balance": 0.5,
+                "cold_start": True}
     meta = {**_meta_contract(), "config": asdict(VoiceConfig()), "training": training, "reliability": {}}
     write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"), meta)
-    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5) is not None
-    assert finished(weights, corpora, CORPORA_AUGMENT, Schedule(epochs=4), 0.5) is None  # other options: retrain
-    assert finished(weights, ("ravdess",), CORPORA_AUGMENT, s, 0.5) is None
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, True) is not None
+    assert finished(weights, corpora, CORPORA_AUGMENT, Schedule(epochs=4), 0.5, True) is None  # other options: retrain
+    assert finished(weights, ("ravdess",), CORPORA_AUGMENT, s, 0.5, True) is None
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, False) is None  # trained on sessions only: retrain
     write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"),
                       {k: v for k, v in meta.items() if k != "reliability"})
-    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5) is None  # stopped before its reliability was fitted
-    assert finished(tmp_path / "absent.pt", corpora, CORPORA_AUGMENT, s, 0.5) is None
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, True) is None  # stopped before its reliability was fitted
+    assert finished(tmp_path / "absent.pt", corpora, CORPORA_AUGMENT, s, 0.5, True) is None
+
+
+@pytest.mark.needs_data("speech/tess")
+def test_cold_start_scores_test_clips_heard_alone_and_in_their_session(tmp_path):
+    """``dmd_lite.evaluate``'s ``voice_cold_start`` on three TESS test clips: both views extracted, each scored."""
+    data = tmp_path / "data"
+    _copy_corpus(data, "tess", {"test": 3})
+    args = argparse.Namespace(data=data, extraction=tmp_path / "ex", workers=1)
+    model = VoiceEncoder().eval()
+    result = cold_start(lambda pool: window_logits(model, pool), args, ("tess",))
+    assert result["tess"]["n"] == 3 and set(result["mean"]) == {"alone_uar", "session_uar"}
+    assert all(0 <= result["tess"][k] <= 1 for k in ("alone_uar", "session_uar"))
+    assert (tmp_path / "ex" / "tess" / "shards" / "sessions").is_dir()
+    assert len(list((tmp_path / "ex" / "tess_cold" / "shards").glob("**/*.npz"))) == 3
