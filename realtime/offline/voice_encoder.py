@@ -380,14 +380,14 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
           + "; validation clips: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in val_pools.items()), flush=True)
     model = VoiceEncoder(cfg)
 
-    def mean_uar(pools: dict[str, tuple[Pool, tuple[str, ...]]]) -> dict[str, float]:
+    def uars(model: VoiceEncoder, pools: dict[str, tuple[Pool, tuple[str, ...]]]) -> dict[str, float]:
         return {c: score_corpus(window_logits(model, p), p.labels, own)["restricted"]["uar"]
                 for c, (p, own) in pools.items()}
 
     def validate(model: VoiceEncoder) -> dict[str, float]:
-        uar = mean_uar(val_pools)
+        uar = uars(model, val_pools)
         return {"uar": float(np.mean(list(uar.values()))), **{f"{c}_uar": u for c, u in uar.items()},
-                "cold_uar": float(np.mean(list(mean_uar(cold_val).values())))}
+                "cold_uar": float(np.mean(list(uars(model, cold_val).values())))}
 
     views = 2 if d.cold_start else 1
     log = fit(model, pool, validate, aug, s, allowed, corpus_weights(pool.groups, balance), select="uar",
