@@ -38,10 +38,10 @@ from realtime.core.errors import run_cli
 from realtime.core.modalities import EDGE_NAMES
 from realtime.core.resources import cache_dir
 from realtime.offline.cross_corpus import VOICE_CORPORA, Answer, evaluate_corpora, score_corpus, test_pool
-from realtime.offline.speech_corpora import CORPUS_FOLDERS, classes, corpus_clips
+from realtime.offline.speech_corpora import corpus_clips
 from realtime.offline.text_encoder import CROSS_CORPUS_DIR
 from realtime.offline.text_encoder import test_scores as text_scores
-from realtime.offline.voice_encoder import COLD, LOCO_DIR
+from realtime.offline.voice_encoder import LOCO_DIR, CorporaData, corpora_pools
 
 from .checkpoint import load_checkpoint
 from .emotion_data import Pool
@@ -128,16 +128,12 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
 def cold_start(answer: Answer, args: argparse.Namespace, corpora: tuple[str, ...] = VOICE_CORPORA) -> dict:
     """Per speech corpus, ``answer``'s 7-way UAR on its test clips heard alone and heard in their
     speaker's session (each view extracted first where missing); and their means."""
-    entries = {}
+    d, entries = CorporaData(args.data, args.extraction, workers=args.workers), {}
     for c in corpora:
-        clips = corpus_clips(args.data, c)
-        for alone in (False, True):
-            extract_all(args.data, args.extraction, args.workers, {c + COLD * alone: ("audio", CORPUS_FOLDERS[c])},
-                        clips_alone=alone)
         uar = {}
-        for view, name in (("alone", c + COLD), ("session", c)):
-            pool = test_pool(args.extraction / name, clips)
-            uar[f"{view}_uar"] = score_corpus(answer(pool), pool.labels, classes(clips))["raw"]["uar"]
+        for view, cold in (("alone", True), ("session", False)):
+            pool, own = corpora_pools(d, (c,), "test", cold)[c]
+            uar[f"{view}_uar"] = score_corpus(answer(pool), pool.labels, own)["raw"]["uar"]
         entries[c] = {"n": len(pool), **uar}
     return {**entries, "mean": {k: round(float(np.mean([e[k] for e in entries.values()])), 4)
                                 for k in ("alone_uar", "session_uar")}}

@@ -63,14 +63,14 @@ def _unwritable(path: Path) -> str | None:
     folder = path.parent
     while not folder.exists() and folder != folder.parent:  # it will be made; its first existing parent counts
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or not _can_create_in(folder):
+    if not folder.is_dir() or not _can_create_in(folder):
         return f"cannot write in {folder}: choose a folder you can write to"
     return None
 
 
 def _can_create_in(folder: Path) -> bool:
-    """Whether a file can be made in ``folder`` (tried, then removed): ``os.access`` says yes to root even
-    where no file can be made, as in /proc or on a read-only mount."""
+    """Whether a file can be made in ``folder``, tried (then removed): ``os.access`` would say yes to root
+    even where none can be made, as in /proc or on a read-only mount."""
     try:
         with tempfile.TemporaryFile(dir=folder):
             return True

@@ -66,12 +66,12 @@ class RunningNorm:
 
     The statistics start at (warm_mean, warm_std**2) (by default the log-mel values' NORM_WARM_MEAN
     and NORM_WARM_STD) as if NORM_WARM_STEPS steps had been seen; each new step x updates them with
-    weight 1/c, c = min(steps seen + NORM_WARM_STEPS, NORM_MEMORY_STEPS): an exact running mean and variance at first, then an exponential moving
-    average with a time constant of NORM_MEMORY_STEPS steps. The long memory is deliberate: a new
-    room or microphone gain is absorbed within a few minutes, while a voice getting louder for a
-    few seconds (arousal, which the model needs) is not normalised away. A step is normalised with
-    statistics that include it. The result depends on the sequence of steps only, never on how
-    the audio was chunked.
+    weight 1/c, c = min(steps seen + NORM_WARM_STEPS, NORM_MEMORY_STEPS): an exact running mean and
+    variance at first, then an exponential moving average with a time constant of NORM_MEMORY_STEPS
+    steps. The long memory is deliberate: a new room or microphone gain is absorbed within a few
+    minutes, while a voice getting louder for a few seconds (arousal, which the model needs) is not
+    normalised away. A step is normalised with statistics that include it. The result depends on
+    the sequence of steps only, never on how the audio was chunked.
     """
 
     def __init__(self, dim: int = N_MELS, warm_mean: float = NORM_WARM_MEAN,
