@@ -1,11 +1,11 @@
 """A pretrained speech network: the GE2E speaker encoder's first two LSTM layers, in numpy.
 
 GE2E (Wan et al. 2018, "Generalized end-to-end loss for speaker verification") as trained by
-Resemblyzer (Apache-2.0; its PyPI wheel ships ``pretrained.pt``, made from LibriSpeech and VoxCeleb 1
-and 2, thousands of speakers in many languages): 40 mel power bands every 10 ms -> a 3-layer LSTM of
-256 units -> a speaker embedding. Its second layer's states carry emotion from one speech corpus to
-another far better than log-mel bands do (MODEL_CARD.md, "Which voice features carry emotion to a
-new corpus"); this module computes them for 16 kHz audio, one clip or stream at a time.
+Resemblyzer (Apache-2.0; its PyPI wheel ships ``pretrained.pt``, trained on VoxCeleb, thousands of
+speakers in many languages, and by one of its authors' accounts LibriSpeech too): 40 mel power bands every 10 ms -> a 3-layer LSTM of
+256 units -> a speaker embedding. This module computes the second layer's states for 16 kHz audio, as
+voice features (why: MODEL_CARD.md, "A pretrained speech network carries emotion to corpora it never
+heard").
 
 Input as Resemblyzer makes it: 25 ms periodic-Hann frames every 10 ms (``WINDOW``/``HOP``), an FFT of
 400 points, power, 40 Slaney mel filters (area-normalised, 0-8 kHz), the signal first scaled so that

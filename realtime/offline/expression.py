@@ -5,9 +5,12 @@ Data: FER2013 48x48 PNGs under <emotion> folders of train/val/test::
     python -m realtime.expression train --data ../shared/data/fer2013_48 [--epochs 30]
     python -m realtime.expression evaluate --data ../shared/data/fer2013_48
 
-Training uses the train split only, picks the epoch by val accuracy and touches test once, at the
-end. Aligned crops of all images are computed once into a cache ``.npz`` (MediaPipe is the slow
-part), keyed by the alignment parameters.
+Training uses the train split only, picks the epoch by val accuracy (of the deployed, mirror-averaged
+CNN) and touches test once, at the end. ``--init`` starts from trained weights (a fine-tune: give it a
+lower ``--lr``); ``--average-from K`` also scores the mean of the weights of epoch K on (stochastic
+weight averaging, Izmailov et al. 2018) and keeps it when val prefers it. Aligned crops of all images
+are computed once into a cache ``.npz`` (MediaPipe is the slow part), keyed by the alignment
+parameters.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from dmd_lite.metrics import classification_metrics
 from realtime.core.feature_spec import LABELS
 from realtime.core.resources import cache_dir
 from realtime.frontends.face import FaceFrontEnd
-from realtime.nets.expression import WEIGHTS_PATH, ExpressionCNN, ExpressionEncoder, crops_to_tensor
+from realtime.nets.expression import (WEIGHTS_PATH, ExpressionCNN, ExpressionEncoder, MirrorAveraged,
+                                      crops_to_tensor)
 from realtime.nets.face_crop import ALIGNMENT, CROP_SIZE, EMBED_DIM, fallback_crop
 from realtime.nets.model_files import write_model_files
 from realtime.offline.cli import report_confusion, train_evaluate_parser
@@ -141,8 +145,25 @@ def scores(model: nn.Module, crops: np.ndarray, labels: np.ndarray) -> dict:
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "confusion": np.array(m["confusion"])}
 
 
-def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Path, cache: Path, seed: int) -> dict:
-    """Train on FER2013 train, keep the best val epoch, report test once; write weights + sidecar.
+@torch.no_grad()
+def refresh_batch_norm(model: ExpressionCNN, crops: torch.Tensor, batch: int) -> None:
+    """Recompute ``model``'s BatchNorm statistics over one pass of augmented training batches (averaged
+    weights have none of their own)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain mean over the pass
+    model.train()
+    for i in range(0, len(crops), batch):
+        model(augment(crops[i:i + batch]).contiguous(memory_format=torch.channels_last))
+    model.eval()
+
+
+def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Path, cache: Path, seed: int,
+          init: Path | None = None, average_from: int | None = None) -> dict:
+    """Train on FER2013 train (from ``init``'s weights when given), keep the best val epoch or, from
+    ``average_from`` on, the weights' running mean when val prefers it; report test once; write weights
+    + sidecar.
 
     Steps run channels-last under bfloat16 autocast where oneDNN supports bf16 (about 10x faster
     than float32 on an AVX512-BF16 CPU); weights, BatchNorm statistics and evaluation stay float32.
@@ -154,7 +175,9 @@ def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Pa
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        model = ExpressionCNN().to(memory_format=torch.channels_last)
+        model = ExpressionCNN() if init is None else ExpressionEncoder(init).model.cnn
+        model = model.to(memory_format=torch.channels_last)
+        averaged = torch.optim.swa_utils.AveragedModel(model) if average_from else None
         bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
         if not bf16:
             print("bfloat16 not supported by this CPU: training in float32 (slow)", file=sys.stderr)
@@ -177,11 +200,13 @@ def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Pa
                 opt.step()
                 sched.step()
                 total += loss.item()
-            val = scores(model, xva, yva)
+            val = scores(MirrorAveraged(model), xva, yva)
             log.append({"epoch": epoch, "loss": total / steps, "val_accuracy": val["accuracy"],
                         "val_macro_f1": val["macro_f1"]})
             print(f"epoch {epoch:2d}  loss {total / steps:.4f}  val acc {val['accuracy']:.4f}  "
                   f"val macro-F1 {val['macro_f1']:.4f}  {time.perf_counter() - t0:.0f} s", flush=True)
+            if averaged is not None and epoch >= average_from:
+                averaged.update_parameters(model)
             if val["accuracy"] > best:
                 best, since_best = val["accuracy"], 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -191,9 +216,19 @@ def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Pa
                     print(f"early stop: no val improvement in {patience} epochs", flush=True)
                     break
         model.load_state_dict(best_state)
+        if averaged is not None and averaged.n_averaged > 0:
+            refresh_batch_norm(averaged.module, xt, batch)
+            val = scores(MirrorAveraged(averaged.module), xva, yva)
+            n = int(averaged.n_averaged)
+            log.append({"averaged_epochs": n, "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"]})
+            print(f"mean of the last {n} epochs' weights: val acc {val['accuracy']:.4f}  "
+                  f"val macro-F1 {val['macro_f1']:.4f}", flush=True)
+            if val["accuracy"] > best:
+                best = val["accuracy"]
+                model.load_state_dict(averaged.module.state_dict())
         model = model.to(memory_format=torch.contiguous_format)
         xte, yte = cs.part("test")
-        test = scores(model, xte, yte)
+        test = scores(MirrorAveraged(model), xte, yte)
     finally:
         torch.set_num_threads(threads)
     print(f"test (touched once): accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}", flush=True)
@@ -203,7 +238,9 @@ def train(data: Path, epochs: int, batch: int, lr: float, patience: int, out: Pa
         "metrics": {"val_accuracy": best, "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
                     "fallback_rate": {s: cs.fallback_rate(s) for s in FER_SPLITS} | {"all": cs.fallback_rate()}},
         "training": {"data": "FER2013 (research challenge release; non-commercial research use)",
-                     "epochs_run": len(log), "bf16_autocast": bf16, "batch": batch, "lr": lr, "seed": seed, "log": log},
+                     "epochs_run": sum("epoch" in e for e in log), "bf16_autocast": bf16, "batch": batch, "lr": lr,
+                     "seed": seed, "init": None if init is None else init.name, "average_from": average_from,
+                     "log": log},
     }
     meta = write_model_files(model.state_dict(), out, out.with_suffix(".json"), meta)
     return meta
@@ -238,12 +275,15 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle learning rate (default: %(default)s)")
     t.add_argument("--patience", type=int, default=8, help="stop after this many epochs without val gain")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    t.add_argument("--init", type=Path, help="start from these trained weights (a fine-tune; give a lower --lr)")
+    t.add_argument("--average-from", type=int, metavar="K",
+                   help="also score the mean of the weights of epoch K on, and keep it when val prefers it")
     return ap
 
 
 def main(argv: list[str] | None = None) -> None:
     a = parser().parse_args(argv)
     if a.cmd == "train":
-        train(a.data, a.epochs, a.batch, a.lr, a.patience, a.weights, a.cache, a.seed)
+        train(a.data, a.epochs, a.batch, a.lr, a.patience, a.weights, a.cache, a.seed, a.init, a.average_from)
     else:
         evaluate(a.data, a.weights, a.cache, a.png)
