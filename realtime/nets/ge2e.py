@@ -102,6 +102,10 @@ class Ge2eLstm:
         meta = read_json(sidecar, f"make them again with `{CONVERT}`")
         if meta.get("weights_sha256") != sha256(path):  # as ``model_files.write_model_files`` records it
             raise ValueError(f"{path} does not match the sha256 in {sidecar.name}; make them again with `{CONVERT}`")
+        if (meta.get("layers"), meta.get("hidden"), meta.get("n_mels")) != (LAYERS, HIDDEN, N_MELS):
+            raise ValueError(f"{sidecar}: layers {meta.get('layers')}, hidden {meta.get('hidden')}, n_mels "
+                             f"{meta.get('n_mels')}; this code needs {LAYERS}, {HIDDEN}, {N_MELS}: make them again "
+                             f"with `{CONVERT}`")
         w = load_file(path)
         self._layers = [(np.ascontiguousarray(w[f"weight_ih_l{n}"].T, np.float32),
                          np.ascontiguousarray(w[f"weight_hh_l{n}"].T, np.float32),

@@ -9,6 +9,7 @@ runs; the first ``LAYERS`` LSTM layers are written as safetensors with a sidecar
 from __future__ import annotations
 
 import argparse
+import pickle
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ def convert(source: Path, out: Path) -> None:
     """Write the LSTM layers' weights and the sidecar at ``out`` from Resemblyzer's ``pretrained.pt``."""
     try:
         state = torch.load(source, map_location="cpu", weights_only=True)["model_state"]
-    except (OSError, RuntimeError, KeyError, TypeError) as e:
+    except (OSError, RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as e:
         raise ValueError(f"{source} is not Resemblyzer's pretrained.pt ({e})") from e
     tensors = {}
     for n in range(LAYERS):

@@ -7,6 +7,7 @@ level normalisation is checked by hearing the same speech 20 dB quieter.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -95,6 +96,16 @@ def test_conversion_writes_weights_that_load_and_refuses_another_file(tmp_path):
     torch.save({"model_state": {"linear.weight": torch.zeros(2, 2)}}, other)
     with pytest.raises(ValueError, match="lstm.weight_ih_l0 is missing"):
         convert(other, tmp_path / "x.safetensors")
+    for junk in (b"", b"not a PyTorch file"):
+        (tmp_path / "junk.pt").write_bytes(junk)
+        with pytest.raises(ValueError, match="is not Resemblyzer's pretrained.pt"):
+            convert(tmp_path / "junk.pt", tmp_path / "x.safetensors")
+    sidecar = out.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "layers": 3}))  # made for other code
+    with pytest.raises(ValueError, match="this code needs 2, 256, 40"):
+        Ge2eLstm(out)
+    sidecar.write_text(json.dumps(meta))
     out.write_bytes(out.read_bytes()[:-8] + b"\0" * 8)  # damaged after it was written
     with pytest.raises(ValueError, match="does not match the sha256"):
         Ge2eLstm(out)
