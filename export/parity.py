@@ -78,10 +78,10 @@ def compare(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray, pr
     agreement = float((ref_label == cand_label).mean())
     known = labels >= 0
     ref_acc = cand_acc = drop = None
-    if known.any():
-        ref_acc = float((ref_label[known] == labels[known]).mean())
-        cand_acc = float((cand_label[known] == labels[known]).mean())
-        drop = ref_acc - cand_acc
+    if known.any():  # from counts, so that 2 of 200 is a drop of exactly 0.01, not 0.01 + 1e-17
+        n = int(known.sum())
+        ref_right, cand_right = int((ref_label == labels)[known].sum()), int((cand_label == labels)[known].sum())
+        ref_acc, cand_acc, drop = ref_right / n, cand_right / n, (ref_right - cand_right) / n
     tol = tolerance(precision, min_agreement)
     if precision in QUANTIZED:
         passed = agreement >= tol["min_label_agreement"] and (drop is None or drop <= tol["max_metric_drop"])
