@@ -2,16 +2,17 @@
 
 GE2E (Wan et al. 2018, "Generalized end-to-end loss for speaker verification") as trained by
 Resemblyzer (Apache-2.0; its PyPI wheel ships ``pretrained.pt``, trained on VoxCeleb, thousands of
-speakers in many languages, and by one of its authors' accounts LibriSpeech too): 40 mel power bands every 10 ms -> a 3-layer LSTM of
-256 units -> a speaker embedding. This module computes the second layer's states for 16 kHz audio, as
-voice features (why: MODEL_CARD.md, "A pretrained speech network carries emotion to corpora it never
-heard").
+speakers in many languages, and by one of its authors' accounts LibriSpeech too): 40 mel power bands
+every 10 ms -> a 3-layer LSTM of 256 units -> a speaker embedding. This module computes the second
+layer's states for 16 kHz audio, as voice features (why: MODEL_CARD.md, "A pretrained speech network
+carries emotion to corpora it never heard").
 
 Input as Resemblyzer makes it: 25 ms periodic-Hann frames every 10 ms (``WINDOW``/``HOP``), an FFT of
 400 points, power, 40 Slaney mel filters (area-normalised, 0-8 kHz), the signal first scaled so that
 its level is ``TARGET_DBFS``. The level here is measured over the frames the caller marks as speech
-(``realtime.frontends.ge2e``), where Resemblyzer measures a whole file. Weights: ``realtime/data/models/ge2e.*``,
-converted once from ``pretrained.pt`` by ``python -m realtime.ge2e convert``.
+(``realtime.frontends.ge2e``), where Resemblyzer measures a whole file. Weights:
+``realtime/data/models/ge2e.*``, converted once from ``pretrained.pt`` by ``python -m realtime.ge2e
+convert``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-from realtime.core.files import read_json, sha256
 from realtime.core.resources import shipped
+from realtime.nets.sidecar import check_sha256, checked_sidecar
 
 WEIGHTS_PATH = shipped("models/ge2e.safetensors")
 SAMPLE_RATE = 16000
@@ -71,22 +72,21 @@ def _window() -> np.ndarray:
     return w
 
 
+def _frames(samples: np.ndarray) -> np.ndarray:
+    """(n,) samples -> (frames, WINDOW) float64 view of every whole frame (none when n < WINDOW)."""
+    x = np.asarray(samples, np.float64)
+    return np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP] if len(x) >= WINDOW else np.empty((0, WINDOW))
+
+
 def frame_power(samples: np.ndarray) -> np.ndarray:
     """(n,) samples -> (frames,) mean square of each whole frame."""
-    x = np.asarray(samples, np.float64)
-    if len(x) < WINDOW:
-        return np.empty(0)
-    return (np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP] ** 2).mean(1)
+    return (_frames(samples) ** 2).mean(1)
 
 
 def mel_power(samples: np.ndarray, gain: float | np.ndarray) -> np.ndarray:
     """(n,) samples -> (frames, N_MELS) float32 mel power of every whole frame, the samples scaled by
     ``gain`` (a number, or one per frame)."""
-    x = np.asarray(samples, np.float64)
-    if len(x) < WINDOW:
-        return np.empty((0, N_MELS), np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP] * _window()
-    spectrum = np.fft.rfft(frames, n=WINDOW)
+    spectrum = np.fft.rfft(_frames(samples) * _window(), n=WINDOW)
     power = (spectrum.real ** 2 + spectrum.imag ** 2) * np.square(np.asarray(gain, np.float64)).reshape(-1, 1)
     return (power @ mel_filters()).astype(np.float32)
 
@@ -96,16 +96,8 @@ class Ge2eLstm:
     carrying the recurrent state from call to call until ``reset``."""
 
     def __init__(self, path: Path = WEIGHTS_PATH) -> None:
-        sidecar = path.with_suffix(".json")
-        if not path.is_file() or not sidecar.is_file():
-            raise FileNotFoundError(f"GE2E weights not found at {path} (+ .json sidecar); make them with `{CONVERT}`")
-        meta = read_json(sidecar, f"make them again with `{CONVERT}`")
-        if meta.get("weights_sha256") != sha256(path):  # as ``model_files.write_model_files`` records it
-            raise ValueError(f"{path} does not match the sha256 in {sidecar.name}; make them again with `{CONVERT}`")
-        if (meta.get("layers"), meta.get("hidden"), meta.get("n_mels")) != (LAYERS, HIDDEN, N_MELS):
-            raise ValueError(f"{sidecar}: layers {meta.get('layers')}, hidden {meta.get('hidden')}, n_mels "
-                             f"{meta.get('n_mels')}; this code needs {LAYERS}, {HIDDEN}, {N_MELS}: make them again "
-                             f"with `{CONVERT}`")
+        meta = checked_sidecar(path, {"layers": LAYERS, "hidden": HIDDEN, "n_mels": N_MELS}, "GE2E", CONVERT)
+        check_sha256(path, meta, path.with_suffix(".json"), f"make them again with `{CONVERT}`")
         w = load_file(path)
         self._layers = [(np.ascontiguousarray(w[f"weight_ih_l{n}"].T, np.float32),
                          np.ascontiguousarray(w[f"weight_hh_l{n}"].T, np.float32),

@@ -5,7 +5,6 @@ before use, each failure a one-line ``ValueError`` that names the file and says 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,12 +13,10 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from realtime.core.files import sha256
+from realtime.nets.sidecar import SHA256_KEY, check_sha256  # noqa: F401  (re-exported: checkpoint, tests)
 
-SHA256_KEY = "weights_sha256"
 SHOWN = 3  # problems named in a "does not fit" message; the rest are counted
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
-
-log = logging.getLogger(__name__)
 
 
 def write_model_files(tensors: dict[str, Tensor], weights: Path, meta_path: Path, meta: dict,
@@ -31,19 +28,6 @@ def write_model_files(tensors: dict[str, Tensor], weights: Path, meta_path: Path
     written = {**meta, SHA256_KEY: sha256(weights)}
     meta_path.write_text(json.dumps(written, indent=2) + "\n")
     return written
-
-
-def check_sha256(path: Path, meta: dict, meta_path: Path, fix: str) -> None:
-    """Refuse the file at ``path`` when its sha256 is not the one ``meta`` (read from ``meta_path``)
-    records; a file whose JSON records none (made before the check) loads with a warning."""
-    recorded = meta.get(SHA256_KEY)
-    if recorded is None:
-        log.warning("%s records no %s for %s, so the weights are not checked; save them again to add it",
-                    meta_path, SHA256_KEY, path.name)
-        return
-    if sha256(path) != recorded:
-        raise ValueError(f"{path} does not match the sha256 in its {meta_path.name}: "
-                         f"the weights changed or are damaged; {fix}")
 
 
 def read_tensors(path: Path, fix: str, device: str = "cpu") -> dict[str, Tensor]:

@@ -7,23 +7,8 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from realtime.core.files import read_json
 from realtime.nets.model_files import ModuleT, fit_state, read_tensors
-
-REMAKE = "re-download or retrain"
-
-
-def checked_sidecar(path: Path, contract: dict, what: str, train_hint: str) -> dict:
-    """The sidecar (``path`` with ``.json``) of the weights at ``path``; a one-line error when either
-    file is missing or the sidecar disagrees with ``contract`` (what this code needs)."""
-    sidecar = path.with_suffix(".json")
-    if not path.is_file() or not sidecar.is_file():
-        raise FileNotFoundError(f"{what} weights not found at {path} (+ .json sidecar); train them with `{train_hint}`")
-    meta = read_json(sidecar, f"{REMAKE} with `{train_hint}`")
-    for key, want in contract.items():
-        if meta.get(key) != want:
-            raise ValueError(f"{sidecar}: {key} is {meta.get(key)!r}, this code needs {want!r}; retrain")
-    return meta
+from realtime.nets.sidecar import REMAKE, checked_sidecar  # noqa: F401  (re-exported: every encoder's loader)
 
 
 def to_float(stored: dict[str, Tensor]) -> dict[str, Tensor]:
