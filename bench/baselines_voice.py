@@ -31,13 +31,15 @@ from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, act
 DEFAULT_EXTRACTION = cache_dir("default") / "extract" / "ravdess"
 
 
-def clip_statistics(extraction: Path, accept: Callable[[dict], bool]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per labelled clip with status ok that ``accept`` takes, in ``records`` order: log-mel mean
-    and std (n, 2 * N_MELS), label index (n,) and source (the clip's path in the corpus folder)."""
+def clip_statistics(extraction: Path, accept: Callable[[dict], bool],
+                    columns: slice = slice(0, N_MELS)) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per labelled clip with status ok that ``accept`` takes, in ``records`` order: mean and std of the
+    voice features in ``columns`` (default the log-mel values; (n, 2 * their number)), label index (n,)
+    and source (the clip's path in the corpus folder)."""
     feats, labels, sources = [], [], []
     for r, streams in records(extraction, lambda r: r["status"] == "ok" and r.get("label") in LABELS and accept(r)):
-        mel = streams["audio"][1][:, :N_MELS]  # (steps, N_MELS)
-        feats.append(np.concatenate([mel.mean(0), mel.std(0)]))
+        x = streams["audio"][1][:, columns]  # (steps, features)
+        feats.append(np.concatenate([x.mean(0), x.std(0)]))
         labels.append(LABELS.index(r["label"]))
         sources.append(r["source"])
     return np.stack(feats), np.array(labels), sources

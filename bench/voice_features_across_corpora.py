@@ -17,9 +17,8 @@ speakers: unweighted average recall over its test classes of the 7-way answers, 
   personal use only, so it is no dependency of the project). Cached in the user cache;
 - ``egemaps_f0``: the 10 of them that describe pitch (``F0semitoneFrom27.5Hz_*``: mean, deviation,
   percentiles, range and slopes of the pitch in semitones), which the front-end does not compute;
-- ``ge2e``: the mean and deviation over the clip's 10 ms frames of the pretrained GE2E speaker
-  encoder's second-layer states (``realtime.frontends.ge2e``, each clip heard alone from a cold
-  start, its level measured as it goes). Cached in the user cache.
+- ``ge2e``: the mean and deviation over the clip's steps of the voice front-end's GE2E states (the
+  pretrained speaker encoder's second layer, ``realtime.frontends.ge2e``), from the same extraction.
 
 Each is standardised over the training clips (``global``), or first per speaker (``per_speaker``:
 each speaker's clips by their own mean and deviation, the test speakers' over their own test clips;
@@ -44,11 +43,8 @@ from tqdm import tqdm
 from dmd_lite.emotion_eval import extract_all
 from realtime.capture.audio_source import SAMPLE_RATE, FileAudioSource
 from realtime.core.errors import one_line, run_cli
-from realtime.core.feature_spec import LABELS
+from realtime.core.feature_spec import GE2E_START, LABELS, N_MELS
 from realtime.core.resources import cache_dir
-from realtime.frontends.ge2e import utterance_states
-from realtime.frontends.vad import SileroVad
-from realtime.nets.ge2e import Ge2eLstm
 from realtime.offline.cross_corpus import VOICE_CORPORA
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, Clip, corpus_clips
 from realtime.offline.voice_encoder import LOCO_DIR
@@ -57,14 +53,14 @@ from .baselines_voice import clip_statistics
 from .report import cpu_name
 
 EGEMAPS_CACHE = cache_dir("bench") / "egemaps"
-GE2E_CACHE = cache_dir("bench") / "ge2e"
 F0_PREFIX = "F0semitoneFrom27.5Hz"  # eGeMAPS's pitch functionals
 
 
-def logmel(extraction: Path, corpus: str, clips: list[Clip]) -> dict[str, np.ndarray]:
-    """{clip audio path: log-mel mean and std} of the corpus's extracted clips."""
+def step_statistics(extraction: Path, corpus: str, clips: list[Clip], columns: slice) -> dict[str, np.ndarray]:
+    """{clip audio path: mean and std over its steps of the voice features in ``columns``} of the corpus's
+    extracted clips."""
     wanted = {c.audio for c in clips}
-    x, _, sources = clip_statistics(extraction / corpus, lambda r: r["source"] in wanted)
+    x, _, sources = clip_statistics(extraction / corpus, lambda r: r["source"] in wanted, columns)
     return dict(zip(sources, x))
 
 
@@ -89,21 +85,6 @@ def egemaps(data: Path, corpus: str, clips: list[Clip], f0_only: bool = False) -
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, sources=np.array(list(out)), x=np.stack(list(out.values())), names=np.array(smile.feature_names))
     return egemaps(data, corpus, clips, f0_only)
-
-
-def ge2e(data: Path, corpus: str, clips: list[Clip]) -> dict[str, np.ndarray]:
-    """{clip audio path: mean and deviation of its GE2E states}, computed once and cached."""
-    path = GE2E_CACHE / f"{corpus}.npz"
-    if not path.is_file():
-        lstm, vad, out = Ge2eLstm(), SileroVad(), {}
-        for clip in tqdm(clips, desc=f"GE2E {corpus}", unit="clip", mininterval=10):
-            with FileAudioSource(data / CORPUS_FOLDERS[corpus] / clip.audio) as source:
-                states = utterance_states(np.concatenate([chunk.samples for chunk in source]), lstm, vad)
-            out[clip.audio] = np.concatenate([states.mean(0), states.std(0)])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, sources=np.array(list(out)), x=np.stack(list(out.values())))
-    cached = np.load(path)
-    return dict(zip(cached["sources"].tolist(), cached["x"]))
 
 
 def per_speaker(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
@@ -167,10 +148,10 @@ def measure(data: Path, extraction: Path) -> dict:
     extract_all(data, extraction, 2, {c: ("audio", CORPUS_FOLDERS[c]) for c in VOICE_CORPORA})  # what is missing
     result: dict = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                     "uar_left_out": {}}
-    for name, features in (("logmel", lambda c: logmel(extraction, c, clips[c])),
+    for name, features in (("logmel", lambda c: step_statistics(extraction, c, clips[c], slice(0, N_MELS))),
                            ("egemaps", lambda c: egemaps(data, c, clips[c])),
                            ("egemaps_f0", lambda c: egemaps(data, c, clips[c], f0_only=True)),
-                           ("ge2e", lambda c: ge2e(data, c, clips[c]))):
+                           ("ge2e", lambda c: step_statistics(extraction, c, clips[c], slice(GE2E_START, None)))):
         by_corpus = {c: features(c) for c in VOICE_CORPORA}
         if any(f is None for f in by_corpus.values()):
             print(f"{name}: skipped (pip install opensmile==2.6.0 to measure it; research use only)")

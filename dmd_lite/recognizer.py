@@ -9,7 +9,7 @@ pools once and trains ``dmd``), the app and the exported graph all run the same 
 Inputs, batch first (shapes from the ``FeatureSpec``; masks True where a step is present)::
 
     visual (B, 60, 127) float32   visual_mask (B, 60) bool
-    audio  (B, 100, 67) float32   audio_mask  (B, 100) bool
+    audio  (B, 100, 323) float32  audio_mask  (B, 100) bool
     text   (B, 24, 40)  float32   text_mask   (B, 24) bool
 
 Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,) in [-1, 1],

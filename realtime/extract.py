@@ -33,7 +33,8 @@ Output in DIR:
   voice_sessions.json  audio only: {"voice_sessions": "speaker" or "clip"}; a rerun with the other
                   choice refuses DIR.
   front_end_models.json  the sha256 of each model file the features come out of (faces: the landmarker
-                  and the expression CNN; words: the sentence and text encoders; voices: none); a
+                  and the expression CNN; words: the sentence and text encoders; voices: silero-vad
+                  and the GE2E network); a
                   rerun with other models refuses DIR, as it refuses one made before this record.
 
 Only the samples where the modality is there are written (a video frame without a face is no step), so
@@ -85,7 +86,8 @@ CHUNK = 1000  # images or transcript rows per shard
 SHARDS, INDEX, SPEC, MODELS = "shards", "index.jsonl", "feature_spec.json", "front_end_models.json"
 SESSIONS = "voice_sessions.json"
 FACE_MODELS = ("face_landmarker.task", "expression_cnn.safetensors")
-MODELS_OF = {"video": FACE_MODELS, "image": FACE_MODELS, "audio": (),
+VOICE_MODELS = ("silero_vad.onnx", "ge2e.safetensors")
+MODELS_OF = {"video": FACE_MODELS + VOICE_MODELS, "image": FACE_MODELS, "audio": VOICE_MODELS,
              "text": ("sentence_encoder.safetensors", "text_encoder.safetensors")}
 LINK_SKIPPED = ("a symbolic link, not followed (extraction reads only what lies inside --input): "
                 "pass its target as --input")

@@ -87,7 +87,8 @@ def test_another_opencv_in_the_venv_is_named():
 
 def test_runtime_prune_deletes_only_its_patterns(tmp_path):
     """onnxruntime's C API library and the package's PyTorch weights go; what the ONNX path reads stays (the face
-    landmarker, silero-vad's ONNX file, the demo clip; the JSON sidecars and the vocabulary, small, stay too)."""
+    landmarker, silero-vad's ONNX file, the GE2E weights the voice front-end runs in numpy, the demo clip; the JSON
+    sidecars and the vocabulary, small, stay too)."""
     site = tmp_path / "site-packages"
     gone = ["onnxruntime/capi/libonnxruntime.so.1.32.0", "realtime/data/models/default/model.safetensors",
             "realtime/data/models/expression_cnn.safetensors", "realtime/data/models/sentence_encoder.safetensors",
@@ -95,7 +96,8 @@ def test_runtime_prune_deletes_only_its_patterns(tmp_path):
     kept = ["onnxruntime/capi/libonnxruntime_providers_shared.so", "onnxruntime/capi/onnxruntime_pybind11_state.so",
             "realtime/data/models/default/config.json", "realtime/data/models/expression_cnn.json",
             "realtime/data/models/face_landmarker.task", "realtime/data/models/sentence_encoder.vocab.txt",
-            "realtime/data/models/silero_vad.onnx", "realtime/data/media/demo.mp4"]
+            "realtime/data/models/silero_vad.onnx", "realtime/data/models/ge2e.safetensors",
+            "realtime/data/media/demo.mp4"]
     for name in gone + kept:
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         (site / name).write_bytes(b"x" * 1024)
@@ -106,11 +108,12 @@ def test_runtime_prune_deletes_only_its_patterns(tmp_path):
 
 
 def test_the_runtime_prune_keeps_what_the_onnx_path_reads(tmp_path):
-    """None of the files that the app's modules outside the PyTorch code (realtime/nets, realtime/offline) name with
-    ``shipped`` is pruned; the runtime test (tests/runtime) runs the demo on the pruned install."""
-    shipped = {m for path in (ROOT / "realtime").rglob("*.py") if path.parent.name not in ("nets", "offline")
-               for m in re.findall(r'shipped\("([^"]+)"\)', path.read_text())}
-    assert {"media/demo.mp4", "models/face_landmarker.task", "models/silero_vad.onnx"} <= shipped
+    """None of the files that the app's modules outside the PyTorch code (realtime/offline, modules that import
+    torch) name with ``shipped`` is pruned; the runtime test (tests/runtime) runs the demo on the pruned install."""
+    modules = [p.read_text() for p in (ROOT / "realtime").rglob("*.py") if p.parent.name != "offline"]
+    shipped = {m for text in modules if not re.search(r"^(import|from) torch\b", text, re.M)
+               for m in re.findall(r'shipped\("([^"]+)"\)', text)}
+    assert {"media/demo.mp4", "models/face_landmarker.task", "models/silero_vad.onnx", "models/ge2e.safetensors"} <= shipped
     for name in shipped:
         (tmp_path / "realtime" / "data" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "realtime" / "data" / name).write_bytes(b"x")

@@ -4,7 +4,7 @@ It travels inside every checkpoint and exported manifest (``to_dict``); loading 
 the runtime's spec (``check_compatible``) and refuses a mismatch with the first differing field.
 The front-ends own their rates and dims (``face.VISUAL_*``, ...); they import the label set from here,
 so the defaults below repeat their numbers and a test keeps them equal. The voice features' layout
-(``N_MELS``, ``FEATURE_RATE_HZ``, ``VOICE_FEATURE_DIM``) is shared by the voice front-end and the voice
+(``N_MELS``, ``FEATURE_RATE_HZ``, ``GE2E_START``, ``VOICE_FEATURE_DIM``) is shared by the voice front-end and the voice
 encoder, so it is defined here.
 """
 
@@ -33,7 +33,9 @@ _NOT_CONTRACT = ("hop_s",)  # how often windows are taken, not what one contains
 _WINDOWING = ("max_words", "window_s", "text_window_s")  # what a window holds, not what a feature is
 N_MELS = 64  # log-mel bands of a voice step
 FEATURE_RATE_HZ = 25  # voice steps per second
-VOICE_FEATURE_DIM = N_MELS + 3  # log-mel values, voice activity, pitch, periodicity
+GE2E_START = N_MELS + 3  # log-mel values, voice activity, pitch, periodicity; then the GE2E states
+GE2E_DIM = 256  # the pretrained speech network's states, one step's mean (realtime.nets.ge2e.HIDDEN)
+VOICE_FEATURE_DIM = GE2E_START + GE2E_DIM
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class FeatureSpec:
     visual_rate_hz: float = 15.0  # face.VISUAL_RATE_HZ
     audio_rate_hz: float = 25.0  # voice.FEATURE_RATE_HZ
     visual_dim: int = 127  # face.VISUAL_FEATURE_DIM: blendshapes, head pose, expression CNN
-    audio_dim: int = 67  # voice.VOICE_FEATURE_DIM: log-mel energies, voice activity, pitch, periodicity
+    audio_dim: int = 323  # voice.VOICE_FEATURE_DIM: log-mel energies, voice activity, pitch, periodicity, GE2E states
     text_dim: int = 40  # text_encoder.TEXT_FEATURE_DIM: the text front-end's features per word
     max_words: int = 24  # words per window at most
     window_s: float = 4.0  # a window is the last window_s seconds of face and voice

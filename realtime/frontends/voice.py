@@ -1,5 +1,5 @@
 """The voice front-end: 16 kHz audio -> 25 Hz steps of [64 log-mel energies, voice-activity prob,
-pitch, periodicity].
+pitch, periodicity, 256 GE2E states].
 
 Per step (40 ms):
 - log-mel: 25 ms Hann-windowed frames every 10 ms (FFT of 512, HTK mel filters, 20 Hz - 8 kHz, in
@@ -12,10 +12,14 @@ Per step (40 ms):
 - pitch and periodicity: YIN on the step's span (``realtime.frontends.pitch``). The pitch (semitones)
   is standardised by its own running statistics over voiced steps and is 0 on unvoiced ones; the
   periodicity (0..1) is kept as is.
+- GE2E states: the mean over the same 4 frames of a pretrained speech network's states
+  (``realtime.frontends.ge2e``: its level set by the speech heard so far, its state started afresh at
+  each utterance), kept as they are.
 - streaming normalisation (``RunningNorm``) of the 64 log-mel values; the probability is kept as is.
-  Both running normalisations belong to a ``VoiceNorm``, which lives as long as the stream: live, one
-  person's voice over minutes; offline, ``realtime.extract`` runs each speaker's clips through one
-  (a session), so that training sees what a voice looks like once the app has heard it for a while.
+  The running normalisations and the speech level belong to a ``VoiceNorm``, which lives as long as
+  the stream: live, one person's voice over minutes; offline, ``realtime.extract`` runs each speaker's
+  clips through one (a session), so that training sees what a voice looks like once the app has heard
+  it for a while.
 At the end of a stream the last started step is completed with zeros, so N samples give
 ceil(N / STEP) steps (25 per second).
 
@@ -32,7 +36,8 @@ import threading
 import numpy as np
 
 from realtime.capture.audio_source import SAMPLE_RATE, AudioChunk, StreamTimeline
-from realtime.core.feature_spec import FEATURE_RATE_HZ, N_MELS, VOICE_FEATURE_DIM
+from realtime.core.feature_spec import FEATURE_RATE_HZ, GE2E_START, N_MELS, VOICE_FEATURE_DIM
+from realtime.frontends.ge2e import Ge2eTrack, SpeechLevel
 from realtime.frontends.mel import log_mel, mel_filters, resample
 from realtime.frontends.pitch import step_pitch
 from realtime.frontends.vad import VAD_CHUNK, VAD_RATE, SileroVad
@@ -95,23 +100,28 @@ class RunningNorm:
 
 
 class VoiceNorm:
-    """The running normalisations of one voice stream: log-mel energies and voiced pitch."""
+    """What one voice session has learnt of the voice: running normalisations of the log-mel energies
+    and the voiced pitch, and the speech level the GE2E network's input is scaled by."""
 
     def __init__(self) -> None:
         self.mel = RunningNorm()
         self.pitch = RunningNorm(1, PITCH_WARM_MEAN, PITCH_WARM_STD)
+        self.level = SpeechLevel()
 
     def reset(self) -> None:
         self.mel.reset()
         self.pitch.reset()
+        self.level.reset()
 
-    def step(self, log_mel: np.ndarray, vad: float, pitch: float, periodicity: float) -> np.ndarray:
+    def step(self, log_mel: np.ndarray, vad: float, pitch: float, periodicity: float,
+             ge2e: np.ndarray) -> np.ndarray:
         """One step's (VOICE_FEATURE_DIM,) float32 features; the statistics are updated with it."""
         out = np.empty(VOICE_FEATURE_DIM, np.float32)
         out[:N_MELS] = self.mel(log_mel.astype(np.float64))
         out[N_MELS] = vad
         out[N_MELS + 1] = 0.0 if np.isnan(pitch) else self.pitch(np.array([pitch]))[0]
         out[N_MELS + 2] = periodicity
+        out[GE2E_START:] = ge2e
         return out
 
 
@@ -135,7 +145,7 @@ def _pitch(samples: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     return step_pitch(spans, SAMPLE_RATE)
 
 
-def _vad_chunk_of_step(k: int) -> int:
+def _vad_chunk_of_step(k: int | np.ndarray) -> int | np.ndarray:
     """Index of the last VAD chunk that ends inside step k's span."""
     return (k * STEP + STEP_SPAN) // VAD_CHUNK - 1
 
@@ -153,20 +163,22 @@ def _padded_length(n: int) -> int:
 class VoiceFrontEnd:
     """Incremental voice features of one audio stream.
 
-    ``push`` each chunk as it arrives and get the steps it completed as (timestamp, (67,) float32)
-    pairs; ``finish`` completes the last step with zeros and resets for a new stream.
+    ``push`` each chunk as it arrives and get the steps it completed as (timestamp,
+    (VOICE_FEATURE_DIM,) float32) pairs; ``finish`` completes the last step with zeros and resets for a new stream.
     Latency: a step comes out 55 ms of audio after its span began (plus the chunk length).
     """
 
     def __init__(self) -> None:
         self._vad = SileroVad()  # one per stream: the model carries recurrent state and context
         self._norm = VoiceNorm()
+        self._ge2e = Ge2eTrack(FRAMES_PER_STEP, WINDOW, HOP)
         self.reset()
 
     def reset(self) -> None:
-        """Forget the stream: timeline, buffered samples, VAD state and normalisation."""
+        """Forget the stream: timeline, buffered samples, VAD and GE2E state and normalisation."""
         self._vad.reset()
         self._norm.reset()
+        self._ge2e.reset()
         self._timeline = StreamTimeline(SAMPLE_RATE)
         self._buffer = np.empty(0, np.float32)  # samples from index _buffer_start on
         self._buffer_start = 0
@@ -206,10 +218,11 @@ class VoiceFrontEnd:
         samples = self._buffer[a:a + (n - 1) * STEP + STEP_SPAN]
         log_mel = _pool(_log_mel(samples))  # (n, N_MELS)
         pitch, periodicity = _pitch(samples, n)
+        vad = np.array([self._vad_probs.pop(_vad_chunk_of_step(k)) for k in range(first, first + n)])
+        ge2e = self._ge2e.steps(samples, vad, self._norm.level)
         out = []
         for i, k in enumerate(range(first, first + n)):
-            vad = self._vad_probs.pop(_vad_chunk_of_step(k))
-            feature = self._norm.step(log_mel[i], vad, pitch[i], periodicity[i])
+            feature = self._norm.step(log_mel[i], vad[i], pitch[i], periodicity[i], ge2e[i])
             out.append((self._timeline.time(_step_center(k)), feature))
         self._next_step = first + n
 
@@ -221,12 +234,12 @@ class VoiceFrontEnd:
         return out
 
 
-_offline = threading.local()  # one VAD model per thread for voice_features
+_offline = threading.local()  # one VAD model and GE2E track per thread for voice_features
 
 
 def voice_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, t0: float = 0.0,
                    norm: VoiceNorm | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Voice features of a whole mono signal: timestamps (N,) float64 and features (N, 67) float32,
+    """Voice features of a whole mono signal: timestamps (N,) float64 and features (N, VOICE_FEATURE_DIM) float32,
     N = ceil(len / STEP) at 16 kHz. Other sample rates are resampled to 16 kHz first. ``norm``: the
     running normalisation to go on with (a session's, updated in place), else a fresh one."""
     x = np.asarray(samples, np.float32)
@@ -240,14 +253,16 @@ def voice_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, t0: floa
     log_mel = _pool(_log_mel(x)) if n_steps else np.empty((0, N_MELS), np.float32)  # (N, N_MELS)
     pitch, periodicity = _pitch(x, n_steps) if n_steps else (np.empty(0), np.empty(0))
     if not hasattr(_offline, "vad"):
-        _offline.vad = SileroVad()
-    vad = _offline.vad
-    vad.reset()
-    probs = np.array([vad(x[a:a + VAD_CHUNK]) for a in range(0, len(x) - VAD_CHUNK + 1, VAD_CHUNK)])
+        _offline.vad, _offline.ge2e = SileroVad(), Ge2eTrack(FRAMES_PER_STEP, WINDOW, HOP)
+    _offline.vad.reset()
+    _offline.ge2e.reset()
+    probs = np.array([_offline.vad(x[a:a + VAD_CHUNK]) for a in range(0, len(x) - VAD_CHUNK + 1, VAD_CHUNK)])
+    vad = probs[_vad_chunk_of_step(np.arange(n_steps))] if n_steps else np.empty(0)
 
     norm = norm or VoiceNorm()
+    ge2e = _offline.ge2e.steps(x, vad, norm.level)
     features = np.empty((n_steps, VOICE_FEATURE_DIM), np.float32)
     for k in range(n_steps):
-        features[k] = norm.step(log_mel[k], probs[_vad_chunk_of_step(k)], pitch[k], periodicity[k])
+        features[k] = norm.step(log_mel[k], vad[k], pitch[k], periodicity[k], ge2e[k])
     timestamps = t0 + _step_center(np.arange(n_steps)) / SAMPLE_RATE
     return timestamps, features

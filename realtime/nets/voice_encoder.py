@@ -1,8 +1,8 @@
 """The voice front-end's model: emotion from the last 4 s of voice features, and per-step features for DMD.
 
-Input is the audio part of a ``Window``: audio (B, T, 67) float32 (``realtime.frontends.voice``: 64
-running-normalised log-mel values, voice activity, normalised pitch and periodicity, 25 Hz; T = 100
-for a 4 s window, the spec without ``audio_norm``) and mask (B, T) bool. For every present step the
+Input is the audio part of a ``Window``: audio (B, T, 323) float32 (``realtime.frontends.voice``: 64
+running-normalised log-mel values, voice activity, normalised pitch and periodicity, then 256 GE2E
+states, 25 Hz; T = 100 for a 4 s window, the spec without ``audio_norm``) and mask (B, T) bool. For every present step the
 encoder gives ``out_dim`` features::
 
     [ embed_dim per-step embedding ; 7 emotion log-probabilities of the whole window (LABELS order) ]
@@ -21,12 +21,15 @@ ones trained on, or an answer the encoder is unsure of, says so, and the recogni
 other modalities (``dmd_lite.recognizer``). An encoder whose reliability was never fitted has T = 1
 and familiarity 1.
 
-What it is (119 k parameters, 0.46 MiB float32): the log-mel values minus their mean over the
-window's present steps (per-window cepstral-mean normalisation: removes the microphone's colouring
-and part of the speaker's timbre, keeps the contour), then a 1-D conv trunk over time (conv 5 to ``channels``,
-then residual dilated convs 3 with dilations 2, 4, 8; BatchNorm, ReLU, absent steps zeroed after
-every layer), masked mean + standard deviation pooling, dropout and a linear classifier. The
-embedding is a 1x1 conv of the trunk. Conv, BatchNormalization, Relu, ReduceSum, Sqrt, Gemm,
+What it is (133 k parameters, 0.5 MiB float32): two branches whose pooled features one linear classifier reads.
+The trunk: the log-mel values minus their mean over the window's present steps (per-window
+cepstral-mean normalisation: removes the microphone's colouring and part of the speaker's timbre,
+keeps the contour) with activity, pitch and periodicity, through a 1-D conv trunk over time (conv 5 to
+``channels``, then residual dilated convs 3 with dilations 2, 4, 8; BatchNorm, ReLU, absent steps
+zeroed after every layer), masked mean + standard deviation pooling. The GE2E states: masked mean +
+standard deviation pooling, then BatchNorm (a pretrained network's states, which carry emotion to
+corpora the trunk never heard). Dropout and the classifier over both. The embedding is a 1x1 conv
+of the trunk and the GE2E states. Conv, BatchNormalization, Relu, ReduceSum, Sqrt, Gemm,
 LogSoftmax, Concat, Transpose, Slice and element-wise ops, no data-dependent loops: exported with
 ``torch.onnx.export`` at opset 17, onnxruntime matches torch within 3e-6.
 
@@ -42,7 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.core.feature_spec import FEATURE_RATE_HZ, LABELS, N_MELS, VOICE_FEATURE_DIM, FeatureSpec
+from realtime.core.feature_spec import (FEATURE_RATE_HZ, GE2E_DIM, GE2E_START, LABELS, N_MELS, VOICE_FEATURE_DIM,
+                                        FeatureSpec)
 from realtime.core.resources import shipped
 from realtime.nets.weights import checked_sidecar, load_weights
 
@@ -88,26 +92,29 @@ class VoiceEncoder(nn.Module):
         self.cfg = cfg
         self.out_dim = cfg.embed_dim + len(LABELS)
         c = cfg.channels
-        self.blocks = nn.ModuleList([ConvBlock(VOICE_FEATURE_DIM, c, 5, 1)]
+        self.blocks = nn.ModuleList([ConvBlock(GE2E_START, c, 5, 1)]
                                     + [ConvBlock(c, c, 3, d) for d in DILATIONS[1:cfg.depth]])
-        self.embed = nn.Conv1d(c, cfg.embed_dim, 1)
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * c, len(LABELS)))
+        self.ge2e_norm = nn.BatchNorm1d(2 * GE2E_DIM)
+        self.embed = nn.Conv1d(c + GE2E_DIM, cfg.embed_dim, 1)
+        pooled = 2 * c + 2 * GE2E_DIM
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(pooled, len(LABELS)))
         # reliability (module docstring): pooled features' mean and precision, [T, d_ref, d_scale]
-        self.register_buffer("pooled_mean", torch.zeros(2 * c))
-        self.register_buffer("pooled_precision", torch.zeros(2 * c, 2 * c))
+        self.register_buffer("pooled_mean", torch.zeros(pooled))
+        self.register_buffer("pooled_precision", torch.zeros(pooled, pooled))
         self.register_buffer("reliability_fit", torch.tensor([1.0, UNFITTED_REF, 1.0]))
 
-    def _trunk(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """audio (B, T, 67), mask (B, T) -> trunk features (B, C, T) and the float mask (B, 1, T)."""
+    def _trunk(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """audio (B, T, 323), mask (B, T) -> trunk features (B, C, T), GE2E states (B, 256, T), both zero
+        at absent steps, and the float mask (B, 1, T)."""
         m = mask.to(audio.dtype).unsqueeze(1)  # (B, 1, T)
-        x = audio.transpose(1, 2) * m  # (B, 67, T), absent steps zero whatever they held
+        x = audio.transpose(1, 2) * m  # (B, 323, T), absent steps zero whatever they held
         n = m.sum(2, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
         mel = x[:, :N_MELS]
         mel = (mel - mel.sum(2, keepdim=True) / n) * m  # (B, 64, T) minus the window's mean
-        x = torch.cat([mel, x[:, N_MELS:]], 1)
+        h = torch.cat([mel, x[:, N_MELS:GE2E_START]], 1)
         for block in self.blocks:
-            x = block(x, m)
-        return x, m
+            h = block(h, m)
+        return h, x[:, GE2E_START:], m
 
     @staticmethod
     def _pooled(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -117,12 +124,16 @@ class VoiceEncoder(nn.Module):
         var = ((h - mean.unsqueeze(2)).square() * w).sum(2)  # (B, C)
         return torch.cat([mean, (var + STD_EPS).sqrt()], 1)
 
+    def _both_pooled(self, h: torch.Tensor, g: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """(B, 2C + 512): the trunk's pooled features and the GE2E states' pooled and normalised."""
+        return torch.cat([self._pooled(h, m), self.ge2e_norm(self._pooled(g, m))], 1)
+
     def pooled(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """audio (B, T, 67), mask (B, T) -> (B, 2C) pooled trunk features (what the classifier reads)."""
-        return self._pooled(*self._trunk(audio, mask))
+        """audio (B, T, 323), mask (B, T) -> (B, 2C + 512) pooled features (what the classifier reads)."""
+        return self._both_pooled(*self._trunk(audio, mask))
 
     def _reliability(self, pooled: torch.Tensor, logits: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """(B,) reliability from pooled features (B, 2C) and logits (B, 7); 0 without a present step."""
+        """(B,) reliability from pooled features (B, 2C + 512) and logits (B, 7); 0 without a present step."""
         t, d_ref, d_scale = self.reliability_fit.unbind()
         k = logits.shape[1]
         confidence = ((logits / t).softmax(1).amax(1) - 1 / k) / (1 - 1 / k)
@@ -131,25 +142,25 @@ class VoiceEncoder(nn.Module):
         return confidence * torch.sigmoid((d_ref - d) / d_scale) * (m.sum((1, 2)) > 0).to(pooled.dtype)
 
     def classify(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """audio (B, T, 67) float32, mask (B, T) bool -> (B, 7) emotion logits of the window."""
+        """audio (B, T, 323) float32, mask (B, T) bool -> (B, 7) emotion logits of the window."""
         return self.head(self.pooled(audio, mask))
 
     def encode(self, audio: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """audio (B, T, 67) float32, mask (B, T) bool -> per-step features (B, T, out_dim), zero at
+        """audio (B, T, 323) float32, mask (B, T) bool -> per-step features (B, T, out_dim), zero at
         absent steps, and the window's reliability (B,) (module docstring)."""
-        h, m = self._trunk(audio, mask)
-        pooled = self._pooled(h, m)
+        h, g, m = self._trunk(audio, mask)
+        pooled = self._both_pooled(h, g, m)
         logits = self.head(pooled)
         log_probs = logits.log_softmax(1).unsqueeze(2) * m  # (B, 7, T)
-        features = torch.cat([self.embed(h) * m, log_probs], 1).transpose(1, 2)
+        features = torch.cat([self.embed(torch.cat([h, g], 1)) * m, log_probs], 1).transpose(1, 2)
         return features, self._reliability(pooled, logits, m)
 
     def forward(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """audio (B, T, 67) float32, mask (B, T) bool -> (B, T, out_dim), zero at absent steps."""
+        """audio (B, T, 323) float32, mask (B, T) bool -> (B, T, out_dim), zero at absent steps."""
         return self.encode(audio, mask)[0]
 
     def reliability(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """audio (B, T, 67) float32, mask (B, T) bool -> (B,) reliability, 0 .. 1."""
+        """audio (B, T, 323) float32, mask (B, T) bool -> (B,) reliability, 0 .. 1."""
         return self.encode(audio, mask)[1]
 
 

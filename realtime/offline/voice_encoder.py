@@ -118,7 +118,7 @@ def stretch(x: torch.Tensor, factor: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, m: torch.Tensor, a: Augment, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Randomly shifted, coloured and masked copies of windows x (B, T, 67), masks m (B, T)."""
+    """Randomly shifted, coloured and masked copies of windows x (B, T, VOICE_FEATURE_DIM), masks m (B, T)."""
     B, T, D = x.shape
     steps = torch.arange(T)
     src = steps - torch.randint(0, a.shift + 1, (B, 1), generator=gen)  # (B, T) step each one takes
@@ -164,7 +164,7 @@ def predict(model: VoiceEncoder, pool: Pool, batch: int = 512) -> np.ndarray:
 
 @torch.inference_mode()
 def pooled_features(model: VoiceEncoder, pool: Pool, batch: int = 512) -> torch.Tensor:
-    """(N, 2C) pooled trunk features of each voice window of ``pool``."""
+    """(N, 2C + 512) pooled features of each voice window of ``pool`` (what the classifier reads)."""
     model.eval()
     x, m = torch.from_numpy(pool.x), torch.from_numpy(pool.mask)
     return torch.cat([model.pooled(x[i:i + batch], m[i:i + batch]) for i in range(0, len(x), batch)])

@@ -15,7 +15,7 @@ def test_defaults_derive_step_counts():
 def test_round_trip_through_json_keeps_everything():
     rng = np.random.default_rng(0)
     spec = FeatureSpec(visual_norm=NormStats.fit(rng.normal(size=(50, 127))),
-                       audio_norm=NormStats.fit(rng.normal(3.0, 2.0, size=(50, 67))), hop_s=0.25)
+                       audio_norm=NormStats.fit(rng.normal(3.0, 2.0, size=(50, 323))), hop_s=0.25)
     d = json.loads(json.dumps(spec.to_dict()))
     assert d["visual_steps"] == 60 and d["audio_steps"] == 100
     back = FeatureSpec.from_dict(d)
@@ -39,9 +39,9 @@ def test_a_spec_written_before_the_text_window_reads_as_one_window():
 
 
 def test_hop_and_one_sided_statistics_are_not_a_mismatch():
-    stats = NormStats.fit(np.ones((4, 67)))
+    stats = NormStats.fit(np.ones((4, 323)))
     FeatureSpec().check_compatible(FeatureSpec(hop_s=0.25, audio_norm=stats))
-    other = NormStats((0.5,) * 67, (1.0,) * 67)
+    other = NormStats((0.5,) * 323, (1.0,) * 323)
     with pytest.raises(ValueError, match="audio_norm"):
         FeatureSpec(audio_norm=stats).check_compatible(FeatureSpec(audio_norm=other))
 

@@ -18,6 +18,7 @@ if not CUDA:
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from dmd_lite.recognizer import Recognizer, build_recognizer, load_recognizer  # noqa: E402
+from realtime.core.feature_spec import VOICE_FEATURE_DIM  # noqa: E402
 from realtime.core.modalities import MODALITIES  # noqa: E402
 from realtime.engines.fused.launch import FusedCall  # noqa: E402
 from realtime.engines.fused.weights import UnsupportedModel, pack  # noqa: E402
@@ -46,9 +47,9 @@ def random_model() -> Recognizer:
         for name, p in model.named_parameters():
             fan_in = p[0].numel() if p.dim() > 1 else 4
             p.copy_(torch.randn_like(p) / fan_in ** 0.5)
-        for block in model.voice.blocks:
-            block.bn.running_mean.normal_()
-            block.bn.running_var.uniform_(0.5, 2.0)
+        for bn in [block.bn for block in model.voice.blocks] + [model.voice.ge2e_norm]:
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.5, 2.0)
         model.temperature.fill_(1.3)
         model.text_temperature.fill_(0.8)
     model.dmd.forget_stacked()
@@ -60,7 +61,7 @@ def windows(subsets: list[tuple[str, ...]], seed: int, padding: float | None = N
     the first slot on) for the modalities in the subset. ``padding``: the value of every absent step
     (default: random features there too)."""
     g = torch.Generator().manual_seed(seed)
-    shapes = {"visual": (60, 127), "audio": (100, 67), "text": (24, 40)}
+    shapes = {"visual": (60, 127), "audio": (100, VOICE_FEATURE_DIM), "text": (24, 40)}
     out = []
     for m in MODALITIES:
         steps, dim = shapes[m]

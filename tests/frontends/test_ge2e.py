@@ -2,7 +2,8 @@
 conversion (realtime.offline.ge2e), on the demo clip's real speech.
 
 The numpy LSTM and mel filters are checked against PyTorch and torchaudio (skipped without torch); the
-level normalisation is checked by hearing the same speech 20 dB quieter.
+level normalisation is checked by hearing the same speech 20 dB quieter, the utterance onsets by
+hearing one utterance alone and after another.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from helpers.paths import ROOT
 
 from realtime.capture.audio_source import FileAudioSource
 from realtime.core.resources import shipped
-from realtime.frontends.ge2e import frame_speech, running_gain, utterance_states
-from realtime.frontends.vad import SileroVad
+from realtime.core.feature_spec import GE2E_START, N_MELS as VOICE_MELS
+from realtime.frontends.ge2e import ONSET_SILENCE_STEPS, Ge2eTrack, SpeechLevel
+from realtime.frontends.voice import FRAMES_PER_STEP, HOP, STEP, WINDOW, VoiceNorm, voice_features
 from realtime.nets.ge2e import HIDDEN, N_MELS, TARGET_DBFS, WEIGHTS_PATH, Ge2eLstm, frame_power, mel_filters, mel_power
 
 
@@ -27,9 +29,9 @@ def speech() -> np.ndarray:
     """Four seconds of the demo clip's voice (16 kHz mono), from its first speech on."""
     with FileAudioSource(shipped("media/demo.mp4")) as source:
         samples = np.concatenate([c.samples for c in source])
-    speaking = np.flatnonzero(frame_speech(samples, SileroVad()))
-    assert len(speaking) > 100, "the demo clip should hold speech"
-    start = int(speaking[0]) * 160
+    speaking = np.flatnonzero(voice_features(samples)[1][:, VOICE_MELS] >= 0.5)
+    assert len(speaking) > 25, "the demo clip should hold speech"
+    start = int(speaking[0]) * STEP
     return samples[start:start + 64000]
 
 
@@ -55,24 +57,56 @@ def test_mel_filters_are_torchaudios_slaney_filters():
     assert np.abs(mel_filters() - want).max() < 1e-6
 
 
+def ge2e_columns(samples: np.ndarray, norm: VoiceNorm | None = None) -> np.ndarray:
+    return voice_features(samples, norm=norm)[1][:, GE2E_START:]
+
+
 def test_the_level_is_measured_on_speech_so_a_quieter_voice_gives_the_same_states(speech):
-    lstm, vad = Ge2eLstm(), SileroVad()
-    loud, quiet = utterance_states(speech, lstm, vad), utterance_states(speech * 0.1, lstm, vad)
-    assert loud.shape == quiet.shape
-    assert np.abs(loud[50:] - quiet[50:]).max() < 0.1  # after the first half second of speech
-    raw = lstm(mel_power(speech * 0.1, 1.0))  # without the level: the network hears another voice
-    assert np.abs(raw[50:] - quiet[50:]).max() > 0.3
+    loud, quiet = ge2e_columns(speech), ge2e_columns(speech * 0.1)
+    assert loud.shape == quiet.shape == (100, HIDDEN)
+    assert np.abs(loud[13:] - quiet[13:]).max() < 0.15  # after the first half second of speech (the VAD differs a little)
+    raw = Ge2eLstm()(mel_power(np.pad(speech * 0.1, (0, 240)), 1.0)).reshape(100, 4, HIDDEN).mean(1)  # without the level
+    assert np.abs(raw[13:] - quiet[13:]).max() > 0.3  # the network hears another voice
 
 
-def test_running_gain_brings_the_speech_frames_to_the_target_level():
+def test_the_session_keeps_the_level_from_utterance_to_utterance(speech):
+    def gain_after(samples: np.ndarray) -> tuple[float, VoiceNorm]:
+        session = VoiceNorm()
+        ge2e_columns(samples, session)
+        return float(session.level.gains(np.ones(1), np.zeros(1, bool))[0]), session  # a silent frame's
+
+    loud, _ = gain_after(speech)
+    quiet, session = gain_after(speech * 0.1)
+    assert 20 * np.log10(quiet / loud) == pytest.approx(20, abs=1.5)  # the next utterance starts at its level
+    session.reset()
+    assert session.level.gains(np.ones(1), np.zeros(1, bool))[0] == 1.0
+
+
+def test_an_utterance_after_a_pause_starts_from_a_fresh_state(speech):
+    first, second = speech[32000:], speech[:32000]  # whole steps each
+    session = VoiceNorm()
+    ge2e_columns(first, session)
+    heard_next = ge2e_columns(second, session)  # its own stream, at the level the first left
+    for gap_steps, fresh in ((ONSET_SILENCE_STEPS + 2, True), (ONSET_SILENCE_STEPS // 2, False)):
+        both = ge2e_columns(np.concatenate([first, np.zeros(gap_steps * STEP, np.float32), second]))
+        close = np.abs(both[-len(heard_next):][:25] - heard_next[:25]).max() < 0.05
+        assert close == fresh, gap_steps
+
+
+def test_speech_level_brings_the_speech_frames_to_the_target_level():
     power = np.array([1e-8, 1e-4, 1e-2, 1e-4, 1e-2])
     speech = np.array([False, True, True, False, True])
-    gain = running_gain(power, speech)
+    gain = SpeechLevel().gains(power, speech)
     assert gain[0] == 1.0  # before any speech
     assert 10 * np.log10(power[1] * gain[1] ** 2) == pytest.approx(TARGET_DBFS)
-    mean_db = (-40 - 20 - 20) / 3
+    mean_db = 10 * np.log10((1e-4 + 1e-2 + 1e-2) / 3)  # a mean of power: the quiet frame hardly counts
     assert 20 * np.log10(gain[4]) == pytest.approx(TARGET_DBFS - mean_db)
     assert len(frame_power(np.zeros(399))) == 0 and mel_power(np.zeros(399), 1.0).shape == (0, N_MELS)
+
+
+def test_a_track_refuses_frames_other_than_the_networks():
+    with pytest.raises(ValueError, match="GE2E frames are 400 samples every 160"):
+        Ge2eTrack(FRAMES_PER_STEP, WINDOW + 112, HOP)
 
 
 def test_conversion_writes_weights_that_load_and_refuses_another_file(tmp_path):

@@ -101,6 +101,6 @@ def test_the_voice_front_end_imports_no_torch():
     loaded = modules_after("import numpy as np\n"
                            "from realtime.frontends.voice import VoiceFrontEnd, voice_features\n"
                            "t, f = voice_features(np.random.default_rng(0).normal(0, 0.1, 48000).astype(np.float32), 48000)\n"
-                           "assert f.shape == (25, 67), f.shape\n"
+                           "assert f.shape == (25, 323), f.shape\n"
                            "VoiceFrontEnd()\n")
     assert [m for m in loaded if m.split(".")[0] in ("torch", "torchaudio", "silero_vad")] == []

@@ -52,7 +52,7 @@ def test_streaming_equals_offline(speech, seed):
 def test_shapes_rates_and_the_feature_spec(speech):
     times, features = voice_features(speech, t0=T0)
     n = int(np.ceil(len(speech) / STEP))
-    assert features.shape == (n, VOICE_FEATURE_DIM) == (n, 67) and features.dtype == np.float32
+    assert features.shape == (n, VOICE_FEATURE_DIM) == (n, 323) and features.dtype == np.float32
     assert np.all(np.isfinite(features))
     np.testing.assert_allclose(np.diff(times), 1 / FEATURE_RATE_HZ, atol=1e-9)
     assert times[0] == pytest.approx(T0 + 0.0275)  # centre of the first 55 ms span

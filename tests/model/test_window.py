@@ -17,14 +17,14 @@ def ramp(rate: float, t0: float, t1: float, dim: int) -> tuple[np.ndarray, np.nd
 def test_shapes_dtypes_and_empty_window():
     w = WindowAssembler(SPEC).from_streams(10.0, {})
     assert w.visual.shape == (60, 127) and w.visual.dtype == np.float32 and w.visual_mask.shape == (60,)
-    assert w.audio.shape == (100, 67) and w.audio_mask.shape == (100,)
+    assert w.audio.shape == (100, 323) and w.audio_mask.shape == (100,)
     assert w.text.shape == (24, 40) and w.text.dtype == np.float32 and w.text_mask.dtype == bool
     assert w.modalities_present == () and not w.visual.any()
 
 
 def test_ramp_lands_on_the_right_steps():
     t_end = 10.0
-    w = WindowAssembler(SPEC).from_streams(t_end, {"visual": ramp(15, 0, 20, 127), "audio": ramp(25, 0, 20, 67)})
+    w = WindowAssembler(SPEC).from_streams(t_end, {"visual": ramp(15, 0, 20, 127), "audio": ramp(25, 0, 20, 323)})
     assert w.visual_mask.all() and w.audio_mask.all()
     # step k holds the sample of (t_end - W + k/r, t_end - W + (k+1)/r]; nothing after t_end
     np.testing.assert_allclose(w.visual[:, 0], t_end - 4 + (np.arange(60) + 1) * V_STEP, atol=1e-5)
@@ -42,7 +42,7 @@ def test_jittered_samples_still_fill_their_own_steps():
 
 
 def test_gaps_give_false_mask_and_zero_features():
-    ts, x = ramp(25, 0, 10, 67)
+    ts, x = ramp(25, 0, 10, 323)
     keep = (ts < 7.0) | (ts > 8.0)  # one second of silence inside the window (6..10)
     w = WindowAssembler(SPEC).from_streams(10.0, {"audio": (ts[keep], x[keep])})
     step_time = 6.0 + (np.arange(100) + 1) * A_STEP
@@ -70,7 +70,7 @@ def test_tolerance_lets_a_sample_fill_a_neighbouring_missing_step():
 def test_live_tracks_with_late_and_out_of_order_data_match_the_offline_window():
     asm = WindowAssembler(SPEC)
     tracks = asm.make_tracks()
-    streams = {"visual": ramp(15, 0, 10, 127), "audio": ramp(25, 0, 10, 67)}
+    streams = {"visual": ramp(15, 0, 10, 127), "audio": ramp(25, 0, 10, 323)}
     rng = np.random.default_rng(0)
     for m, (ts, x) in streams.items():
         order = np.argsort(ts + rng.uniform(0, 0.3, len(ts)))  # delivered up to 0.3 s late, reordered
@@ -119,9 +119,9 @@ def test_words_stay_for_the_text_window_live_and_offline():
 
 
 def test_statistics_standardise_present_steps_only():
-    ts, x = ramp(25, 0, 10, 67)
+    ts, x = ramp(25, 0, 10, 323)
     keep = ts > 8.0
-    spec = FeatureSpec(audio_norm=NormStats((8.0,) * 67, (2.0,) * 67))
+    spec = FeatureSpec(audio_norm=NormStats((8.0,) * 323, (2.0,) * 323))
     w = WindowAssembler(spec).from_streams(10.0, {"audio": (ts[keep], x[keep])})
     np.testing.assert_allclose(w.audio[w.audio_mask, 0], (ts[ts > 8.0] - 8.0) / 2.0, atol=1e-5)
     assert not w.audio[~w.audio_mask].any()
@@ -130,7 +130,7 @@ def test_statistics_standardise_present_steps_only():
 @pytest.mark.parametrize("duration, expected", [(3.0, 6), (3.2, 7), (0.0, 1)])
 def test_recording_windows_step_back_from_the_last_sample(duration, expected):
     asm = WindowAssembler(SPEC)
-    streams = {"audio": ramp(25, 1.0, 1.0 + duration, 67)}
+    streams = {"audio": ramp(25, 1.0, 1.0 + duration, 323)}
     windows = list(asm.recording_windows(streams))
     assert len(windows) == expected
     assert windows[-1].t_end == pytest.approx(1.0 + duration) and windows[-1].audio_mask[-1]

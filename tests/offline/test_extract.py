@@ -77,7 +77,7 @@ def test_audio_clips_in_speaker_sessions_resume_and_survive_a_corrupt_file(tmp_p
         assert (np.abs(streams["audio"][1] - alone).max() < 1e-5) == (n == 0)
     streams = {r["source"]: st for r, st in session}[happy["source"]]
     ts, x = streams["audio"]
-    assert x.shape == (happy["n_steps"]["audio"], 67) and x.dtype == np.float32
+    assert x.shape == (happy["n_steps"]["audio"], 323) and x.dtype == np.float32
     assert 70 < len(ts) < 140 and np.allclose(np.diff(ts), 1 / 25)
     assert FeatureSpec.from_dict(json.loads((out / "feature_spec.json").read_text())) == FeatureSpec()
     windows = list(WindowAssembler(FeatureSpec()).recording_windows(streams))
@@ -221,7 +221,7 @@ def test_video_with_sound_gives_both_streams_on_media_time(tmp_path):
     assert summary == {"processed": 1, "skipped_existing": 0, "failed": 0, "out": str(out)}
     [(record, streams)] = load_shard(out / "shards" / "clip.npz")
     (vt, vx), (at, ax) = streams["visual"], streams["audio"]
-    assert vx.shape == (record["n_steps"]["visual"], 127) and ax.shape == (record["n_steps"]["audio"], 67)
+    assert vx.shape == (record["n_steps"]["visual"], 127) and ax.shape == (record["n_steps"]["audio"], 323)
     assert 25 <= len(vt) <= 30 and np.allclose(vt * 15, np.round(vt * 15))  # faces found, on the 15 Hz grid
     assert 45 <= len(at) <= 55 and abs(at[0] - vt[0]) < 0.2  # one time base for both
     w = WindowAssembler(FeatureSpec()).from_streams(float(vt[-1]), streams)

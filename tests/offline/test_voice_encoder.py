@@ -23,7 +23,7 @@ MIN_SAMPLE_ACCURACY = 0.35
 
 
 def _window(stream: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The live window ending at a voice stream's last step: audio (100, 67), mask (100,)."""
+    """The live window ending at a voice stream's last step: audio (100, 323), mask (100,)."""
     w = WindowAssembler(FeatureSpec()).from_streams(float(stream[0][-1]), {"audio": stream})
     return w.audio, w.audio_mask
 
@@ -42,7 +42,7 @@ def encoder() -> VoiceEncoder:
 
 @pytest.fixture(scope="module")
 def test_clips() -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """One clip per (test actor, emotion): audio (28, 100, 67), masks (28, 100), labels (28,)."""
+    """One clip per (test actor, emotion): audio (28, 100, 323), masks (28, 100), labels (28,)."""
     if not RAVDESS.is_dir():
         pytest.skip(f"RAVDESS not found at {RAVDESS} (../shared is only on the development machines)")
     picked: dict[tuple[int, str], Path] = {}

@@ -93,7 +93,8 @@ def test_the_runtime_has_no_torch(runtime: Path) -> None:
 
 def test_the_runtime_is_at_most_600_mb_without_pytorch_weights(runtime: Path) -> None:
     venv = runtime.parents[1]
-    assert sorted(p.name for p in venv.rglob("*.safetensors")) == []  # pruned: only PyTorch code reads them
+    # pruned: only PyTorch code reads them, but for the GE2E network's, which the voice front-end runs in numpy
+    assert sorted(p.name for p in venv.rglob("*.safetensors")) == ["ge2e.safetensors"]
     assert megabytes(venv) <= MAX_MB
 
 

@@ -1,7 +1,8 @@
 """The recognizer's window as four Triton kernels (shapes of the ``lite`` preset; ``weights`` packs them).
 
 1. ``front_kernel``, one program per window: the voice encoder (per-window mel-mean normalisation,
-   four conv blocks with BatchNorm folded in, pooled classifier, per-step embedding), then for each
+   four conv blocks with BatchNorm folded in, the trunk's and the GE2E states' pooled statistics
+   into the classifier, the GE2E branch's BatchNorm folded into it, per-step embedding), then for each
    modality DMD's patch projection folded into its shared and private 1x1 convs (the common ``c``
    and specific ``s`` steps), the projected presence masks, the pooled ``c`` the homo heads read,
    the input heads and the text encoder's own answer at the last word.
@@ -38,7 +39,9 @@ LN_EPS = tl.constexpr(1e-5)
 MASKED = tl.constexpr(-1e9)  # the model's blocked score
 # voice encoder
 T_A = tl.constexpr(100)  # voice steps
-F_A = tl.constexpr(67)  # voice features per step (64 log-mel, activity, pitch, periodicity)
+F_A = tl.constexpr(323)  # voice features per step (64 log-mel, activity, pitch, periodicity, 256 GE2E states)
+F_TRUNK = tl.constexpr(67)  # the first F_TRUNK of them go into the conv trunk, the rest are the GE2E states
+G = tl.constexpr(256)  # GE2E states per step
 N_MELS = tl.constexpr(64)
 TP = tl.constexpr(128)  # voice steps, padded
 CP = tl.constexpr(128)  # voice channels, padded (96)
@@ -146,6 +149,20 @@ def _voice_layer(src, dst, w_ptr, b_ptr, m, TAPS: tl.constexpr, DIL: tl.constexp
 
 
 @triton.jit
+def _pooled_logits(h, w, w_ptr):
+    """(NOUT,) the classifier's share of CB channels h (TP, CB) pooled over steps with weights w (TP,):
+    their mean's CB columns at w_ptr and their standard deviation's CB after (rows of 2 (CP + G))."""
+    o = tl.arange(0, NOUT)
+    c = tl.arange(0, CB)
+    mean = tl.sum(h * w[:, None], axis=0)
+    centred = h - mean[None, :]
+    std = tl.sqrt(tl.sum(centred * centred * w[:, None], axis=0) + STD_EPS)
+    cols = w_ptr + o[:, None] * 2 * (CP + G) + c[None, :]
+    return (tl.sum(tl.load(cols).to(tl.float32) * mean[None, :], axis=1)
+            + tl.sum(tl.load(cols + CB).to(tl.float32) * std[None, :], axis=1))
+
+
+@triton.jit
 def _project(x_ptr, m_ptr, w_ptr, cs_ptr, pm_ptr, vec_ptr, MOD: tl.constexpr, T: tl.constexpr, F: tl.constexpr,
              S: tl.constexpr, SP: tl.constexpr, DOT: tl.constexpr):
     """One modality's patch projection (patches of S steps of F features, T steps) into common and
@@ -206,7 +223,7 @@ def front_kernel(visual, visual_mask, audio, audio_mask, text, text_mask,
     pong = ping + TP * CP
     for c0 in range(0, CP, CB):  # the window's features, log-mel values minus their mean over present steps
         ch = c0 + tl.arange(0, CB)
-        x = tl.load(audio + b * T_A * F_A + t[:, None] * F_A + ch[None, :], mask=on[:, None] & (ch < F_A)[None, :],
+        x = tl.load(audio + b * T_A * F_A + t[:, None] * F_A + ch[None, :], mask=on[:, None] & (ch < F_TRUNK)[None, :],
                     other=0.0)
         x = tl.where((ch < N_MELS)[None, :], (x - (tl.sum(x, axis=0) / n)[None, :]) * m[:, None], x)
         tl.store(ping + t[:, None] * CP + ch[None, :], x)
@@ -215,7 +232,9 @@ def front_kernel(visual, visual_mask, audio, audio_mask, text, text_mask,
     _voice_layer(pong, ping, conv_rest, conv_bias + CP, m, 3, 2, True, DOT)
     _voice_layer(ping, pong, conv_rest + 3 * CP * CP, conv_bias + 2 * CP, m, 3, 4, True, DOT)
     _voice_layer(pong, ping, conv_rest + 6 * CP * CP, conv_bias + 3 * CP, m, 3, 8, True, DOT)
-    # pooled mean and standard deviation -> the window's emotion log-probabilities; the per-step embedding
+    # pooled mean and standard deviation of the trunk's steps, then of the GE2E states, CB channels at a
+    # time -> the window's emotion log-probabilities; the per-step embedding of both (its rows: the
+    # trunk's CP channels, then the GE2E states)
     w = m / n
     o = tl.arange(0, NOUT)
     e = tl.arange(0, VE)
@@ -224,12 +243,13 @@ def front_kernel(visual, visual_mask, audio, audio_mask, text, text_mask,
     for c0 in range(0, CP, CB):
         ch = c0 + tl.arange(0, CB)
         h = tl.load(ping + t[:, None] * CP + ch[None, :])
-        mean = tl.sum(h * w[:, None], axis=0)
-        centred = h - mean[None, :]
-        std = tl.sqrt(tl.sum(centred * centred * w[:, None], axis=0) + STD_EPS)
-        logits += (tl.sum(tl.load(cls_w + o[:, None] * 2 * CP + ch[None, :]).to(tl.float32) * mean[None, :], axis=1)
-                   + tl.sum(tl.load(cls_w + o[:, None] * 2 * CP + CP + ch[None, :]).to(tl.float32) * std[None, :], axis=1))
+        logits += _pooled_logits(h, w, cls_w + 2 * c0)
         embedding += _mm(h, tl.load(embed_w + ch[:, None] * VE + e[None, :]), DOT)
+    for g0 in range(0, G, CB):
+        ch = g0 + tl.arange(0, CB)
+        h = tl.load(audio + b * T_A * F_A + t[:, None] * F_A + F_TRUNK + ch[None, :], mask=on[:, None], other=0.0)
+        logits += _pooled_logits(h, w, cls_w + 2 * (CP + g0))
+        embedding += _mm(h, tl.load(embed_w + CP * VE + ch[:, None] * VE + e[None, :]), DOT)
     logits = tl.where(o < NCLS, logits, float("-inf"))
     shifted = logits - tl.max(logits, axis=0)
     log_probs = shifted - tl.log(tl.sum(tl.exp(shifted), axis=0))

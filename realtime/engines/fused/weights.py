@@ -17,6 +17,7 @@ from dmd_lite.config import PRESETS
 from dmd_lite.model import DMD, ResidualHead, other_modalities
 from dmd_lite.recognizer import Recognizer
 from dmd_lite.transformer import STACKED_LAYER, TransformerEncoder, sinusoidal_table
+from realtime.core.feature_spec import GE2E_DIM
 from realtime.core.modalities import MODEL_ORDER
 from realtime.engines.fused import kernels
 from realtime.nets.voice_encoder import VoiceConfig
@@ -72,7 +73,8 @@ def _patch_matrix(dmd: DMD, m: str, conv: torch.nn.Conv1d) -> Tensor:
 
 def _voice_tensors(model: Recognizer) -> dict[str, Tensor]:
     """The voice encoder with BatchNorm folded: conv weights (taps, CP in, CP out), biases (4, CP), the
-    embedding (CP, 32) and the classifier (NOUT, 2 CP) on [mean ; std], zero-padded."""
+    embedding (CP + G, 32) on [trunk ; GE2E states] and the classifier (NOUT, 2 (CP + G)) with the GE2E
+    branch's BatchNorm in it, its columns in blocks of CB channels: their means', then their deviations'."""
     convs, biases = [], []
     for block in model.voice.blocks:
         bn = block.bn
@@ -80,13 +82,21 @@ def _voice_tensors(model: Recognizer) -> dict[str, Tensor]:
         w = block.conv.weight * scale[:, None, None]  # (out, in, taps)
         convs.append(F.pad(w.permute(2, 1, 0), (0, CP - w.shape[0], 0, CP - w.shape[1])))
         biases.append(F.pad(bn.bias - bn.running_mean * scale, (0, CP - w.shape[0])))
-    c = model.voice.cfg.channels
-    head = model.voice.head[1]
-    cls_w = torch.zeros(NOUT, 2 * CP)
-    cls_w[:head.out_features, :c], cls_w[:head.out_features, CP:CP + c] = head.weight[:, :c], head.weight[:, c:]
+    c, g = model.voice.cfg.channels, GE2E_DIM
+    head, norm = model.voice.head[1], model.voice.ge2e_norm
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    w_ge2e = head.weight[:, 2 * c:] * scale  # (classes, 2 G): the pooled GE2E states before their BatchNorm
+    bias = head.bias + head.weight[:, 2 * c:] @ (norm.bias - norm.running_mean * scale)
+    mean_w, std_w = torch.zeros(2, NOUT, CP + g)
+    k = head.out_features
+    mean_w[:k, :c], std_w[:k, :c] = head.weight[:, :c], head.weight[:, c:2 * c]
+    mean_w[:k, CP:], std_w[:k, CP:] = w_ge2e[:, :g], w_ge2e[:, g:]
+    blocks = (CP + g) // kernels.CB
+    cls_w = torch.stack([mean_w.reshape(NOUT, blocks, -1), std_w.reshape(NOUT, blocks, -1)], 2).reshape(NOUT, -1)
+    embed = model.voice.embed.weight[:, :, 0].t()  # (c + G, VE)
+    embed_w = torch.cat([F.pad(embed[:c], (0, 0, 0, CP - c)), embed[c:]])
     return {"conv_first": convs[0], "conv_rest": torch.stack(convs[1:]), "conv_bias": torch.stack(biases),
-            "embed_w": F.pad(model.voice.embed.weight[:, :, 0].t(), (0, 0, 0, CP - c)),
-            "embed_b": model.voice.embed.bias, "cls_w": cls_w, "cls_b": F.pad(head.bias, (0, NOUT - head.out_features))}
+            "embed_w": embed_w, "embed_b": model.voice.embed.bias, "cls_w": cls_w, "cls_b": F.pad(bias, (0, NOUT - k))}
 
 
 def head_parameters(dmd: DMD) -> list[Tensor]:
