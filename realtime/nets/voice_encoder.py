@@ -21,7 +21,8 @@ ones trained on, or an answer the encoder is unsure of, says so, and the recogni
 other modalities (``dmd_lite.recognizer``). An encoder whose reliability was never fitted has T = 1
 and familiarity 1.
 
-What it is (133 k parameters, 0.5 MiB float32): two branches whose pooled features one linear classifier reads.
+What it is (133 k parameters, 0.5 MiB float32; the file is 2.5 MB with the reliability's 704 x 704
+precision matrix): two branches whose pooled features one linear classifier reads.
 The trunk: the log-mel values minus their mean over the window's present steps (per-window
 cepstral-mean normalisation: removes the microphone's colouring and part of the speaker's timbre,
 keeps the contour) with activity, pitch and periodicity, through a 1-D conv trunk over time (conv 5 to

@@ -346,24 +346,30 @@ def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str,
                   cold: bool = False) -> dict[str, tuple[Pool, tuple[str, ...]]]:
     """``{corpus: (its windows of split, its classes)}`` as heard in speaker sessions, or alone with
     ``cold`` (features extracted first where missing; each is read once per process)."""
-    return {c: _corpus_pool(d, c, split, cold) for c in corpora}
+    return {c: _cached_corpus_pool(d, c, split, cold) for c in corpora}
 
 
 def training_pools(d: CorporaData, corpora: tuple[str, ...]) -> dict[str, tuple[Pool, tuple[str, ...]]]:
-    """``corpora_pools`` of the train split, each corpus's clips also heard alone when ``d.cold_start``."""
-    pools = corpora_pools(d, corpora, "train")
-    if not d.cold_start:
-        return pools
-    alone = corpora_pools(d, corpora, "train", cold=True)
-    return {c: (concat_pools({"session": p, "alone": alone[c][0]}), own) for c, (p, own) in pools.items()}
+    """The train split of each corpus as ``corpora_pools`` gives it, its clips also heard alone when
+    ``d.cold_start``; read afresh for every training and one corpus at a time (the windows of both
+    views take gigabytes: they are not kept after it)."""
+    def both(c: str) -> tuple[Pool, tuple[str, ...]]:
+        pool, own = _corpus_pool(d, c, "train", False)
+        if d.cold_start:
+            pool = concat_pools({"session": pool, "alone": _corpus_pool(d, c, "train", True)[0]})
+        return pool, own
+
+    return {c: both(c) for c in corpora}
 
 
-@functools.lru_cache(maxsize=None)
 def _corpus_pool(d: CorporaData, corpus: str, split: str, cold: bool) -> tuple[Pool, tuple[str, ...]]:
     clips = corpus_clips(d.data, corpus)
     name = corpus + COLD if cold else corpus
     extract_all(d.data, d.extraction, d.workers, {name: ("audio", CORPUS_FOLDERS[corpus])}, clips_alone=cold)
     return split_pool(d.extraction / name, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
+
+
+_cached_corpus_pool = functools.lru_cache(maxsize=None)(_corpus_pool)
 
 
 def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: VoiceConfig, aug: Augment,
@@ -378,6 +384,7 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
     allowed = np.concatenate([np.tile([lab in own for lab in LABELS], (len(p), 1)) for p, own in train_pools.values()])
     print("training windows: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in train_pools.items())
           + "; validation clips: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in val_pools.items()), flush=True)
+    del train_pools  # the concatenated pool holds them
     model = VoiceEncoder(cfg)
 
     def uars(model: VoiceEncoder, pools: dict[str, tuple[Pool, tuple[str, ...]]]) -> dict[str, float]:
