@@ -4,8 +4,8 @@ GE2E (Wan et al. 2018, "Generalized end-to-end loss for speaker verification") a
 Resemblyzer (Apache-2.0; its PyPI wheel ships ``pretrained.pt``, trained on VoxCeleb, thousands of
 speakers in many languages, and by one of its authors' accounts LibriSpeech too): 40 mel power bands
 every 10 ms -> a 3-layer LSTM of 256 units -> a speaker embedding. This module computes the second
-layer's states for 16 kHz audio, as voice features (why: MODEL_CARD.md, "A pretrained speech network
-carries emotion to corpora it never heard").
+layer's states for 16 kHz audio, which the voice front-end carries (why: MODEL_CARD.md, "A pretrained
+speech network carries emotion to corpora it never heard").
 
 Input as Resemblyzer makes it: 25 ms periodic-Hann frames every 10 ms (``WINDOW``/``HOP``), an FFT of
 400 points, power, 40 Slaney mel filters (area-normalised, 0-8 kHz), the signal first scaled so that

@@ -61,11 +61,13 @@ def window(recognizer, present: str, seed: int = 0) -> list[torch.Tensor]:
 
 
 def test_an_unreliable_voice_leaves_the_answer_to_the_others(recognizer):
-    """A voice whose familiarity is forced to 0: the face-and-voice answer is the face's alone."""
+    """A voice whose familiarity is forced to 0: the face-and-voice answer is the face's alone (and forced
+    to 1, as an encoder never fitted: random features are far from any real voice)."""
     saved = recognizer.voice.reliability_fit.clone()
     try:
         with torch.inference_mode():
             v, vm, a, am, l, lm = window(recognizer, "va")
+            recognizer.voice.reliability_fit[1] = UNFITTED_REF
             trusted = recognizer(v, vm, a, am, l, lm)
             recognizer.voice.reliability_fit[1] = -UNFITTED_REF
             distrusted = recognizer(v, vm, a, am, l, lm)
