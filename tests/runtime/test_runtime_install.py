@@ -27,7 +27,7 @@ from realtime.nets.text_encoder import ShippedTextModel
 pytestmark = pytest.mark.slow
 
 VENV = ROOT / ".venv-runtime"
-HEAVY = ("torch", "torchaudio", "silero_vad", "safetensors", "dmd_lite", "export", "calibration")
+HEAVY = ("torch", "torchaudio", "silero_vad", "dmd_lite", "export", "calibration")
 MAX_PROB_DIFF = 1e-3
 # Run the app from the installed package as ``python -m realtime`` does, then say which of HEAVY it imported.
 RUNNER = ("import json, runpy, sys\n"
