@@ -42,7 +42,6 @@ from realtime.core.feature_spec import FeatureSpec
 from realtime.frontends.asr import StreamingASR, korean_test_model_path
 from realtime.frontends.face import PRESENCE, FaceFrontEnd, Resampler
 from realtime.frontends.text_frontend import TextFrontEnd
-from realtime.frontends.vad import SileroVad
 from realtime.frontends.voice import VoiceFrontEnd
 from realtime.nets.expression import ExpressionEncoder, crops_to_tensor
 from realtime.nets.face_crop import CROP_SIZE
