@@ -5,9 +5,9 @@ The frames are the voice front-end's own (25 ms every 10 ms, four per step). Bef
 the samples are scaled by the gain that brings the speech heard so far to ``TARGET_DBFS``:
 ``SpeechLevel`` keeps the running mean power of the frames of steps silero-vad calls speech
 (probability at least ``SPEECH``; a mean of power, as Resemblyzer's level of a whole file, so the
-quiet frames at the edges of speech hardly count), with the voice normalisation's memory, and it belongs to the
-session (``frontends.voice.VoiceNorm``), so a quiet or loud microphone is brought to the network's
-level from the first word on and stays there. The LSTM's state belongs to the stream
+quiet frames at the edges of speech hardly count), with the voice normalisation's memory. It
+belongs to the session (``frontends.voice.VoiceNorm``), so a quiet or loud microphone is brought to
+the network's level from the first word on and stays there. The LSTM's state belongs to the stream
 (``Ge2eTrack``): zero at its start and again at each utterance onset, a speech step after at least
 ``ONSET_SILENCE_STEPS`` steps without speech, as the network was trained on single utterances.
 """
@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from realtime.core.feature_spec import GE2E_DIM
 from realtime.nets.ge2e import HIDDEN, HOP, TARGET_DBFS, WINDOW, Ge2eLstm, frame_power, mel_power
+
+assert HIDDEN == GE2E_DIM, "the feature spec's GE2E part is one step's network states"
 
 SPEECH = 0.5  # VAD probability from which a step counts as speech
 ONSET_SILENCE_STEPS = 13  # 0.52 s without speech, then speech: a new utterance
