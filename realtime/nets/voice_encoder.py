@@ -29,7 +29,10 @@ keeps the contour) with activity, pitch and periodicity, through a 1-D conv trun
 ``channels``, then residual dilated convs 3 with dilations 2, 4, 8; BatchNorm, ReLU, absent steps
 zeroed after every layer), masked mean + standard deviation pooling. The GE2E states: masked mean +
 standard deviation pooling, then BatchNorm (a pretrained network's states, which carry emotion to
-corpora the trunk never heard). Dropout and the classifier over both. The embedding is a 1x1 conv
+corpora the trunk never heard). Dropout and the classifier over both; after training, the
+classifier's GE2E columns and bias also take a strongly regularised linear read-out of the pooled
+states (``realtime.offline.voice_encoder.fit_readout``: it carries to unheard corpora better than the
+trained weights alone), so inference is one linear layer as before. The embedding is a 1x1 conv
 of the trunk and the GE2E states. Conv, BatchNormalization, Relu, ReduceSum, Sqrt, Gemm,
 LogSoftmax, Concat, Transpose, Slice and element-wise ops, no data-dependent loops: exported with
 ``torch.onnx.export`` at opset 17, onnxruntime matches torch within 3e-6.

@@ -18,6 +18,7 @@ CLI::
     python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # RAVDESS alone
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
     python -m realtime.voice_encoder fit-reliability [--weights W] [--data ../shared/data]  # in place
+    python -m realtime.voice_encoder fit-readout --weights W --data ../shared/data  # in place
     python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
 
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
@@ -33,8 +34,12 @@ a negative); each epoch draws its windows so that a corpus's share goes with its
 ``CORPORA_AUGMENT`` (the above, stronger masking, a noise floor in the log-mel values, speed changes,
 a mel-axis warp, and 15 % of the windows with their log-mel values zeroed, the pitch, periodicity and
 voice activity left); 20 epochs of 128, one-cycle up to 3e-3; the epoch with the best mean UAR (own
-classes) on the corpora's validation speakers (their sessions) is kept, and its reliability fitted on
-them; the log also holds the validation speakers' UAR with every clip heard alone (``cold_uar``).
+classes) on the corpora's validation speakers (their sessions) is kept; then a linear read-out of the
+pooled GE2E states (a multinomial logistic regression over the 7 labels, the corpora weighted as
+drawn, L2 penalty C = 0.01) is fitted on the training windows and added to the
+classifier (``fit_readout``), and the reliability is fitted on the validation speakers; the log
+also holds the validation speakers' UAR with every clip heard alone (``cold_uar``).
+``fit-readout`` does the read-out step to weights trained before it existed.
 ``loco``: for each corpus, a model of the others scored on its test speakers (7-way answers;
 ``restricted``: its own classes only), their mean, then the model of all of them on each one's test
 speakers::
@@ -50,7 +55,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +65,7 @@ import torch.nn.functional as F
 from dmd_lite.emotion_data import Pool, concat_pools, sequence_pool
 from dmd_lite.emotion_eval import extract_all
 from dmd_lite.metrics import classification_metrics, fit_temperature
-from realtime.core.feature_spec import LABELS, N_MELS, FeatureSpec
+from realtime.core.feature_spec import GE2E_DIM, LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
 from realtime.nets.model_files import write_model_files
 from realtime.core.errors import SourceError, one_line
@@ -194,6 +199,43 @@ def fit_reliability(model: VoiceEncoder, train_pool: Pool, val_pool: Pool) -> di
     x, m = torch.from_numpy(val_pool.x), torch.from_numpy(val_pool.mask)
     return {"temperature": t, "d_ref": q95, "d_scale": float(model.reliability_fit[2]),
             "val_mean_reliability": float(model.reliability(x, m).mean())}
+
+
+READOUT_C = 0.01  # inverse strength of the read-out's L2 penalty, as scikit-learn's LogisticRegression's C
+READOUT_WEIGHT = 1.0  # how much the read-out's logits count beside the trained classifier's
+
+
+def fit_readout(model: VoiceEncoder, pool: Pool, weights: np.ndarray, c: float = READOUT_C,
+                weight: float = READOUT_WEIGHT) -> dict[str, float]:
+    """Fold a strongly regularised linear read-out of the GE2E states into the classifier: a multinomial
+    logistic regression over the 7 labels on the pooled, normalised states of ``pool``'s windows (windows
+    weighted by ``weights`` (N,); L2 penalty on the weights as scikit-learn's with ``c``; L-BFGS), whose
+    weights and bias, times ``weight``, are added to the classifier's GE2E columns and bias. Unlike the
+    trained classifier's loss, a class a window's corpus lacks counts as a negative here: the read-out
+    learns how rare each class is across the corpora. Returns its settings and the windows' weighted loss."""
+    g = pooled_features(model, pool)[:, -2 * GE2E_DIM:].double()
+    y = torch.from_numpy(pool.labels).long()
+    s = torch.from_numpy(np.asarray(weights, np.float64))
+    s = s / s.mean()
+    w = torch.zeros(len(LABELS), g.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(len(LABELS), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=1000, tolerance_grad=1e-9, tolerance_change=1e-12,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        return (F.cross_entropy(g @ w.T + b, y, reduction="none") * s).mean()
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        total = loss() + w.square().sum() / (2 * c * len(y))
+        total.backward()
+        return total
+
+    opt.step(closure)
+    with torch.no_grad():
+        model.head[-1].weight[:, -2 * GE2E_DIM:] += weight * w.float()
+        model.head[-1].bias += weight * b.float()
+        return {"c": c, "weight": weight, "windows": len(y), "train_loss": round(float(loss()), 4)}
 
 
 def scores(model: VoiceEncoder, pool: Pool) -> dict:
@@ -362,6 +404,15 @@ def training_pools(d: CorporaData, corpora: tuple[str, ...]) -> dict[str, tuple[
     return {c: both(c) for c in corpora}
 
 
+def training_pool(d: CorporaData, corpora: tuple[str, ...]) -> tuple[Pool, np.ndarray]:
+    """The train windows of ``corpora`` (``training_pools``) in one pool, and each window's own classes
+    (N, 7) bool."""
+    pools = training_pools(d, corpora)
+    allowed = np.concatenate([np.tile([lab in own for lab in LABELS], (len(p), 1)) for p, own in pools.values()])
+    print("training windows: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in pools.items()), flush=True)
+    return concat_pools({c: p for c, (p, _) in pools.items()}), allowed
+
+
 def _corpus_pool(d: CorporaData, corpus: str, split: str, cold: bool) -> tuple[Pool, tuple[str, ...]]:
     clips = corpus_clips(d.data, corpus)
     name = corpus + COLD if cold else corpus
@@ -372,36 +423,49 @@ def _corpus_pool(d: CorporaData, corpus: str, split: str, cold: bool) -> tuple[P
 _cached_corpus_pool = functools.lru_cache(maxsize=None)(_corpus_pool)
 
 
+def restricted_uars(model: VoiceEncoder, pools: dict[str, tuple[Pool, tuple[str, ...]]],
+                    answers: str = "restricted") -> dict[str, float]:
+    """{corpus: UAR over the corpus's own classes of the model's answers among them (``answers``
+    "restricted") or among all 7 ("raw")} of ``corpora_pools``' pools."""
+    return {c: score_corpus(window_logits(model, p), p.labels, own)[answers]["uar"] for c, (p, own) in pools.items()}
+
+
+def fold_readout(model: VoiceEncoder, pool: Pool, balance: float,
+                 val_pools: dict[str, tuple[Pool, tuple[str, ...]]]) -> dict:
+    """``fit_readout`` on the training windows (the corpora weighted as ``fit`` draws them), with the
+    validation speakers' mean UAR (raw and restricted) before and after."""
+    def mean_uars() -> dict[str, float]:
+        return {k: round(float(np.mean(list(restricted_uars(model, val_pools, k).values()))), 4)
+                for k in ("raw", "restricted")}
+
+    before = mean_uars()
+    return fit_readout(model, pool, corpus_weights(pool.groups, balance)) | {"val_uar_before": before,
+                                                                             "val_uar_after": mean_uars()}
+
+
 def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: VoiceConfig, aug: Augment,
                   s: Schedule, balance: float = 0.5) -> tuple[VoiceEncoder, dict]:
     """Train on the train speakers of ``corpora`` together (each window's loss over its own corpus's
     classes, corpora drawn with shares in proportion to n ** ``balance``), keep the epoch with the
     best mean UAR on their validation speakers, write its weights and sidecar to ``out``."""
     t0 = time.perf_counter()
-    train_pools, val_pools = training_pools(d, corpora), corpora_pools(d, corpora, "val")
-    cold_val = corpora_pools(d, corpora, "val", cold=True)
-    pool = concat_pools({c: p for c, (p, _) in train_pools.items()})
-    allowed = np.concatenate([np.tile([lab in own for lab in LABELS], (len(p), 1)) for p, own in train_pools.values()])
-    print("training windows: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in train_pools.items())
-          + "; validation clips: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in val_pools.items()), flush=True)
-    del train_pools  # the concatenated pool holds them
+    pool, allowed = training_pool(d, corpora)
+    val_pools, cold_val = corpora_pools(d, corpora, "val"), corpora_pools(d, corpora, "val", cold=True)
+    print("validation clips: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in val_pools.items()), flush=True)
     model = VoiceEncoder(cfg)
 
-    def uars(model: VoiceEncoder, pools: dict[str, tuple[Pool, tuple[str, ...]]]) -> dict[str, float]:
-        return {c: score_corpus(window_logits(model, p), p.labels, own)["restricted"]["uar"]
-                for c, (p, own) in pools.items()}
-
     def validate(model: VoiceEncoder) -> dict[str, float]:
-        uar = uars(model, val_pools)
+        uar = restricted_uars(model, val_pools)
         return {"uar": float(np.mean(list(uar.values()))), **{f"{c}_uar": u for c, u in uar.items()},
-                "cold_uar": float(np.mean(list(uars(model, cold_val).values())))}
+                "cold_uar": float(np.mean(list(restricted_uars(model, cold_val).values())))}
 
     views = 2 if d.cold_start else 1
     log = fit(model, pool, validate, aug, s, allowed, corpus_weights(pool.groups, balance), select="uar",
               epoch_windows=len(pool) // views)
     best = max(log, key=lambda r: r["val_uar"])
+    readout = fold_readout(model, pool, balance, val_pools)
     meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
-            "metrics": {"val_mean_uar": best["val_uar"], "epoch": best["epoch"]},
+            "metrics": {"val_mean_uar": best["val_uar"], "epoch": best["epoch"]}, "readout": readout,
             "reliability": fit_reliability(model, pool, concat_pools({c: p for c, (p, _) in val_pools.items()})),
             "training": {"data": f"train speakers of {', '.join(corpora)} (speech_corpora splits), "
                                  f"{d.windows} windows per clip; model selection on their validation speakers; "
@@ -439,7 +503,8 @@ def finished(weights: Path, corpora: tuple[str, ...], aug: Augment, s: Schedule,
         t = meta["training"]
         same = (t["corpora"] == list(corpora) and t["augment"] == json.loads(json.dumps(asdict(aug)))
                 and t.get("cold_start", False) == cold_start
-                and all(t[k] == v for k, v in asdict(s).items()) and t["balance"] == balance and "reliability" in meta)
+                and all(t[k] == v for k, v in asdict(s).items()) and t["balance"] == balance
+                and "readout" in meta and "reliability" in meta)
         return load_voice_encoder(weights) if same else None
     except (OSError, ValueError, KeyError):
         return None
@@ -511,6 +576,27 @@ def refit_reliability(weights: Path, extraction: Path, data: Path | None) -> dic
     return meta["reliability"]
 
 
+def add_readout(weights: Path, d: CorporaData) -> dict:
+    """Fold the GE2E read-out (``fit_readout``) into weights ``train-corpora`` wrote without one, as
+    ``train-corpora`` now does after training, refit their reliability, rewrite them; prints JSON."""
+    model = load_voice_encoder(weights)
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    if "readout" in meta:
+        raise ValueError(f"{weights} already has its read-out; retrain it to fit another")
+    corpora = tuple(meta.get("training", {}).get("corpora", ()))
+    if not corpora:
+        raise ValueError(f"{weights} was not trained by train-corpora: it has no corpora to fit a read-out on")
+    t = meta["training"]
+    d = replace(d, windows=t["windows"], limit=t["limit"], cold_start=t.get("cold_start", False))  # as trained
+    pool, _ = training_pool(d, corpora)
+    val_pools = corpora_pools(d, corpora, "val")
+    meta["readout"] = fold_readout(model, pool, t["balance"], val_pools)
+    meta["reliability"] = fit_reliability(model, pool, concat_pools({c: p for c, (p, _) in val_pools.items()}))
+    _write(model, weights, meta)
+    print(json.dumps({k: meta[k] for k in ("readout", "reliability")}))
+    return meta
+
+
 def evaluate(extraction: Path, weights: Path, png: Path) -> dict:
     """Actors 21-24 scores of the shipped weights on each clip's final window; saves the confusion
     matrix; the last line printed is JSON."""
@@ -549,6 +635,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
                    help="folder of the corpora's extractions (ravdess/, nemo/, ...; default: %(default)s)")
     c.add_argument("--data", type=Path, help="the shared data folder, for weights trained on several corpora")
+    c = add_command(ap, "fit-readout", "fold the GE2E read-out into weights train-corpora wrote without one")
+    c.add_argument("--weights", type=Path, required=True, help="the weights, rewritten in place")
+    c.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
+    c.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
+                   help="folder of the corpora's extractions (ravdess/, nemo/, ...; default: %(default)s)")
     c = add_command(ap, "evaluate-corpora", "score weights on the test speakers of every speech corpus")
     c.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
     c.add_argument("--corpora", nargs="+", choices=VOICE_CORPORA, default=list(VOICE_CORPORA),
@@ -628,6 +719,11 @@ def main(argv: list[str] | None = None) -> int:
             refit_reliability(a.weights, a.extraction, a.data)
         except (FileNotFoundError, ValueError, SourceError) as e:
             p.exit(2, f"{p.prog} fit-reliability: {one_line(e)}\n")
+    elif a.cmd == "fit-readout":
+        try:
+            add_readout(a.weights, CorporaData(a.data, a.extraction))
+        except (FileNotFoundError, ValueError, SourceError) as e:
+            p.exit(2, f"{p.prog} fit-readout: {one_line(e)}\n")
     elif a.cmd == "evaluate":
         evaluate(a.extraction, a.weights, a.png)
     elif a.cmd in ("train-corpora", "loco"):

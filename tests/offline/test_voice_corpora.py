@@ -155,15 +155,25 @@ def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
     for corpus in ("tess", "turev"):
         assert (tmp_path / "ex" / corpus / "shards" / "sessions").is_dir()
         assert not (tmp_path / "ex" / f"{corpus}_cold" / "shards" / "sessions").exists()
+    assert 8 * 2 <= meta["readout"]["windows"] <= 8 * 2 * 2 and meta["readout"]["c"] == 0.01  # 8 clips, 2 views, 1-2 windows
     model = load_voice_encoder(out)
     assert model.classify(torch.zeros(1, 100, VOICE_FEATURE_DIM), torch.ones(1, 100, dtype=torch.bool)).shape == (1, 7)
+    readout = ["fit-readout", "--weights", str(out), "--data", str(data), "--extraction", str(tmp_path / "ex")]
+    with pytest.raises(SystemExit) as e:  # weights that have their read-out are refused, untouched
+        main(readout)
+    assert e.value.code == 2 and "already has its read-out" in capsys.readouterr().err
+    windows = meta.pop("readout")["windows"]
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    assert main(readout) == 0
+    refitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert refitted["readout"]["windows"] == windows and 0 <= refitted["readout"]["val_uar_after"]["raw"] <= 1
 
 
 def test_loco_resumes_only_a_model_trained_the_same_way_with_its_reliability(tmp_path):
     weights, corpora, s = tmp_path / "voice_without_tess.pt", ("ravdess", "nemo"), Schedule(epochs=3)
     training = {"corpora": list(corpora), "augment": asdict(CORPORA_AUGMENT), **asdict(s), "balance": 0.5,
                 "cold_start": True}
-    meta = {**_meta_contract(), "config": asdict(VoiceConfig()), "training": training, "reliability": {}}
+    meta = {**_meta_contract(), "config": asdict(VoiceConfig()), "training": training, "readout": {}, "reliability": {}}
     write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"), meta)
     assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, True) is not None
     assert finished(weights, corpora, CORPORA_AUGMENT, Schedule(epochs=4), 0.5, True) is None  # other options: retrain
@@ -172,6 +182,9 @@ def test_loco_resumes_only_a_model_trained_the_same_way_with_its_reliability(tmp
     write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"),
                       {k: v for k, v in meta.items() if k != "reliability"})
     assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, True) is None  # stopped before its reliability was fitted
+    write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"),
+                      {k: v for k, v in meta.items() if k != "readout"})
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, True) is None  # trained before the read-out: fit-readout
     assert finished(tmp_path / "absent.pt", corpora, CORPORA_AUGMENT, s, 0.5, True) is None
 
 
