@@ -87,6 +87,7 @@ SHARDS, INDEX, SPEC, MODELS = "shards", "index.jsonl", "feature_spec.json", "fro
 SESSIONS = "voice_sessions.json"
 FACE_MODELS = ("face_landmarker.task", "expression_cnn.safetensors")
 VOICE_MODELS = ("silero_vad.onnx", "ge2e.safetensors")
+STREAMS_OF = {"video": ("visual", "audio"), "image": ("visual",), "audio": ("audio",), "text": ("text",)}
 MODELS_OF = {"video": FACE_MODELS + VOICE_MODELS, "image": FACE_MODELS, "audio": VOICE_MODELS,
              "text": ("sentence_encoder.safetensors", "text_encoder.safetensors")}
 LINK_SKIPPED = ("a symbolic link, not followed (extraction reads only what lies inside --input): "
@@ -458,17 +459,20 @@ def _preflight(kind: str) -> None:
         ExpressionEncoder()
 
 
-def _check_spec(out: Path) -> None:
-    """Write the spec the features follow; refuse a DIR extracted under a different one."""
+def _check_spec(out: Path, kind: str) -> None:
+    """Write the spec the features follow; refuse a DIR whose streams of ``kind`` were extracted under a
+    different one (a change to another stream's features leaves a DIR of faces or words as it was)."""
     spec, path = FeatureSpec(), out / SPEC
     if path.is_file():
         try:
-            FeatureSpec.from_dict(json.loads(path.read_text())).check_compatible(spec, windows=False)
+            recorded = FeatureSpec.from_dict(json.loads(path.read_text()))
+            recorded.check_compatible(spec, windows=False, streams=STREAMS_OF[kind])
         except ValueError as e:
             raise ValueError(f"{out} holds features of another front-end ({e}): "
                              "delete it to extract them again") from None
-    else:
-        write_text_atomic(path, json.dumps(spec.to_dict(), indent=1))
+        if recorded == spec:
+            return
+    write_text_atomic(path, json.dumps(spec.to_dict(), indent=1))
 
 
 def front_end_models(kind: str) -> dict[str, str]:
@@ -529,7 +533,7 @@ def extract(kind: str, root: Path, out: Path, workers: int, clips_alone: bool = 
         raise FileNotFoundError(f"input {root} does not exist")
     _preflight(kind)
     out.mkdir(parents=True, exist_ok=True)
-    _check_spec(out)
+    _check_spec(out, kind)
     _check_models(out, kind)
     if kind == "audio":
         _check_sessions(out, clips_alone)

@@ -27,6 +27,7 @@ LABEL_VALENCE = {"neutral": 0.0, "happy": 1.0, "sad": -1.0, "angry": -1.0, "fear
 # the sign of valence a label carries where it has a clear one: happy +1; sad, angry, fearful, disgusted -1
 CLEAR_VALENCE_SIGN = {label: int(math.copysign(1, v)) for label, v in LABEL_VALENCE.items() if v != 0}
 STREAMS = ("visual", "audio")  # the modalities sampled at a fixed rate (text is a list of words)
+ALL_STREAMS = (*STREAMS, "text")
 Stream = tuple[np.ndarray, np.ndarray]  # what a front-end gives: (timestamps (n,) sorted, features (n, ...))
 _DERIVED = ("visual_steps", "audio_steps")  # written by to_dict for readers, checked by from_dict
 _NOT_CONTRACT = ("hop_s",)  # how often windows are taken, not what one contains
@@ -142,15 +143,19 @@ class FeatureSpec:
                 raise ValueError(f"FeatureSpec: {k} is {v} in the dict but its rate and window give {getattr(spec, k)}")
         return spec
 
-    def check_compatible(self, other: FeatureSpec, windows: bool = True) -> None:
+    def check_compatible(self, other: FeatureSpec, windows: bool = True,
+                         streams: tuple[str, ...] = ALL_STREAMS) -> None:
         """Raise ValueError naming the first field where windows built under ``other`` would not
         mean what they mean under this spec. ``hop_s`` may differ; normalisation statistics are
         compared only when both specs carry them (a runtime spec usually takes the checkpoint's).
-        ``windows=False`` compares the features only (extracted streams, before any windowing)."""
+        ``windows=False`` compares the features only (extracted streams, before any windowing);
+        ``streams``: only those streams' fields (``visual_*``, ``audio_*``, ``text_*``) and the shared ones."""
         skip = _NOT_CONTRACT if windows else _NOT_CONTRACT + _WINDOWING
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name in skip or (f.name.endswith("_norm") and (a is None or b is None)):
+            stream = f.name.split("_")[0]
+            if (f.name in skip or (stream in ALL_STREAMS and stream not in streams)
+                    or (f.name.endswith("_norm") and (a is None or b is None))):
                 continue
             same = (np.allclose(a.mean, b.mean) and np.allclose(a.std, b.std)) if isinstance(a, NormStats) else a == b
             if not same:

@@ -237,3 +237,16 @@ def test_a_folder_of_features_from_another_front_end_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"holds features of another front-end \(.*audio_dim.*\): delete it"):
         extract("audio", src, out, workers=1)
     assert sorted(p.name for p in out.iterdir()) == ["feature_spec.json"]
+
+
+def test_a_folder_of_faces_stays_valid_when_the_voice_features_change(tmp_path):
+    """Faces extracted when voice steps had 67 values: the voice's change does not touch them, so a rerun
+    goes on and records the current spec; a change to the faces' own features is refused."""
+    out, src = tmp_path / "out", tmp_path / "in"
+    out.mkdir(), src.mkdir()
+    (out / "feature_spec.json").write_text(json.dumps({**FeatureSpec().to_dict(), "audio_dim": 67}))
+    extract("image", src, out, workers=1)
+    assert json.loads((out / "feature_spec.json").read_text())["audio_dim"] == FeatureSpec().audio_dim
+    (out / "feature_spec.json").write_text(json.dumps({**FeatureSpec().to_dict(), "visual_dim": 65}))
+    with pytest.raises(ValueError, match=r"holds features of another front-end \(.*visual_dim.*\): delete it"):
+        extract("image", src, out, workers=1)
