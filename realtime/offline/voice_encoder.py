@@ -423,7 +423,7 @@ def _corpus_pool(d: CorporaData, corpus: str, split: str, cold: bool) -> tuple[P
 _cached_corpus_pool = functools.lru_cache(maxsize=None)(_corpus_pool)
 
 
-def restricted_uars(model: VoiceEncoder, pools: dict[str, tuple[Pool, tuple[str, ...]]],
+def corpus_uars(model: VoiceEncoder, pools: dict[str, tuple[Pool, tuple[str, ...]]],
                     answers: str = "restricted") -> dict[str, float]:
     """{corpus: UAR over the corpus's own classes of the model's answers among them (``answers``
     "restricted") or among all 7 ("raw")} of ``corpora_pools``' pools."""
@@ -435,7 +435,7 @@ def fold_readout(model: VoiceEncoder, pool: Pool, balance: float,
     """``fit_readout`` on the training windows (the corpora weighted as ``fit`` draws them), with the
     validation speakers' mean UAR (raw and restricted) before and after."""
     def mean_uars() -> dict[str, float]:
-        return {k: round(float(np.mean(list(restricted_uars(model, val_pools, k).values()))), 4)
+        return {k: round(float(np.mean(list(corpus_uars(model, val_pools, k).values()))), 4)
                 for k in ("raw", "restricted")}
 
     before = mean_uars()
@@ -455,9 +455,9 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
     model = VoiceEncoder(cfg)
 
     def validate(model: VoiceEncoder) -> dict[str, float]:
-        uar = restricted_uars(model, val_pools)
+        uar = corpus_uars(model, val_pools)
         return {"uar": float(np.mean(list(uar.values()))), **{f"{c}_uar": u for c, u in uar.items()},
-                "cold_uar": float(np.mean(list(restricted_uars(model, cold_val).values())))}
+                "cold_uar": float(np.mean(list(corpus_uars(model, cold_val).values())))}
 
     views = 2 if d.cold_start else 1
     log = fit(model, pool, validate, aug, s, allowed, corpus_weights(pool.groups, balance), select="uar",
@@ -587,7 +587,7 @@ def add_readout(weights: Path, d: CorporaData) -> dict:
     if not corpora:
         raise ValueError(f"{weights} was not trained by train-corpora: it has no corpora to fit a read-out on")
     t = meta["training"]
-    d = replace(d, windows=t["windows"], limit=t["limit"], cold_start=t.get("cold_start", False))  # as trained
+    d = replace(d, windows=t["windows"], limit=t.get("limit"), cold_start=t.get("cold_start", False))  # as trained
     pool, _ = training_pool(d, corpora)
     val_pools = corpora_pools(d, corpora, "val")
     meta["readout"] = fold_readout(model, pool, t["balance"], val_pools)
