@@ -430,17 +430,20 @@ def corpus_uars(model: VoiceEncoder, pools: dict[str, tuple[Pool, tuple[str, ...
     return {c: score_corpus(window_logits(model, p), p.labels, own)[answers]["uar"] for c, (p, own) in pools.items()}
 
 
-def fold_readout(model: VoiceEncoder, pool: Pool, balance: float,
-                 val_pools: dict[str, tuple[Pool, tuple[str, ...]]]) -> dict:
-    """``fit_readout`` on the training windows (the corpora weighted as ``fit`` draws them), with the
-    validation speakers' mean UAR (raw and restricted) before and after."""
+def finish_training(model: VoiceEncoder, pool: Pool, balance: float,
+                    val_pools: dict[str, tuple[Pool, tuple[str, ...]]]) -> dict[str, dict]:
+    """What follows the training of ``train-corpora``: ``fit_readout`` on the training windows (the
+    corpora weighted as ``fit`` draws them), with the validation speakers' mean UAR (raw and restricted)
+    before and after, then ``fit_reliability``. Returns the sidecar's ``readout`` and ``reliability``."""
     def mean_uars() -> dict[str, float]:
         return {k: round(float(np.mean(list(corpus_uars(model, val_pools, k).values()))), 4)
                 for k in ("raw", "restricted")}
 
     before = mean_uars()
-    return fit_readout(model, pool, corpus_weights(pool.groups, balance)) | {"val_uar_before": before,
-                                                                             "val_uar_after": mean_uars()}
+    readout = fit_readout(model, pool, corpus_weights(pool.groups, balance))
+    readout |= {"val_uar_before": before, "val_uar_after": mean_uars()}
+    return {"readout": readout,
+            "reliability": fit_reliability(model, pool, concat_pools({c: p for c, (p, _) in val_pools.items()}))}
 
 
 def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: VoiceConfig, aug: Augment,
@@ -463,10 +466,9 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
     log = fit(model, pool, validate, aug, s, allowed, corpus_weights(pool.groups, balance), select="uar",
               epoch_windows=len(pool) // views)
     best = max(log, key=lambda r: r["val_uar"])
-    readout = fold_readout(model, pool, balance, val_pools)
     meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
-            "metrics": {"val_mean_uar": best["val_uar"], "epoch": best["epoch"]}, "readout": readout,
-            "reliability": fit_reliability(model, pool, concat_pools({c: p for c, (p, _) in val_pools.items()})),
+            "metrics": {"val_mean_uar": best["val_uar"], "epoch": best["epoch"]},
+            **finish_training(model, pool, balance, val_pools),
             "training": {"data": f"train speakers of {', '.join(corpora)} (speech_corpora splits), "
                                  f"{d.windows} windows per clip; model selection on their validation speakers; "
                                  "non-commercial use only (RAVDESS CC BY-NC-SA 4.0; see each corpus's licence)",
@@ -577,8 +579,8 @@ def refit_reliability(weights: Path, extraction: Path, data: Path | None) -> dic
 
 
 def add_readout(weights: Path, d: CorporaData) -> dict:
-    """Fold the GE2E read-out (``fit_readout``) into weights ``train-corpora`` wrote without one, as
-    ``train-corpora`` now does after training, refit their reliability, rewrite them; prints JSON."""
+    """Fold the GE2E read-out into weights ``train-corpora`` wrote without one and refit their reliability
+    (``finish_training``, as ``train-corpora`` now ends), rewrite them; prints JSON."""
     model = load_voice_encoder(weights)
     meta = json.loads(weights.with_suffix(".json").read_text())
     if "readout" in meta:
@@ -589,9 +591,7 @@ def add_readout(weights: Path, d: CorporaData) -> dict:
     t = meta["training"]
     d = replace(d, windows=t["windows"], limit=t.get("limit"), cold_start=t.get("cold_start", False))  # as trained
     pool, _ = training_pool(d, corpora)
-    val_pools = corpora_pools(d, corpora, "val")
-    meta["readout"] = fold_readout(model, pool, t["balance"], val_pools)
-    meta["reliability"] = fit_reliability(model, pool, concat_pools({c: p for c, (p, _) in val_pools.items()}))
+    meta |= finish_training(model, pool, t["balance"], corpora_pools(d, corpora, "val"))
     _write(model, weights, meta)
     print(json.dumps({k: meta[k] for k in ("readout", "reliability")}))
     return meta
