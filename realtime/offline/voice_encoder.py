@@ -555,20 +555,28 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
     return result
 
 
+def as_trained(d: CorporaData, training: dict) -> CorporaData:
+    """``d`` with the windows per clip, clip limit and views that a ``train-corpora`` sidecar's
+    ``training`` record says its weights were trained on."""
+    return replace(d, windows=training["windows"], limit=training.get("limit"),
+                   cold_start=training.get("cold_start", False))
+
+
 def refit_reliability(weights: Path, extraction: Path, data: Path | None) -> dict:
     """Fit the reliability of trained weights on the data they were trained on and rewrite them with it:
     RAVDESS's train actors' every-hop windows and validation actors' final ones (``extraction``/ravdess),
-    or, for weights of ``train-corpora`` (their sidecar names the corpora), those corpora's train and
-    validation speakers (``data``). Prints the fitted numbers as JSON."""
+    or, for weights of ``train-corpora`` (their sidecar names the corpora), their training windows as
+    trained (``training_pool``, both views where they had both) and those corpora's validation speakers
+    (``data``), as ``train-corpora`` fits it. Prints the fitted numbers as JSON."""
     model = load_voice_encoder(weights)
     meta = json.loads(weights.with_suffix(".json").read_text())
     corpora = tuple(meta.get("training", {}).get("corpora", ()))
     if corpora:
         if data is None:
             raise CorpusError(f"{weights} was trained on {', '.join(corpora)}: pass --data, the shared data folder")
-        d = CorporaData(data, extraction)
-        train, val = (concat_pools({c: p for c, (p, _) in corpora_pools(d, corpora, split).items()})
-                      for split in ("train", "val"))
+        d = as_trained(CorporaData(data, extraction), meta["training"])
+        train = training_pool(d, corpora)[0]
+        val = concat_pools({c: p for c, (p, _) in corpora_pools(d, corpora, "val").items()})
     else:
         train = load_windows(extraction / "ravdess", TRAIN_ACTORS, every_hop=True)
         val = load_windows(extraction / "ravdess", VAL_ACTORS, every_hop=False)
@@ -588,10 +596,9 @@ def add_readout(weights: Path, d: CorporaData) -> dict:
     corpora = tuple(meta.get("training", {}).get("corpora", ()))
     if not corpora:
         raise ValueError(f"{weights} was not trained by train-corpora: it has no corpora to fit a read-out on")
-    t = meta["training"]
-    d = replace(d, windows=t["windows"], limit=t.get("limit"), cold_start=t.get("cold_start", False))  # as trained
+    d = as_trained(d, meta["training"])
     pool, _ = training_pool(d, corpora)
-    meta |= finish_training(model, pool, t["balance"], corpora_pools(d, corpora, "val"))
+    meta |= finish_training(model, pool, meta["training"]["balance"], corpora_pools(d, corpora, "val"))
     _write(model, weights, meta)
     print(json.dumps({k: meta[k] for k in ("readout", "reliability")}))
     return meta

@@ -167,6 +167,10 @@ def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
     assert main(readout) == 0
     refitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert refitted["readout"]["windows"] == windows and 0 <= refitted["readout"]["val_uar_after"]["raw"] <= 1
+    # fit-reliability refits it on the windows train-corpora fitted it on (both views): the same numbers
+    assert main(["fit-reliability", "--weights", str(out), "--data", str(data), "--extraction", str(tmp_path / "ex")]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again == pytest.approx(refitted["reliability"], rel=1e-4)
 
 
 def test_loco_resumes_only_a_model_trained_the_same_way_with_its_reliability(tmp_path):
