@@ -153,11 +153,12 @@ def read_extraction(directory: Path, spec: FeatureSpec, part: str, limit: int | 
     drawn at random (seeded) across the whole index, so every label and speaker can appear."""
     from realtime.extract import SHARDS, SPEC, load_shard
 
-    spec_file = directory / SPEC
-    if spec_file.is_file():
-        FeatureSpec.from_dict(json.loads(spec_file.read_text())).check_compatible(spec, windows=False)
     index = [json.loads(line) for line in (directory / INDEX).read_text().splitlines() if line.strip()]
     chosen = [r for r in index if r["status"] != "failed" and _in_part(r, part)]
+    spec_file = directory / SPEC
+    if spec_file.is_file():  # only the streams read here must agree
+        streams = tuple(sorted({s for r in chosen for s in r.get("n_steps", {})}))
+        FeatureSpec.from_dict(json.loads(spec_file.read_text())).check_compatible(spec, windows=False, streams=streams)
     if limit is not None and len(chosen) > limit:
         keep = np.sort(np.random.default_rng(SEED).choice(len(chosen), limit, replace=False))
         chosen = [chosen[i] for i in keep]

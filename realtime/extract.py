@@ -81,7 +81,6 @@ SUFFIXES = {
     "image": (".png", ".jpg", ".jpeg"),
     "text": (".csv",),
 }
-STREAMS_OF = {"video": ("visual", "audio"), "audio": ("audio",), "image": ("visual",), "text": ("text",)}
 CHUNK = 1000  # images or transcript rows per shard
 SHARDS, INDEX, SPEC, MODELS = "shards", "index.jsonl", "feature_spec.json", "front_end_models.json"
 SESSIONS = "voice_sessions.json"

@@ -5,6 +5,7 @@ present, else the demo clip."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import pytest
 from helpers.paths import ROOT
 
 from calibration.coverage import coverage, format_coverage
-from calibration.windows import DEMO_CLIP, WindowSet, default_source, fuse, read_windows
+from calibration.windows import DEMO_CLIP, WindowSet, default_source, fuse, read_extraction, read_windows
 from dmd_lite.recognizer import load_recognizer
 from export.quantize import FeedReader
 from realtime.core.backends import INPUTS
@@ -125,3 +126,21 @@ def test_cli_writes_a_set_and_its_coverage(windows, tmp_path, out_dir):
 def test_default_source_is_the_shared_extraction_or_the_demo_clip():
     source = default_source()
     assert source == DEMO_CLIP or any(source.glob("*/index.jsonl"))
+
+
+def test_an_extraction_of_faces_is_read_whatever_the_voice_features_were(spec, tmp_path):
+    """Faces extracted under a spec whose voice steps differed are read (their features are the same);
+    a spec whose face features differ is refused, naming the field."""
+    from realtime.extract import extract
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    shutil.copy(ROOT / "media" / "astronaut.png", src / "astronaut.png")
+    extract("image", src, out, workers=1)
+    recorded = json.loads((out / "feature_spec.json").read_text())
+    (out / "feature_spec.json").write_text(json.dumps({**recorded, "audio_dim": 67}))
+    faces = read_extraction(out, spec, "calibration", None)
+    assert len(faces) == 1 and set(faces.kinds) == {"face"}
+    (out / "feature_spec.json").write_text(json.dumps({**recorded, "visual_dim": 65}))
+    with pytest.raises(ValueError, match="visual_dim"):
+        read_extraction(out, spec, "calibration", None)
