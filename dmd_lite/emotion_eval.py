@@ -54,14 +54,15 @@ PASSING_SEED = 20232
 SOURCES = {"fer2013": ("image", "fer2013_48"), "ravdess": ("audio", "ravdess_speech_16k"), "text": ("text", "text")}
 
 
-def extract_all(data: Path, extraction: Path, workers: int,
-                sources: dict[str, tuple[str, str]] = SOURCES, clips_alone: bool = False) -> None:
+def extract_all(data: Path, extraction: Path, workers: int, sources: dict[str, tuple[str, str]] = SOURCES,
+                clips_alone: bool = False, live_seed: int | None = None) -> None:
     """Run ``realtime.extract`` on ``sources`` ({name: (kind, folder in data)}; default the three shared
-    sets) into ``extraction``/name (a rerun skips what is done); ``clips_alone``: see ``extract``."""
+    sets) into ``extraction``/name (a rerun skips what is done); ``clips_alone``, ``live_seed``: see
+    ``extract``."""
     for name, (kind, folder) in sources.items():
         if not (data / folder).is_dir():
             raise FileNotFoundError(f"{data / folder} not found: pass --data the shared data folder")
-        extract(kind, data / folder, extraction / name, workers, clips_alone)
+        extract(kind, data / folder, extraction / name, workers, clips_alone, live_seed)
 
 
 def extracted_front_ends(extraction: Path) -> dict[str, dict[str, str]]:

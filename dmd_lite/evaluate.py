@@ -131,8 +131,8 @@ def cold_start(answer: Answer, args: argparse.Namespace, corpora: tuple[str, ...
     d, entries = CorporaData(args.data, args.extraction, workers=args.workers), {}
     for c in corpora:
         uar = {}
-        for view, cold in (("alone", True), ("session", False)):
-            pool, own = corpora_pools(d, (c,), "test", cold)[c]
+        for view in ("alone", "session"):
+            pool, own = corpora_pools(d, (c,), "test", view)[c]
             uar[f"{view}_uar"] = score_corpus(answer(pool), pool.labels, own)["raw"]["uar"]
         entries[c] = {"n": len(pool), **uar}
     return {**entries, "mean": {k: round(float(np.mean([e[k] for e in entries.values()])), 4)

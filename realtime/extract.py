@@ -12,7 +12,9 @@ folders alike, are never followed: each is skipped and counted as failed (name t
          session, in a fixed shuffled order: the voice front-end's running normalisation goes on
          from clip to clip as it does live while one person talks (``frontends.voice.VoiceNorm``).
          With ``--clips-alone`` each clip is a session of its own, heard from its first sample
-         as at the start of a live session (a cold start)
+         as at the start of a live session (a cold start). With ``--live-conditions SEED`` each clip
+         is first heard through a room, noise, a level and a codec drawn with SEED and its name
+         (``offline.live_conditions``; its record's ``live_conditions`` says which)
   image  face crops (png/jpg, FER2013-style): one face-feature vector each, still-image mode; where
          MediaPipe finds no face (status no_face) the expression CNN still sees the whole picture
   text   transcript CSVs (MELD, EmoryNLP, CMU-MOSI): per utterance, the text front-end's word features
@@ -32,6 +34,8 @@ Output in DIR:
   feature_spec.json  the spec the features follow; a rerun into DIR refuses a different one.
   voice_sessions.json  audio only: {"voice_sessions": "speaker" or "clip"}; a rerun with the other
                   choice refuses DIR.
+  live_conditions.json  audio only: {"live_conditions_seed": SEED or null}; a rerun with another
+                  refuses DIR.
   front_end_models.json  the sha256 of each model file the features come out of (faces: the landmarker
                   and the expression CNN; words: the sentence and text encoders; voices: silero-vad
                   and the GE2E network); a
@@ -56,7 +60,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +76,7 @@ from realtime.core.tokens import tokenize
 from realtime.frontends.voice import VOICE_FEATURE_DIM, VoiceNorm, voice_features
 from realtime.offline.datasets import (EMORYNLP_DROPPED, EMORYNLP_EMOTIONS, FER_TO_LABEL, MELD_EMOTIONS,
                                        MELD_SENTIMENTS, MOSI_SCALE, RAVDESS_EMOTIONS, RAVDESS_TO_LABEL)
+from realtime.offline.live_conditions import Conditions, apply_conditions, clip_rng, draw_conditions
 from realtime.offline.speech_corpora import MANIFEST, extraction_meta
 
 KINDS = ("video", "audio", "image", "text")
@@ -84,6 +89,7 @@ SUFFIXES = {
 CHUNK = 1000  # images or transcript rows per shard
 SHARDS, INDEX, SPEC, MODELS = "shards", "index.jsonl", "feature_spec.json", "front_end_models.json"
 SESSIONS = "voice_sessions.json"
+LIVE = "live_conditions.json"
 FACE_MODELS = ("face_landmarker.task", "expression_cnn.safetensors")
 VOICE_MODELS = ("silero_vad.onnx", "ge2e.safetensors")
 STREAMS_OF = {"video": ("visual", "audio"), "image": ("visual",), "audio": ("audio",), "text": ("text",)}
@@ -281,9 +287,10 @@ def _session_order(item: Item) -> str:
 _worker: dict = {}  # this process's front-ends, made once by _init_worker
 
 
-def _init_worker(kind: str, threads: int) -> None:
-    """Make this process's front-ends; ``threads``: its share of the cores for torch and OpenCV."""
-    _worker["kind"] = kind
+def _init_worker(kind: str, threads: int, live_seed: int | None = None) -> None:
+    """Make this process's front-ends; ``threads``: its share of the cores for torch and OpenCV;
+    ``live_seed``: audio heard under live conditions drawn with it (``extract``)."""
+    _worker["kind"], _worker["live_seed"] = kind, live_seed
     import cv2
     import torch
 
@@ -304,9 +311,11 @@ def _init_worker(kind: str, threads: int) -> None:
         _worker["encoder"] = ExpressionEncoder()  # shared by the per-video landmarkers
 
 
-def _audio_stream(path: str, required: bool = True, norm: VoiceNorm | None = None) -> Stream:
+def _audio_stream(path: str, required: bool = True, norm: VoiceNorm | None = None,
+                  live: tuple[Conditions, np.random.Generator] | None = None) -> Stream:
     """Voice features on media time; a video without (decodable) sound gives none unless ``required``;
-    ``norm``: the speaker session's running normalisation, else the clip's own."""
+    ``norm``: the speaker session's running normalisation, else the clip's own; ``live``: the samples
+    first go through these conditions (``offline.live_conditions.apply``)."""
     try:
         with FileAudioSource(path, start=0.0) as source:  # t0 of each chunk = media time
             chunks = list(source)
@@ -318,7 +327,10 @@ def _audio_stream(path: str, required: bool = True, norm: VoiceNorm | None = Non
         if required:
             raise ValueError("no audio could be decoded")
         return np.zeros(0), np.zeros((0, VOICE_FEATURE_DIM), np.float32)
-    return voice_features(np.concatenate([c.samples for c in chunks]), SAMPLE_RATE, t0=chunks[0].t0, norm=norm)
+    samples = np.concatenate([c.samples for c in chunks])
+    if live is not None:
+        samples = apply_conditions(samples, *live)
+    return voice_features(samples, SAMPLE_RATE, t0=chunks[0].t0, norm=norm)
 
 
 def _visual_stream(path: str) -> Stream:
@@ -365,12 +377,13 @@ def _text_stream(text: str) -> Stream:
     return _worker["text"].transcript(tokenize(text))
 
 
-def _streams(item: Item, norm: VoiceNorm | None) -> dict[str, Stream]:
+def _streams(item: Item, norm: VoiceNorm | None,
+             live: tuple[Conditions, np.random.Generator] | None = None) -> dict[str, Stream]:
     kind = _worker["kind"]
     if kind == "video":
         return {"visual": _visual_stream(item.path), "audio": _audio_stream(item.path, required=False)}
     if kind == "audio":
-        return {"audio": _audio_stream(item.path, norm=norm)}
+        return {"audio": _audio_stream(item.path, norm=norm, live=live)}
     if kind == "image":
         return {"visual": _image_stream(item.path)}
     return {"text": _text_stream(item.text or "")}
@@ -388,9 +401,14 @@ def _process(unit: Unit, out: Path) -> list[dict]:
     records: list[dict] = []
     gathered: dict[str, list[Stream]] = {s: [] for s in names}
     norm = VoiceNorm() if kind == "audio" else None  # one voice session per unit (a speaker's clips)
+    seed = _worker.get("live_seed")
     for item in unit.items:
+        live = None
+        if kind == "audio" and seed is not None:
+            rng = clip_rng(seed, item.source)
+            live = (draw_conditions(rng), rng)
         try:
-            streams = _streams(item, norm)
+            streams = _streams(item, norm, live)
         except Exception as e:  # any unreadable input is recorded and skipped, never fatal
             records.append(_failure(item, e))
             continue
@@ -399,7 +417,8 @@ def _process(unit: Unit, out: Path) -> list[dict]:
         n_steps = {s: len(streams[s][0]) for s in names}
         status = "no_face" if kind == "image" and not streams["visual"][1][0, _worker["presence"]] else "ok"
         records.append({"source": item.source, "shard": unit.shard, "item": len(gathered[names[0]]) - 1,
-                        "status": status, "n_steps": n_steps, **item.labels})
+                        "status": status, "n_steps": n_steps, **item.labels,
+                        **({"live_conditions": asdict(live[0])} if live else {})})
     if gathered[names[0]]:  # a shard keeps its failures' records too, so a rerun can rebuild the index
         _write_shard(out / SHARDS / unit.shard, gathered, records)
     return records
@@ -492,6 +511,24 @@ def _check_sessions(out: Path, clips_alone: bool) -> None:
         write_text_atomic(path, json.dumps({"voice_sessions": chosen}))
 
 
+def _check_live(out: Path, seed: int | None) -> None:
+    """Write the live conditions' seed of DIR's voices (null: clean); refuse a DIR heard otherwise
+    (one made before this record holds clean voices)."""
+    path = out / LIVE
+    if path.is_file():
+        recorded = json.loads(path.read_text())["live_conditions_seed"]
+    elif any((out / SHARDS).glob("**/*.npz")):
+        recorded = None
+    else:
+        recorded = seed
+    if recorded != seed:
+        held = "clean voices" if recorded is None else f"voices heard under live conditions of seed {recorded}"
+        fix = "drop --live-conditions" if recorded is None else f"pass --live-conditions {recorded}"
+        raise ValueError(f"{out} holds {held}: {fix}, or choose another --out")
+    if not path.is_file():
+        write_text_atomic(path, json.dumps({"live_conditions_seed": seed}))
+
+
 def _check_models(out: Path, kind: str) -> None:
     """Write the front-end models the features come out of; refuse a DIR made with other ones (or
     before they were recorded) when it holds shards."""
@@ -507,15 +544,16 @@ def _check_models(out: Path, kind: str) -> None:
         write_text_atomic(path, json.dumps(models, indent=1))
 
 
-def _results(units: list[Unit], out: Path, workers: int, kind: str) -> Iterator[tuple[Unit, list[dict]]]:
+def _results(units: list[Unit], out: Path, workers: int, kind: str,
+             live_seed: int | None) -> Iterator[tuple[Unit, list[dict]]]:
     jobs = [(u, out) for u in units]
     threads = max(1, (os.cpu_count() or 1) // workers)
     if workers <= 1 or len(units) <= 1:
-        _init_worker(kind, threads)
+        _init_worker(kind, threads, live_seed)
         yield from map(_run_unit, jobs)
         return
     with interrupts_left_to_parent():
-        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(kind, threads))
+        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(kind, threads, live_seed))
     with pool:
         yield from pool.imap_unordered(_run_unit, jobs)
 
@@ -525,9 +563,11 @@ def _source_order(record: dict) -> tuple[str, int]:
     return path, int(row or -1)
 
 
-def extract(kind: str, root: Path, out: Path, workers: int, clips_alone: bool = False) -> dict:
+def extract(kind: str, root: Path, out: Path, workers: int, clips_alone: bool = False,
+            live_seed: int | None = None) -> dict:
     """Run the extraction; the summary counts inputs (transcript rows for ``text``); ``clips_alone``
-    (audio): each clip is a voice session of its own, not one per speaker."""
+    (audio): each clip is a voice session of its own, not one per speaker; ``live_seed`` (audio): each
+    clip heard under live conditions drawn with it and its name (``offline.live_conditions``)."""
     if not root.exists():
         raise FileNotFoundError(f"input {root} does not exist")
     _preflight(kind)
@@ -536,6 +576,9 @@ def extract(kind: str, root: Path, out: Path, workers: int, clips_alone: bool = 
     _check_models(out, kind)
     if kind == "audio":
         _check_sessions(out, clips_alone)
+        _check_live(out, live_seed)
+    elif live_seed is not None:
+        raise ValueError(f"--live-conditions is for --kind audio, not {kind}")
     units, records = plan(kind, root, clips_alone)
     for r in records:
         print(f"extract: skipped {r['source']}: {r['error']}", file=sys.stderr)
@@ -550,7 +593,7 @@ def extract(kind: str, root: Path, out: Path, workers: int, clips_alone: bool = 
             skipped += len(unit.items)
     with tqdm(total=sum(len(u.items) for u in todo), desc=f"extract {kind}", unit=kind, file=sys.stderr,
               mininterval=2.0) as bar:
-        for unit, unit_records in _results(todo, out, workers, kind):
+        for unit, unit_records in _results(todo, out, workers, kind, live_seed):
             for r in unit_records:
                 if r["status"] == "failed":
                     failed += 1
@@ -575,6 +618,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     p.add_argument("--clips-alone", action="store_true",
                    help="audio: each clip is a voice session of its own (a cold start), not one per speaker")
+    p.add_argument("--live-conditions", type=int, metavar="SEED",
+                   help="audio: each clip heard first through a room, noise, a level and a codec drawn with "
+                        "SEED (realtime.offline.live_conditions; index records say which)")
     p.add_argument("--native-logs", action="store_true",
                    help="let MediaPipe, TFLite and FFmpeg print their own log lines (silenced by default)")
     return p
@@ -586,7 +632,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.native_logs:
         silence_native_stderr()
     try:
-        summary = extract(args.kind, args.input, args.out, args.workers, args.clips_alone)
+        summary = extract(args.kind, args.input, args.out, args.workers, args.clips_alone, args.live_conditions)
     except (FileNotFoundError, ValueError, SourceError) as e:
         p.exit(2, f"extract: {e}\n")
     print(json.dumps(summary))

@@ -381,14 +381,17 @@ class CorporaData:
     cold_start: bool = True  # train on each clip heard alone as well as in its speaker's session
 
 
-COLD = "_cold"  # a corpus's extraction of clips heard alone: ``extraction``/<corpus>_cold
+LIVE_SEED = 1  # of the live conditions of a corpus's "live" view (``offline.live_conditions``)
+# how a corpus's clips are heard, and the suffix of their extraction (``extraction``/<corpus><suffix>):
+# in speaker sessions; each alone (a cold start); in speaker sessions under live conditions
+VIEWS = {"session": "", "alone": "_cold", "live": "_live"}
 
 
 def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str,
-                  cold: bool = False) -> dict[str, tuple[Pool, tuple[str, ...]]]:
-    """``{corpus: (its windows of split, its classes)}`` as heard in speaker sessions, or alone with
-    ``cold`` (features extracted first where missing; each is read once per process)."""
-    return {c: _cached_corpus_pool(d, c, split, cold) for c in corpora}
+                  view: str = "session") -> dict[str, tuple[Pool, tuple[str, ...]]]:
+    """``{corpus: (its windows of split, its classes)}`` as heard in ``view`` (one of ``VIEWS``;
+    features extracted first where missing; each is read once per process)."""
+    return {c: _cached_corpus_pool(d, c, split, view) for c in corpora}
 
 
 def training_pools(d: CorporaData, corpora: tuple[str, ...]) -> dict[str, tuple[Pool, tuple[str, ...]]]:
@@ -396,9 +399,9 @@ def training_pools(d: CorporaData, corpora: tuple[str, ...]) -> dict[str, tuple[
     ``d.cold_start``; read afresh for every training and one corpus at a time (the windows of both
     views take gigabytes: they are not kept after it)."""
     def both(c: str) -> tuple[Pool, tuple[str, ...]]:
-        pool, own = _corpus_pool(d, c, "train", False)
+        pool, own = _corpus_pool(d, c, "train", "session")
         if d.cold_start:
-            pool = concat_pools({"session": pool, "alone": _corpus_pool(d, c, "train", True)[0]})
+            pool = concat_pools({"session": pool, "alone": _corpus_pool(d, c, "train", "alone")[0]})
         return pool, own
 
     return {c: both(c) for c in corpora}
@@ -413,10 +416,11 @@ def training_pool(d: CorporaData, corpora: tuple[str, ...]) -> tuple[Pool, np.nd
     return concat_pools({c: p for c, (p, _) in pools.items()}), allowed
 
 
-def _corpus_pool(d: CorporaData, corpus: str, split: str, cold: bool) -> tuple[Pool, tuple[str, ...]]:
+def _corpus_pool(d: CorporaData, corpus: str, split: str, view: str) -> tuple[Pool, tuple[str, ...]]:
     clips = corpus_clips(d.data, corpus)
-    name = corpus + COLD if cold else corpus
-    extract_all(d.data, d.extraction, d.workers, {name: ("audio", CORPUS_FOLDERS[corpus])}, clips_alone=cold)
+    name = corpus + VIEWS[view]
+    extract_all(d.data, d.extraction, d.workers, {name: ("audio", CORPUS_FOLDERS[corpus])},
+                clips_alone=view == "alone", live_seed=LIVE_SEED if view == "live" else None)
     return split_pool(d.extraction / name, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
 
 
@@ -453,7 +457,7 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
     best mean UAR on their validation speakers, write its weights and sidecar to ``out``."""
     t0 = time.perf_counter()
     pool, allowed = training_pool(d, corpora)
-    val_pools, cold_val = corpora_pools(d, corpora, "val"), corpora_pools(d, corpora, "val", cold=True)
+    val_pools, cold_val = corpora_pools(d, corpora, "val"), corpora_pools(d, corpora, "val", "alone")
     print("validation clips: " + ", ".join(f"{c} {len(p)}" for c, (p, _) in val_pools.items()), flush=True)
     model = VoiceEncoder(cfg)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.paths import DATA, ROOT
+from helpers.ravdess import SESSIONS, copy_sessions, ravdess_samples
 
-from realtime.capture.audio_source import FileAudioSource
 from realtime.core.feature_spec import FeatureSpec
 from realtime.core.resources import shipped
 from realtime.core.tokens import tokenize, transcript_times
@@ -22,9 +22,6 @@ from realtime.window import WindowAssembler
 needs_expression_cnn = pytest.mark.skipif(
     not shipped("models/expression_cnn.safetensors").is_file(),
     reason="models/expression_cnn.safetensors is absent: train it with `python -m realtime.expression train`")
-SESSIONS = {"Actor_01": ["03-01-01-01-01-01-01", "03-01-02-01-01-01-01", "03-01-03-02-01-01-01",
-                         "03-01-08-01-02-02-01"],
-            "Actor_02": ["03-01-01-01-01-01-02", "03-01-05-02-01-01-02"]}
 
 
 def run_extract(kind: str, src: Path, out: Path, workers: int = 1, *options: str) -> tuple[dict, str]:
@@ -36,12 +33,6 @@ def run_extract(kind: str, src: Path, out: Path, workers: int = 1, *options: str
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
-def ravdess_samples(path: str) -> np.ndarray:
-    """16 kHz float32 samples of one RAVDESS clip (``Actor_NN/<name>.flac``)."""
-    with FileAudioSource(DATA / "ravdess_speech_16k" / path) as source:
-        return np.concatenate([c.samples for c in source])
-
-
 def read_index(out: Path) -> dict[str, dict]:
     return {r["source"]: r for r in map(json.loads, (out / "index.jsonl").read_text().splitlines())}
 
@@ -49,10 +40,7 @@ def read_index(out: Path) -> dict[str, dict]:
 @pytest.mark.needs_data
 def test_audio_clips_in_speaker_sessions_resume_and_survive_a_corrupt_file(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
-    for actor, names in SESSIONS.items():
-        (src / actor).mkdir(parents=True)
-        for name in names:
-            shutil.copy(DATA / "ravdess_speech_16k" / actor / f"{name}.flac", src / actor)
+    copy_sessions(src)
     (src / "Actor_01" / "03-01-05-01-01-01-01.flac").write_bytes(b"fLaC" + bytes(range(256)) * 8)
 
     summary, err = run_extract("audio", src, out, workers=2)
