@@ -34,6 +34,18 @@ from realtime.offline.speech_corpora import CORPUS_FOLDERS, Clip, classes, corpu
 
 VOICE_CORPORA = tuple(CORPUS_FOLDERS)
 Answer = Callable[[Pool], np.ndarray]  # raw voice windows -> (N, 7) scores (logits or log-probabilities)
+LIVE_SEED = 1  # of the live conditions of a corpus's "live" view (``offline.live_conditions``)
+# how a corpus's clips are heard, and the suffix of their extraction (``extraction``/<corpus><suffix>):
+# in speaker sessions; each alone (a cold start); in speaker sessions under live conditions
+VIEWS = {"session": "", "alone": "_cold", "live": "_live"}
+
+
+def extract_view(data: Path, extraction: Path, workers: int, corpus: str, view: str) -> Path:
+    """The folder of a corpus's features as heard in ``view`` (one of ``VIEWS``), extracted first where missing."""
+    name = corpus + VIEWS[view]
+    extract_all(data, extraction, workers, {name: ("audio", CORPUS_FOLDERS[corpus])},
+                clips_alone=view == "alone", live_seed=LIVE_SEED if view == "live" else None)
+    return extraction / name
 
 
 @torch.inference_mode()
@@ -86,19 +98,22 @@ def score_corpus(scores: np.ndarray, labels: np.ndarray, corpus_classes: tuple[s
 
 
 def evaluate_corpora(answer: Answer, data: Path, extraction: Path, report: Path, workers: int,
-                     corpora: tuple[str, ...] = VOICE_CORPORA, what: str = "voice") -> dict[str, dict]:
-    """``{corpus: entry}`` of ``answer`` on each corpus's test speakers (features extracted first,
-    skipping what is there); prints and saves each confusion matrix. ``what`` names the model in what is printed."""
+                     corpora: tuple[str, ...] = VOICE_CORPORA, what: str = "voice",
+                     view: str = "session") -> dict[str, dict]:
+    """``{corpus: entry}`` of ``answer`` on each corpus's test speakers as heard in ``view`` (features
+    extracted first, skipping what is there); prints and saves each confusion matrix (a view other than
+    the sessions' names its files). ``what`` names the model in what is printed."""
     clips = {c: corpus_clips(data, c) for c in corpora}  # every folder and manifest is checked before any work
-    extract_all(data, extraction, workers, {c: ("audio", CORPUS_FOLDERS[c]) for c in corpora})
+    folders = {c: extract_view(data, extraction, workers, c, view) for c in corpora}
+    suffix = "" if view == "session" else f"_{view}"
     results = {}
     for corpus, corpus_clip_list in clips.items():
-        pool = test_pool(extraction / corpus, corpus_clip_list)
+        pool = test_pool(folders[corpus], corpus_clip_list)
         entry = score_corpus(answer(pool), pool.labels, classes(corpus_clip_list))
         for kind in ("raw", "restricted"):
             r = entry[kind]
             print(f"{corpus} test speakers, {what}, {kind} answers:")
-            report_confusion(np.array(r.pop("confusion")), report / f"confusion_voice_{corpus}_{kind}.png",
+            report_confusion(np.array(r.pop("confusion")), report / f"confusion_voice_{corpus}_{kind}{suffix}.png",
                              f"{corpus} test, {kind}: acc {r['accuracy']:.3f}, UAR {r['uar']:.3f}")
         results[corpus] = entry
     return results

@@ -19,7 +19,7 @@ CLI::
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
     python -m realtime.voice_encoder fit-reliability [--weights W] [--data ../shared/data]  # in place
     python -m realtime.voice_encoder fit-readout --weights W --data ../shared/data  # in place
-    python -m realtime.voice_encoder evaluate-corpora --data ../shared/data  # every speech corpus's test speakers
+    python -m realtime.voice_encoder evaluate-corpora --data ../shared/data [--view live]  # every speech corpus's test speakers
 
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
 
@@ -63,7 +63,6 @@ import torch
 import torch.nn.functional as F
 
 from dmd_lite.emotion_data import Pool, concat_pools, sequence_pool
-from dmd_lite.emotion_eval import extract_all
 from dmd_lite.metrics import classification_metrics, fit_temperature
 from realtime.core.feature_spec import GE2E_DIM, LABELS, N_MELS, FeatureSpec
 from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
@@ -71,8 +70,9 @@ from realtime.nets.model_files import write_model_files
 from realtime.core.errors import SourceError, one_line
 from realtime.core.resources import cache_dir
 from realtime.offline.cli import add_command, report_confusion, train_evaluate_parser
-from realtime.offline.cross_corpus import VOICE_CORPORA, evaluate_corpora, score_corpus, split_pool, window_logits
-from realtime.offline.speech_corpora import CORPUS_FOLDERS, CorpusError, classes, corpus_clips
+from realtime.offline.cross_corpus import (LIVE_SEED, VIEWS, VOICE_CORPORA, evaluate_corpora, extract_view,
+                                           score_corpus, split_pool, window_logits)
+from realtime.offline.speech_corpora import CorpusError, classes, corpus_clips
 from realtime.offline.datasets import TEST_ACTORS, TRAIN_ACTORS, VAL_ACTORS, actor_of
 
 
@@ -381,15 +381,9 @@ class CorporaData:
     cold_start: bool = True  # train on each clip heard alone as well as in its speaker's session
 
 
-LIVE_SEED = 1  # of the live conditions of a corpus's "live" view (``offline.live_conditions``)
-# how a corpus's clips are heard, and the suffix of their extraction (``extraction``/<corpus><suffix>):
-# in speaker sessions; each alone (a cold start); in speaker sessions under live conditions
-VIEWS = {"session": "", "alone": "_cold", "live": "_live"}
-
-
 def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str,
                   view: str = "session") -> dict[str, tuple[Pool, tuple[str, ...]]]:
-    """``{corpus: (its windows of split, its classes)}`` as heard in ``view`` (one of ``VIEWS``;
+    """``{corpus: (its windows of split, its classes)}`` as heard in ``view`` (one of ``cross_corpus.VIEWS``;
     features extracted first where missing; each is read once per process)."""
     return {c: _cached_corpus_pool(d, c, split, view) for c in corpora}
 
@@ -418,10 +412,8 @@ def training_pool(d: CorporaData, corpora: tuple[str, ...]) -> tuple[Pool, np.nd
 
 def _corpus_pool(d: CorporaData, corpus: str, split: str, view: str) -> tuple[Pool, tuple[str, ...]]:
     clips = corpus_clips(d.data, corpus)
-    name = corpus + VIEWS[view]
-    extract_all(d.data, d.extraction, d.workers, {name: ("audio", CORPUS_FOLDERS[corpus])},
-                clips_alone=view == "alone", live_seed=LIVE_SEED if view == "live" else None)
-    return split_pool(d.extraction / name, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
+    folder = extract_view(d.data, d.extraction, d.workers, corpus, view)
+    return split_pool(folder, clips, split, d.windows if split == "train" else 1, d.limit), classes(clips)
 
 
 _cached_corpus_pool = functools.lru_cache(maxsize=None)(_corpus_pool)
@@ -661,6 +653,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--report", type=Path, default=cache_dir("voice_encoder") / "corpora",
                    help="where the confusion matrices are saved (default: %(default)s)")
     c.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
+    c.add_argument("--view", choices=tuple(VIEWS), default="session",
+                   help="how the clips are heard: in their speaker's session, each alone (a cold start), or "
+                        f"in session under live conditions (room, noise, level, codec; seed {LIVE_SEED}) "
+                        "(default: %(default)s)")
     for command, what in (("train-corpora", "train on the train speakers of several speech corpora together"),
                           ("loco", "leave-one-corpus-out: train without each corpus, score on it; then all of them")):
         c = add_command(ap, command, what)
@@ -713,7 +709,7 @@ def evaluate_on_corpora(a: argparse.Namespace) -> dict:
     """``evaluate-corpora``: the weights' own answer on every corpus's test speakers; the last line printed is JSON."""
     model = load_voice_encoder(a.weights)
     result = evaluate_corpora(lambda pool: window_logits(model, pool), a.data, a.extraction, a.report, a.workers,
-                              tuple(a.corpora), what=f"voice encoder {a.weights.name}")
+                              tuple(a.corpora), what=f"voice encoder {a.weights.name}", view=a.view)
     print(json.dumps(result))
     return result
 
