@@ -28,7 +28,8 @@ otherwise; the shipped encoder is ``train-corpora`` of all five, the same as ``l
 train speakers of several corpora
 together (``speech_corpora`` splits), the final window of each clip and up to 2 earlier hops, each
 clip as heard in its speaker's session and as heard alone (a cold start: ``realtime.extract
---clips-alone``; an epoch draws as many windows as one of the two views holds); each
+--clips-alone``; with ``--live-conditions`` also in its session under live conditions:
+``offline.live_conditions``; an epoch draws as many windows as one view holds); each
 window's cross-entropy over its own corpus's classes only (a class the corpus lacks is missing, not
 a negative); each epoch draws its windows so that a corpus's share goes with its size ** 0.5;
 ``CORPORA_AUGMENT`` (the above, stronger masking, a noise floor in the log-mel values, speed changes,
@@ -379,6 +380,11 @@ class CorporaData:
     limit: int | None = None  # clips per corpus and split at most (a quick check)
     workers: int = 2
     cold_start: bool = True  # train on each clip heard alone as well as in its speaker's session
+    live: bool = False  # and in its session under live conditions (``offline.live_conditions``)
+
+    def views(self) -> tuple[str, ...]:
+        """The views of a clip that a training reads (``cross_corpus.VIEWS``)."""
+        return ("session",) + ("alone",) * self.cold_start + ("live",) * self.live
 
 
 def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str,
@@ -389,16 +395,14 @@ def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str,
 
 
 def training_pools(d: CorporaData, corpora: tuple[str, ...]) -> dict[str, tuple[Pool, tuple[str, ...]]]:
-    """The train split of each corpus as ``corpora_pools`` gives it, its clips also heard alone when
-    ``d.cold_start``; read afresh for every training and one corpus at a time (the windows of both
-    views take gigabytes: they are not kept after it)."""
-    def both(c: str) -> tuple[Pool, tuple[str, ...]]:
-        pool, own = _corpus_pool(d, c, "train", "session")
-        if d.cold_start:
-            pool = concat_pools({"session": pool, "alone": _corpus_pool(d, c, "train", "alone")[0]})
-        return pool, own
+    """The train split of each corpus as ``corpora_pools`` gives it, in each of ``d.views()``; read
+    afresh for every training and one corpus at a time (the windows of all views take gigabytes, about
+    5 GB a view for the five corpora: they are not kept after it)."""
+    def views(c: str) -> tuple[Pool, tuple[str, ...]]:
+        pools = {v: _corpus_pool(d, c, "train", v) for v in d.views()}
+        return concat_pools({v: p for v, (p, _) in pools.items()}), pools["session"][1]
 
-    return {c: both(c) for c in corpora}
+    return {c: views(c) for c in corpora}
 
 
 def training_pool(d: CorporaData, corpora: tuple[str, ...]) -> tuple[Pool, np.ndarray]:
@@ -458,9 +462,8 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
         return {"uar": float(np.mean(list(uar.values()))), **{f"{c}_uar": u for c, u in uar.items()},
                 "cold_uar": float(np.mean(list(corpus_uars(model, cold_val).values())))}
 
-    views = 2 if d.cold_start else 1
     log = fit(model, pool, validate, aug, s, allowed, corpus_weights(pool.groups, balance), select="uar",
-              epoch_windows=len(pool) // views)
+              epoch_windows=len(pool) // len(d.views()))
     best = max(log, key=lambda r: r["val_uar"])
     meta = {**_meta_contract(), "config": asdict(cfg), "out_dim": model.out_dim,
             "metrics": {"val_mean_uar": best["val_uar"], "epoch": best["epoch"]},
@@ -469,7 +472,7 @@ def train_corpora(d: CorporaData, corpora: tuple[str, ...], out: Path, cfg: Voic
                                  f"{d.windows} windows per clip; model selection on their validation speakers; "
                                  "non-commercial use only (RAVDESS CC BY-NC-SA 4.0; see each corpus's licence)",
                          "corpora": list(corpora), "balance": balance, "windows": d.windows, "limit": d.limit,
-                         "cold_start": d.cold_start,
+                         "cold_start": d.cold_start, "live": d.live,
                          "extraction": str(d.extraction), **asdict(s), "augment": asdict(aug),
                          "seconds": round(time.perf_counter() - t0, 1), "log": log}}
     return model, _write(model, out, meta)
@@ -493,14 +496,14 @@ def held_out_scores(model: VoiceEncoder, d: CorporaData, corpus: str) -> dict:
 
 
 def finished(weights: Path, corpora: tuple[str, ...], aug: Augment, s: Schedule, balance: float,
-             cold_start: bool) -> VoiceEncoder | None:
+             d: CorporaData) -> VoiceEncoder | None:
     """The model at ``weights`` when an earlier run trained it on ``corpora`` with the same options and
     fitted its reliability (so ``loco`` resumes), else None."""
     try:
         meta = json.loads(weights.with_suffix(".json").read_text())
         t = meta["training"]
         same = (t["corpora"] == list(corpora) and t["augment"] == json.loads(json.dumps(asdict(aug)))
-                and t.get("cold_start", False) == cold_start
+                and t.get("cold_start", False) == d.cold_start and t.get("live", False) == d.live
                 and all(t[k] == v for k, v in asdict(s).items()) and t["balance"] == balance
                 and "readout" in meta and "reliability" in meta)
         return load_voice_encoder(weights) if same else None
@@ -524,7 +527,7 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
         t0 = time.perf_counter()
         others = tuple(c for c in corpora if c != left)
         print(f"=== leaving out {left}: training on {', '.join(others)}", flush=True)
-        model = (finished(out_dir / f"voice_without_{left}.pt", others, aug, s, balance, d.cold_start)
+        model = (finished(out_dir / f"voice_without_{left}.pt", others, aug, s, balance, d)
                  or train_corpora(d, others, out_dir / f"voice_without_{left}.pt", cfg, aug, s, balance)[0])
         result["voice_cross_corpus"][left] = entry = held_out_scores(model, d, left)
         entry["seen_mean_reliability"] = round(float(np.mean(
@@ -539,7 +542,7 @@ def loco(d: CorporaData, out_dir: Path, corpora: tuple[str, ...], cfg: VoiceConf
         save()
     t0 = time.perf_counter()
     print(f"=== all of {', '.join(corpora)}", flush=True)
-    model = (finished(out_dir / "voice_all.pt", corpora, aug, s, balance, d.cold_start)
+    model = (finished(out_dir / "voice_all.pt", corpora, aug, s, balance, d)
              or train_corpora(d, corpora, out_dir / "voice_all.pt", cfg, aug, s, balance)[0])
     for c in corpora:
         result["voice_all_corpora_heldout"][c] = held_out_scores(model, d, c)
@@ -555,7 +558,7 @@ def as_trained(d: CorporaData, training: dict) -> CorporaData:
     """``d`` with the windows per clip, clip limit and views that a ``train-corpora`` sidecar's
     ``training`` record says its weights were trained on."""
     return replace(d, windows=training["windows"], limit=training.get("limit"),
-                   cold_start=training.get("cold_start", False))
+                   cold_start=training.get("cold_start", False), live=training.get("live", False))
 
 
 def refit_reliability(weights: Path, extraction: Path, data: Path | None) -> dict:
@@ -683,6 +686,10 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
         c.add_argument("--sessions-only", action="store_true",
                        help="train on clips as heard in their speaker's session only, not also alone")
+        c.add_argument("--live-conditions", action="store_true",
+                       help="train also on clips heard in session under live conditions (room, noise, level, "
+                            f"codec; seed {LIVE_SEED}); each view of the five corpora takes about 5 GB of memory, "
+                            "twice that while they are joined")
         c.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     return ap
 
@@ -692,7 +699,7 @@ def run_corpora(a: argparse.Namespace) -> dict:
     corpora = parse_corpora(a.corpora)
     if a.cmd == "loco" and len(corpora) < 2:
         raise CorpusError("loco needs at least two corpora")
-    d = CorporaData(a.data, a.extraction, a.windows, a.limit, a.workers, not a.sessions_only)
+    d = CorporaData(a.data, a.extraction, a.windows, a.limit, a.workers, not a.sessions_only, a.live_conditions)
     s = Schedule(a.epochs, a.lr, 1e-2, 0.1, a.batch_size, a.seed)
     t0 = time.perf_counter()
     if a.cmd == "loco":

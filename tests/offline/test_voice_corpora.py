@@ -6,7 +6,7 @@ import argparse
 import csv
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,8 @@ from realtime.nets.model_files import write_model_files
 from realtime.nets.voice_encoder import VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
 from realtime.offline.cross_corpus import window_logits
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, MANIFEST, CorpusError
-from realtime.offline.voice_encoder import (CORPORA_AUGMENT, Augment, Schedule, augment, corpus_weights, finished, main,
-                                           masked_cross_entropy, parse_corpora, stretch)
+from realtime.offline.voice_encoder import (CORPORA_AUGMENT, Augment, CorporaData, Schedule, augment, corpus_weights,
+                                           finished, main, masked_cross_entropy, parse_corpora, stretch)
 
 
 def test_missing_classes_take_no_mass_and_no_gradient():
@@ -146,16 +146,20 @@ def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
     out = tmp_path / "voice.pt"
     assert main(["train-corpora", "--data", str(data), "--corpora", "tess,turev", "--out", str(out),
                  "--extraction", str(tmp_path / "ex"), "--epochs", "1", "--batch-size", "4", "--windows", "2",
-                 "--workers", "1"]) == 0
+                 "--workers", "1", "--live-conditions"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["corpora"] == ["tess", "turev"] and result["epoch"] == 1 and 0 <= result["val_mean_uar"] <= 1
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["training"]["corpora"] == ["tess", "turev"] and meta["training"]["windows"] == 2
     assert meta["training"]["cold_start"] and 0 <= meta["training"]["log"][0]["val_cold_uar"] <= 1
+    assert meta["training"]["live"]
     for corpus in ("tess", "turev"):
         assert (tmp_path / "ex" / corpus / "shards" / "sessions").is_dir()
         assert not (tmp_path / "ex" / f"{corpus}_cold" / "shards" / "sessions").exists()
-    assert 8 * 2 <= meta["readout"]["windows"] <= 8 * 2 * 2 and meta["readout"]["c"] == 0.01  # 8 clips, 2 views, 1-2 windows
+        assert (tmp_path / "ex" / f"{corpus}_live" / "shards" / "sessions").is_dir()
+        seed = json.loads((tmp_path / "ex" / f"{corpus}_live" / "live_conditions.json").read_text())
+        assert seed == {"live_conditions_seed": 1}
+    assert 8 * 3 <= meta["readout"]["windows"] <= 8 * 3 * 2 and meta["readout"]["c"] == 0.01  # 8 clips, 3 views, 1-2 windows
     model = load_voice_encoder(out)
     assert model.classify(torch.zeros(1, 100, VOICE_FEATURE_DIM), torch.ones(1, 100, dtype=torch.bool)).shape == (1, 7)
     readout = ["fit-readout", "--weights", str(out), "--data", str(data), "--extraction", str(tmp_path / "ex")]
@@ -167,7 +171,7 @@ def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
     assert main(readout) == 0
     refitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert refitted["readout"]["windows"] == windows and 0 <= refitted["readout"]["val_uar_after"]["raw"] <= 1
-    # fit-reliability refits it on the windows train-corpora fitted it on (both views): the same numbers
+    # fit-reliability refits it on the windows train-corpora fitted it on (all three views): the same numbers
     assert main(["fit-reliability", "--weights", str(out), "--data", str(data), "--extraction", str(tmp_path / "ex")]) == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again == pytest.approx(refitted["reliability"], rel=1e-4)
@@ -175,21 +179,23 @@ def test_train_corpora_end_to_end_on_a_few_real_clips(tmp_path, capsys):
 
 def test_loco_resumes_only_a_model_trained_the_same_way_with_its_reliability(tmp_path):
     weights, corpora, s = tmp_path / "voice_without_tess.pt", ("ravdess", "nemo"), Schedule(epochs=3)
+    d = CorporaData(DATA, tmp_path / "ex")  # sessions and clips alone, not live conditions
     training = {"corpora": list(corpora), "augment": asdict(CORPORA_AUGMENT), **asdict(s), "balance": 0.5,
-                "cold_start": True}
+                "cold_start": True}  # as written before the live view existed: no "live"
     meta = {**_meta_contract(), "config": asdict(VoiceConfig()), "training": training, "readout": {}, "reliability": {}}
     write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"), meta)
-    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, True) is not None
-    assert finished(weights, corpora, CORPORA_AUGMENT, Schedule(epochs=4), 0.5, True) is None  # other options: retrain
-    assert finished(weights, ("ravdess",), CORPORA_AUGMENT, s, 0.5, True) is None
-    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, False) is None  # trained on sessions only: retrain
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, d) is not None
+    assert finished(weights, corpora, CORPORA_AUGMENT, Schedule(epochs=4), 0.5, d) is None  # other options: retrain
+    assert finished(weights, ("ravdess",), CORPORA_AUGMENT, s, 0.5, d) is None
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, replace(d, cold_start=False)) is None  # sessions only
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, replace(d, live=True)) is None  # live conditions too
     write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"),
                       {k: v for k, v in meta.items() if k != "reliability"})
-    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, True) is None  # stopped before its reliability was fitted
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, d) is None  # stopped before its reliability was fitted
     write_model_files(VoiceEncoder().state_dict(), weights, weights.with_suffix(".json"),
                       {k: v for k, v in meta.items() if k != "readout"})
-    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, True) is None  # trained before the read-out: fit-readout
-    assert finished(tmp_path / "absent.pt", corpora, CORPORA_AUGMENT, s, 0.5, True) is None
+    assert finished(weights, corpora, CORPORA_AUGMENT, s, 0.5, d) is None  # trained before the read-out: fit-readout
+    assert finished(tmp_path / "absent.pt", corpora, CORPORA_AUGMENT, s, 0.5, d) is None
 
 
 @pytest.mark.needs_data("speech/tess")
