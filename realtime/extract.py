@@ -315,7 +315,7 @@ def _audio_stream(path: str, required: bool = True, norm: VoiceNorm | None = Non
                   live: tuple[Conditions, np.random.Generator] | None = None) -> Stream:
     """Voice features on media time; a video without (decodable) sound gives none unless ``required``;
     ``norm``: the speaker session's running normalisation, else the clip's own; ``live``: the samples
-    first go through these conditions (``offline.live_conditions.apply``)."""
+    first go through these conditions (``offline.live_conditions.apply_conditions``)."""
     try:
         with FileAudioSource(path, start=0.0) as source:  # t0 of each chunk = media time
             chunks = list(source)

@@ -19,7 +19,7 @@ CLI::
     python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
     python -m realtime.voice_encoder fit-reliability [--weights W] [--data ../shared/data]  # in place
     python -m realtime.voice_encoder fit-readout --weights W --data ../shared/data  # in place
-    python -m realtime.voice_encoder evaluate-corpora --data ../shared/data [--view live]  # every speech corpus's test speakers
+    python -m realtime.voice_encoder evaluate-corpora --data ../shared/data [--view live]  # every corpus's test speakers
 
 ``evaluate-corpora``: ``realtime.offline.cross_corpus`` (RAVDESS, nEMO, TESS, TurEV-DB, URDU).
 
