@@ -14,7 +14,9 @@ heard, of corpora it was trained on: ``paired_with_voices``), and ``fused_cross_
 same from the leave-one-corpus-out recognizers, each on the five corpora's one it never heard at all
 (``loco_paired``); ``voice_cold_start``: the recognizer's voice-alone UAR on every speech
 corpus's test clips heard alone (``realtime.extract --clips-alone``, as at the start of a live
-session) next to the same clips heard in their speaker's session (``cold_start``); the shipped text
+session) next to the same clips heard in their speaker's session, and ``voice_live_conditions``: in
+their session and in it under live conditions (``realtime.extract --live-conditions``: a room, noise,
+a level, a codec), with the voice's mean reliability in each (``voice_views``); the shipped text
 encoder on MELD test and each written corpus's test split without marks (``text_*_without_marks``);
 and ``voice_cross_corpus`` / ``text_cross_corpus``, the leave-one-corpus-out results as
 ``python -m realtime.voice_encoder loco`` and ``python -m realtime.text_encoder cross-corpus`` last
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +44,7 @@ from realtime.offline.cross_corpus import VOICE_CORPORA, Answer, evaluate_corpor
 from realtime.offline.speech_corpora import corpus_clips
 from realtime.offline.text_encoder import CROSS_CORPUS_DIR
 from realtime.offline.text_encoder import test_scores as text_scores
-from realtime.offline.voice_encoder import LOCO_DIR, CorporaData, corpora_pools
+from realtime.offline.voice_encoder import LOCO_DIR, CorporaData, corpora_pools, mean_reliability
 
 from .checkpoint import load_checkpoint
 from .emotion_data import Pool
@@ -117,7 +120,9 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
             "fused_corpora_paired": with_mean({c: paired_with_voices(model, test_pools, voices[c], args.report, c)
                                                for c in CROSS_CORPUS_VOICE}),
             "fused_cross_corpus_paired": loco_paired(args),
-            "voice_cold_start": cold_start(voice_alone, args),
+            "voice_cold_start": voice_views(voice_alone, args, ("alone", "session")),
+            "voice_live_conditions": voice_views(voice_alone, args, ("session", "live"),
+                                                 reliability=lambda pool: mean_reliability(model.voice, pool)),
             "text_meld_test_without_marks": words["without_marks"],
             **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
             "voice_cross_corpus": cached_result(LOCO_DIR / "loco.json", "python -m realtime.voice_encoder loco --data DATA"),
@@ -125,18 +130,22 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
                                                "python -m realtime.text_encoder cross-corpus --data DATA/text")}
 
 
-def cold_start(answer: Answer, args: argparse.Namespace, corpora: tuple[str, ...] = VOICE_CORPORA) -> dict:
-    """Per speech corpus, ``answer``'s 7-way UAR on its test clips heard alone and heard in their
-    speaker's session (each view extracted first where missing); and their means."""
+def voice_views(answer: Answer, args: argparse.Namespace, views: tuple[str, ...],
+                corpora: tuple[str, ...] = VOICE_CORPORA, reliability: Callable[[Pool], float] | None = None) -> dict:
+    """Per speech corpus, ``answer``'s 7-way UAR on its test clips as heard in each of ``views``
+    (``cross_corpus.VIEWS``, each extracted first where missing), with the voice's mean ``reliability``
+    where given; and their means."""
     d, entries = CorporaData(args.data, args.extraction, workers=args.workers), {}
     for c in corpora:
-        uar = {}
-        for view in ("alone", "session"):
+        entry = {}
+        for view in views:
             pool, own = corpora_pools(d, (c,), "test", view)[c]
-            uar[f"{view}_uar"] = score_corpus(answer(pool), pool.labels, own)["raw"]["uar"]
-        entries[c] = {"n": len(pool), **uar}
-    return {**entries, "mean": {k: round(float(np.mean([e[k] for e in entries.values()])), 4)
-                                for k in ("alone_uar", "session_uar")}}
+            entry[f"{view}_uar"] = score_corpus(answer(pool), pool.labels, own)["raw"]["uar"]
+            if reliability is not None:
+                entry[f"{view}_reliability"] = reliability(pool)
+        entries[c] = {"n": len(pool), **entry}
+    keys = [k for k in entries[corpora[0]] if k != "n"]
+    return {**entries, "mean": {k: round(float(np.mean([e[k] for e in entries.values()])), 4) for k in keys}}
 
 
 def test_voices(model: Recognizer, args: argparse.Namespace, corpus: str) -> Pool:

@@ -15,14 +15,15 @@ import torch
 import torch.nn.functional as F
 from helpers.paths import DATA
 
-from dmd_lite.evaluate import cold_start
+from dmd_lite.evaluate import voice_views
 from realtime.core.feature_spec import LABELS, N_MELS, VOICE_FEATURE_DIM
 from realtime.nets.model_files import write_model_files
 from realtime.nets.voice_encoder import VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
 from realtime.offline.cross_corpus import window_logits
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, MANIFEST, CorpusError
 from realtime.offline.voice_encoder import (CORPORA_AUGMENT, Augment, CorporaData, Schedule, augment, corpus_weights,
-                                           finished, main, masked_cross_entropy, parse_corpora, stretch)
+                                           finished, main, masked_cross_entropy, mean_reliability, parse_corpora,
+                                           stretch)
 
 
 def test_missing_classes_take_no_mass_and_no_gradient():
@@ -199,14 +200,19 @@ def test_loco_resumes_only_a_model_trained_the_same_way_with_its_reliability(tmp
 
 
 @pytest.mark.needs_data("speech/tess")
-def test_cold_start_scores_test_clips_heard_alone_and_in_their_session(tmp_path):
-    """``dmd_lite.evaluate``'s ``voice_cold_start`` on three TESS test clips: both views extracted, each scored."""
+def test_voice_views_score_test_clips_alone_in_their_session_and_under_live_conditions(tmp_path):
+    """``dmd_lite.evaluate``'s ``voice_cold_start`` and ``voice_live_conditions`` on three TESS test
+    clips: every view extracted, each scored, with the encoder's reliability where asked."""
     data = tmp_path / "data"
     _copy_corpus(data, "tess", {"test": 3})
     args = argparse.Namespace(data=data, extraction=tmp_path / "ex", workers=1)
-    model = VoiceEncoder().eval()
-    result = cold_start(lambda pool: window_logits(model, pool), args, ("tess",))
-    assert result["tess"]["n"] == 3 and set(result["mean"]) == {"alone_uar", "session_uar"}
-    assert all(0 <= result["tess"][k] <= 1 for k in ("alone_uar", "session_uar"))
+    model = load_voice_encoder()
+    result = voice_views(lambda pool: window_logits(model, pool), args, ("alone", "session", "live"), ("tess",),
+                         reliability=lambda pool: mean_reliability(model, pool))
+    views = ("alone_uar", "alone_reliability", "session_uar", "session_reliability", "live_uar", "live_reliability")
+    assert result["tess"]["n"] == 3 and tuple(result["mean"]) == views
+    assert all(0 <= result["tess"][k] <= 1 for k in views)
     assert (tmp_path / "ex" / "tess" / "shards" / "sessions").is_dir()
+    assert (tmp_path / "ex" / "tess_live" / "shards" / "sessions").is_dir()
     assert len(list((tmp_path / "ex" / "tess_cold" / "shards").glob("**/*.npz"))) == 3
+    assert result["tess"]["live_reliability"] != result["tess"]["session_reliability"]  # other sounds, other answers
