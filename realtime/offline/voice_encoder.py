@@ -396,8 +396,8 @@ def corpora_pools(d: CorporaData, corpora: tuple[str, ...], split: str,
 
 def training_pools(d: CorporaData, corpora: tuple[str, ...]) -> dict[str, tuple[Pool, tuple[str, ...]]]:
     """The train split of each corpus as ``corpora_pools`` gives it, in each of ``d.views()``; read
-    afresh for every training and one corpus at a time (the windows of all views take gigabytes, about
-    5 GB a view for the five corpora: they are not kept after it)."""
+    afresh for every training and one corpus at a time (the windows of all views take gigabytes: they
+    are not kept after it)."""
     def views(c: str) -> tuple[Pool, tuple[str, ...]]:
         pools = {v: _corpus_pool(d, c, "train", v) for v in d.views()}
         return concat_pools({v: p for v, (p, _) in pools.items()}), pools["session"][1]
@@ -688,8 +688,7 @@ def parser() -> argparse.ArgumentParser:
                        help="train on clips as heard in their speaker's session only, not also alone")
         c.add_argument("--live-conditions", action="store_true",
                        help="train also on clips heard in session under live conditions (room, noise, level, "
-                            f"codec; seed {LIVE_SEED}); each view of the five corpora takes about 5 GB of memory, "
-                            "twice that while they are joined")
+                            f"codec; seed {LIVE_SEED})")
         c.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     return ap
 
