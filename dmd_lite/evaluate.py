@@ -16,7 +16,8 @@ same from the leave-one-corpus-out recognizers, each on the five corpora's one i
 corpus's test clips heard alone (``realtime.extract --clips-alone``, as at the start of a live
 session) next to the same clips heard in their speaker's session, and ``voice_live_conditions``: in
 their session and in it under live conditions (``realtime.extract --live-conditions``: a room, noise,
-a level, a codec), with the voice's mean reliability in each (``voice_views``); the shipped text
+a level, a codec; the first run extracts every corpus so, about 25 minutes on two cores), with the
+voice's mean reliability in each (``voice_views``); the shipped text
 encoder on MELD test and each written corpus's test split without marks (``text_*_without_marks``);
 and ``voice_cross_corpus`` / ``text_cross_corpus``, the leave-one-corpus-out results as
 ``python -m realtime.voice_encoder loco`` and ``python -m realtime.text_encoder cross-corpus`` last
