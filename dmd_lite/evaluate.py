@@ -17,7 +17,8 @@ corpus's test clips heard alone (``realtime.extract --clips-alone``, as at the s
 session) next to the same clips heard in their speaker's session, and ``voice_live_conditions``: in
 their session and in it under live conditions (``realtime.extract --live-conditions``: a room, noise,
 a level, a codec; the first run extracts every corpus so, about 25 minutes on two cores), with the
-voice's mean reliability in each (``voice_views``); the shipped text
+voice's mean reliability in each (``voice_views``), and ``fused_live_paired``: ``fused_corpora_paired``
+with those voices under live conditions; the shipped text
 encoder on MELD test and each written corpus's test split without marks (``text_*_without_marks``);
 and ``voice_cross_corpus`` / ``text_cross_corpus``, the leave-one-corpus-out results as
 ``python -m realtime.voice_encoder loco`` and ``python -m realtime.text_encoder cross-corpus`` last
@@ -41,7 +42,8 @@ from torch.utils.data import DataLoader
 from realtime.core.errors import run_cli
 from realtime.core.modalities import EDGE_NAMES
 from realtime.core.resources import cache_dir
-from realtime.offline.cross_corpus import VOICE_CORPORA, Answer, evaluate_corpora, score_corpus, test_pool
+from realtime.offline.cross_corpus import (VOICE_CORPORA, Answer, evaluate_corpora, extract_view, score_corpus,
+                                           test_pool)
 from realtime.offline.speech_corpora import corpus_clips
 from realtime.offline.text_encoder import CROSS_CORPUS_DIR
 from realtime.offline.text_encoder import test_scores as text_scores
@@ -113,7 +115,8 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     voice_alone = voice_only_answer(model, shapes_of(test_pools, model.spec.visual_steps))
     corpora = evaluate_corpora(voice_alone, args.data, args.extraction, args.report, args.workers, CROSS_CORPUS_VOICE,
                                what="recognizer")
-    voices = {c: test_voices(model, args, c) for c in CROSS_CORPUS_VOICE}
+    voices = {c: held_out_voices(model, args, c) for c in CROSS_CORPUS_VOICE}
+    live = {c: held_out_voices(model, args, c, "live") for c in CROSS_CORPUS_VOICE}
     for c, entry in corpora.items():
         entry["mean_voice_reliability"] = float(voices[c].reliability.mean())
     words = text_scores(args.data / "text")[0]
@@ -124,6 +127,8 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
             "voice_cold_start": voice_views(voice_alone, args, ("alone", "session")),
             "voice_live_conditions": voice_views(voice_alone, args, ("session", "live"),
                                                  reliability=lambda pool: mean_reliability(model.voice, pool)),
+            "fused_live_paired": with_mean({c: paired_with_voices(model, test_pools, live[c], args.report, f"{c}_live")
+                                            for c in CROSS_CORPUS_VOICE}),
             "text_meld_test_without_marks": words["without_marks"],
             **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
             "voice_cross_corpus": cached_result(LOCO_DIR / "loco.json", "python -m realtime.voice_encoder loco --data DATA"),
@@ -149,9 +154,11 @@ def voice_views(answer: Answer, args: argparse.Namespace, views: tuple[str, ...]
     return {**entries, "mean": {k: round(float(np.mean([e[k] for e in entries.values()])), 4) for k in keys}}
 
 
-def test_voices(model: Recognizer, args: argparse.Namespace, corpus: str) -> Pool:
-    """``corpus``'s test voices, encoded by the model's voice encoder (with its reliability)."""
-    return encode_pool(test_pool(args.extraction / corpus, corpus_clips(args.data, corpus)), model.voice)
+def held_out_voices(model: Recognizer, args: argparse.Namespace, corpus: str, view: str = "session") -> Pool:
+    """``corpus``'s test voices as heard in ``view`` (``cross_corpus.VIEWS``), encoded by the model's
+    voice encoder (with its reliability)."""
+    folder = extract_view(args.data, args.extraction, args.workers, corpus, view)
+    return encode_pool(test_pool(folder, corpus_clips(args.data, corpus)), model.voice)
 
 
 def paired_with_voices(model: Recognizer, test: dict[str, Pool], voices: Pool, report: Path, corpus: str) -> dict:
@@ -189,7 +196,7 @@ def loco_paired(args: argparse.Namespace) -> dict:
                 stale.append(c)
                 continue
             entries[c] = paired_with_voices(model, pools(model.voice, args.extraction, model.spec, "test"),
-                                            test_voices(model, args, c), args.report, c)
+                                            held_out_voices(model, args, c), args.report, c)
     rerun = (f"run `python -m dmd_lite.recipes.default --data DATA --voice {LOCO_DIR}/voice_without_<corpus>.pt "
              f"--out {LOCO_DIR}/recognizer_without_<corpus>`")
     if not entries:

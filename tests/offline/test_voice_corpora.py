@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from helpers.paths import DATA
 
-from dmd_lite.evaluate import voice_views
+from dmd_lite.evaluate import held_out_voices, voice_views
+from dmd_lite.recognizer import load_recognizer
 from realtime.core.feature_spec import LABELS, N_MELS, VOICE_FEATURE_DIM
 from realtime.nets.model_files import write_model_files
 from realtime.nets.voice_encoder import VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
@@ -216,3 +217,17 @@ def test_voice_views_score_test_clips_alone_in_their_session_and_under_live_cond
     assert (tmp_path / "ex" / "tess_live" / "shards" / "sessions").is_dir()
     assert len(list((tmp_path / "ex" / "tess_cold" / "shards").glob("**/*.npz"))) == 3
     assert result["tess"]["live_reliability"] != result["tess"]["session_reliability"]  # other sounds, other answers
+
+
+@pytest.mark.needs_data("speech/tess")
+def test_the_recognizers_test_voices_are_encoded_as_heard_in_a_view(tmp_path):
+    """``dmd_lite.evaluate.held_out_voices`` (what ``fused_live_paired`` pairs with faces): three TESS test
+    clips under live conditions, encoded with the voice's reliability, unlike the same clips clean."""
+    data = tmp_path / "data"
+    _copy_corpus(data, "tess", {"test": 3})
+    args = argparse.Namespace(data=data, extraction=tmp_path / "ex", workers=1)
+    model = load_recognizer("default")[0]
+    clean, live = held_out_voices(model, args, "tess"), held_out_voices(model, args, "tess", "live")
+    assert len(live) == len(clean) == 3 and live.x.shape[2] == model.voice.out_dim
+    assert live.reliability is not None and ((live.reliability >= 0) & (live.reliability <= 1)).all()
+    assert not np.allclose(live.x, clean.x) and (tmp_path / "ex" / "tess_live" / "live_conditions.json").is_file()
