@@ -13,7 +13,6 @@ from realtime.offline.live_conditions import (CODECS, NOISES, Conditions, apply_
                                               draw_conditions, noise, room_response, speech_power, through_codec)
 
 
-
 def tone(hz: float, seconds: float = 1.0) -> np.ndarray:
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     return 0.3 * np.sin(2 * np.pi * hz * t)
