@@ -28,8 +28,8 @@ otherwise; the shipped encoder is ``train-corpora`` of all five, the same as ``l
 train speakers of several corpora
 together (``speech_corpora`` splits), the final window of each clip and up to 2 earlier hops, each
 clip as heard in its speaker's session and as heard alone (a cold start: ``realtime.extract
---clips-alone``; with ``--live-conditions`` also in its session under live conditions:
-``offline.live_conditions``; an epoch draws as many windows as one view holds); each
+--clips-alone``) and in its session under live conditions (``offline.live_conditions``; left out
+with ``--no-live-conditions``); an epoch draws as many windows as one view holds); each
 window's cross-entropy over its own corpus's classes only (a class the corpus lacks is missing, not
 a negative); each epoch draws its windows so that a corpus's share goes with its size ** 0.5;
 ``CORPORA_AUGMENT`` (the above, stronger masking, a noise floor in the log-mel values, speed changes,
@@ -686,9 +686,9 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
         c.add_argument("--sessions-only", action="store_true",
                        help="train on clips as heard in their speaker's session only, not also alone")
-        c.add_argument("--live-conditions", action="store_true",
+        c.add_argument("--live-conditions", action=argparse.BooleanOptionalAction, default=True,
                        help="train also on clips heard in session under live conditions (room, noise, level, "
-                            f"codec; seed {LIVE_SEED})")
+                            f"codec; seed {LIVE_SEED}), as the shipped encoder was (default: on)")
         c.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     return ap
 
