@@ -27,9 +27,9 @@ Across corpora (``train-corpora``, ``loco``; weights go to the user cache unless
 otherwise; the shipped encoder is ``train-corpora`` of all five, the same as ``loco``'s last model): the
 train speakers of several corpora
 together (``speech_corpora`` splits), the final window of each clip and up to 2 earlier hops, each
-clip as heard in its speaker's session and as heard alone (a cold start: ``realtime.extract
+clip as heard in its speaker's session, as heard alone (a cold start: ``realtime.extract
 --clips-alone``) and in its session under live conditions (``offline.live_conditions``; left out
-with ``--no-live-conditions``); an epoch draws as many windows as one view holds); each
+with ``--no-live-conditions``); an epoch draws as many windows as one view holds; each
 window's cross-entropy over its own corpus's classes only (a class the corpus lacks is missing, not
 a negative); each epoch draws its windows so that a corpus's share goes with its size ** 0.5;
 ``CORPORA_AUGMENT`` (the above, stronger masking, a noise floor in the log-mel values, speed changes,
