@@ -18,10 +18,10 @@ MODULE = re.compile(rf"-m ((?:{'|'.join(TOP)})(?:\.\w+)*)")
 
 
 def named(text: str) -> list[Path]:
-    """The repository files a script's text names: paths, and ``python -m`` modules of our packages."""
+    """The repository files a script's text names: paths, and what ``python -m`` runs of our packages."""
     modules = [Path(*m.split(".")) for m in MODULE.findall(text)]
     return [Path(p) for p in FILE.findall(text)] + [
-        m.with_suffix(".py") if (ROOT / m.with_suffix(".py")).exists() else m / "__init__.py" for m in modules]
+        m.with_suffix(".py") if (ROOT / m.with_suffix(".py")).exists() else m / "__main__.py" for m in modules]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
