@@ -56,6 +56,7 @@ from .emotion_eval import (encode_pool, extract_all, extracted_front_ends, held_
 from .metrics import regression_metrics
 from .mmsa import SPLITS, MMSADataset, MMSAFileError, MMSASplit, load_mmsa
 from .model import DMD
+from .plots import plot_cross_corpus
 from .recognizer import Recognizer, load_recognizer
 
 CROSS_CORPUS_VOICE = ("nemo", "tess", "turev", "urdu")  # RAVDESS's test actors: voice_ravdess_heldout
@@ -100,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
                    help="where the shared data's features are (or will be) extracted (default: %(default)s)")
     p.add_argument("--report", type=Path, default=cache_dir("evaluate"),
-                   help="where confusion matrices are saved (default: %(default)s)")
+                   help="where confusion matrices and cross_corpus.png are saved (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="extraction worker processes (default: %(default)s)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default: %(default)s)")
     return p
@@ -120,20 +121,22 @@ def evaluate_emotion(args: argparse.Namespace) -> dict:
     for c, entry in corpora.items():
         entry["mean_voice_reliability"] = float(voices[c].reliability.mean())
     words = text_scores(args.data / "text")[0]
-    return {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()},
-            "fused_corpora_paired": with_mean({c: paired_with_voices(model, test_pools, voices[c], args.report, c)
-                                               for c in CROSS_CORPUS_VOICE}),
-            "fused_cross_corpus_paired": loco_paired(args),
-            "voice_cold_start": voice_views(voice_alone, args, ("alone", "session")),
-            "voice_live_conditions": voice_views(voice_alone, args, ("session", "live"),
-                                                 reliability=lambda pool: mean_reliability(model.voice, pool)),
-            "fused_live_paired": with_mean({c: paired_with_voices(model, test_pools, live[c], args.report, f"{c}_live")
-                                            for c in CROSS_CORPUS_VOICE}),
-            "text_meld_test_without_marks": words["without_marks"],
-            **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
-            "voice_cross_corpus": cached_result(LOCO_DIR / "loco.json", "python -m realtime.voice_encoder loco --data DATA"),
-            "text_cross_corpus": cached_result(CROSS_CORPUS_DIR / "cross_corpus.json",
-                                               "python -m realtime.text_encoder cross-corpus --data DATA/text")}
+    result = {**results, **{f"voice_{c}_heldout": entry for c, entry in corpora.items()},
+              "fused_corpora_paired": with_mean({c: paired_with_voices(model, test_pools, voices[c], args.report, c)
+                                                 for c in CROSS_CORPUS_VOICE}),
+              "fused_cross_corpus_paired": loco_paired(args),
+              "voice_cold_start": voice_views(voice_alone, args, ("alone", "session")),
+              "voice_live_conditions": voice_views(voice_alone, args, ("session", "live"),
+                                                   reliability=lambda pool: mean_reliability(model.voice, pool)),
+              "fused_live_paired": with_mean({c: paired_with_voices(model, test_pools, live[c], args.report, f"{c}_live")
+                                              for c in CROSS_CORPUS_VOICE}),
+              "text_meld_test_without_marks": words["without_marks"],
+              **{f"text_{c}_test_without_marks": e for c, e in words["written_test_without_marks"].items()},
+              "voice_cross_corpus": cached_result(LOCO_DIR / "loco.json", "python -m realtime.voice_encoder loco --data DATA"),
+              "text_cross_corpus": cached_result(CROSS_CORPUS_DIR / "cross_corpus.json",
+                                                 "python -m realtime.text_encoder cross-corpus --data DATA/text")}
+    plot_cross_corpus(result, args.report / "cross_corpus.png")
+    return result
 
 
 def voice_views(answer: Answer, args: argparse.Namespace, views: tuple[str, ...],
