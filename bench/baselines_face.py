@@ -1,6 +1,6 @@
 """Reference point for the face features: MediaPipe blendshapes + head pose -> gradient boosting.
 
-    .venv/bin/python -m bench.baselines_face [--extraction runs/default/extract/fer2013] [--threads 1]
+    .venv/bin/python -m bench.baselines_face [--extraction ~/.cache/dmd-realtime/default/extract/fer2013] [--threads 1]
 
 Each FER2013 image becomes the 52 blendshape scores and 3 head-pose numbers that ``realtime.extract``
 wrote (55 numbers; zeros where MediaPipe found no face: those images stay in, so the model answers

@@ -1,6 +1,6 @@
 """The simple baselines of the default model's card, on its held-out sets, alone and fused.
 
-    .venv/bin/python -m bench.baselines_fused [--extraction runs/default/extract] [--data ../shared/data/text]
+    .venv/bin/python -m bench.baselines_fused [--extraction ~/.cache/dmd-realtime/default/extract] [--data ../shared/data/text]
 
 Fits the three baselines (``baselines_face``: blendshapes + head pose, gradient boosting;
 ``baselines_voice``: log-mel mean/std, logistic regression; ``baselines_text``: TF-IDF word and

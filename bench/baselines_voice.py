@@ -1,6 +1,6 @@
 """Reference point for the voice encoder: per-clip log-mel statistics + logistic regression.
 
-    .venv/bin/python -m bench.baselines_voice [--extraction runs/default/extract/ravdess]
+    .venv/bin/python -m bench.baselines_voice [--extraction ~/.cache/dmd-realtime/default/extract/ravdess]
 
 Each RAVDESS clip becomes the mean and standard deviation over all its steps of the 64 log-mel
 features that ``realtime.extract`` wrote (128 numbers); scikit-learn's LogisticRegression on the

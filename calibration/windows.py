@@ -7,9 +7,9 @@ came from. ``read_windows`` accepts:
 - saved windows: ``DIR/windows_NNNNN.npz`` as ``main.py --save-windows DIR`` writes them (or as
   ``WindowSet.save`` writes them, with a ``labels`` array added), or one such file;
 - an extraction: a folder written by ``python -m realtime.extract`` (it holds ``index.jsonl``), or
-  a folder of such folders (``runs/default/extract`` holds ravdess, fer2013, text);
+  a folder of such folders (the recipe's, ``~/.cache/dmd-realtime/default/extract``, holds ravdess, fer2013, text, ...);
 - clips: a video or audio file, or a folder of them; they are extracted once with
-  ``realtime.extract`` into ``runs/extract_cache/`` and read as an extraction.
+  ``realtime.extract`` into ``~/.cache/dmd-realtime/extract_cache/`` and read as an extraction.
 
 An extraction gives one window per item, built with the app's ``WindowAssembler``: a voice clip's
 window ends at its last frame, an utterance's at its last word, a face still (FER2013) fills the

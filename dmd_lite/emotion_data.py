@@ -8,8 +8,9 @@ from the same ``WindowAssembler`` the live app uses:
 - face: a FER2013 still, repeated over the visual window with jitter (feature noise, dropped
   frames, a face that appears part-way through, another expression passing over part of the
   window), standing in for a few seconds of video;
-- voice: RAVDESS clips, windows ending every hop along the clip (training) or at its end (test);
-- words: MELD / EmoryNLP utterances timed at a speaking rate, the window ending at the last word.
+- voice: RAVDESS clips (and, for the default recipe, the validation speakers of the other speech
+  corpora), windows ending every hop along the clip (training) or at its end (test);
+- words: MELD utterances timed at a speaking rate, the window ending at the last word.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def paired_set(pools: dict[str, Pool], spec: FeatureSpec, present: tuple[bool, b
 
 
 def held_out_sets(test: dict[str, Pool], spec: FeatureSpec) -> dict[str, Triplets]:
-    """The four evaluation sets of the module docstring, from encoded test pools."""
+    """The five evaluation sets of the module docstring, from encoded test pools."""
     shapes = shapes_of(test, spec.visual_steps)
     faces = single_modality(test["visual"], "visual", shapes)
     return {"face_fer2013_test": faces, "face_fer2013_test_passing": with_passing_faces(faces),

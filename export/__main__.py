@@ -27,7 +27,7 @@ def _add_sources(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="default", help="recognizer checkpoint (default: the shipped model)")
     p.add_argument("--windows", type=Path, help="held-out windows for the parity gate (see calibration.windows)")
     p.add_argument("--limit", type=int, default=200, help="items drawn per extraction (default: %(default)s)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (recognizer/ and expression/ inside)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (recognizer/, expression/ and text/ inside)")
 
 
 def parser() -> argparse.ArgumentParser:

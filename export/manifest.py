@@ -1,6 +1,6 @@
 """``manifest.json``: what an exported artifact is, written beside it.
 
-Keys: ``artifact`` (recognizer | expression), ``files`` ({name: sha256}), ``precision`` (fp32 | int8 |
+Keys: ``artifact`` (recognizer | expression | text), ``files`` ({name: sha256}), ``precision`` (fp32 | int8 |
 fp16), ``opset``, ``inputs`` / ``outputs`` (names, shapes with ``batch`` for the dynamic axis, dtypes),
 ``labels``, ``feature_spec`` (recognizer), ``source`` (checkpoint or weights and their sha256),
 ``versions`` (the libraries that made it), ``parity`` (see ``export.parity``) and, for quantized

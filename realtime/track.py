@@ -1,8 +1,7 @@
 """A bounded, thread-safe, time-sorted buffer of (timestamp, feature) samples for one modality.
 
 Producers (front-end threads) ``push``; the window assembler reads ``slice``. Samples may arrive
-late or out of order (the ASR finalises words after they were spoken, a worker pool can reorder
-frames): they are inserted at their place in time. Memory never grows: past ``capacity`` the
+late or out of order (the ASR finalises words after they were spoken): they are inserted at their place in time. Memory never grows: past ``capacity`` the
 oldest sample is evicted, and a sample older than everything a full buffer holds, or older than
 ``horizon_s`` behind the newest, is dropped and counted.
 """

@@ -1,6 +1,6 @@
 """The live recognizer: sources -> front-ends -> window assembler -> engine -> smoother -> overlay.
 
-One thread per stage, as in DESIGN.md, talking through bounded queues and ``Track``s:
+One thread per stage, as in docs/architecture.md, talking through bounded queues and ``Track``s:
 
     capture    VideoSource's reader, plus a pump that hands each frame to the face and display
                queues (newest wins; drops counted) and reconnects a lost camera or stream with

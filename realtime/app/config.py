@@ -1,4 +1,4 @@
-"""The app's configuration (``AppConfig``, what ``main.py`` parses) and its tunables."""
+"""The app's configuration (``AppConfig``, what ``realtime.cli`` parses) and its tunables."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ STATS_KEPT = 100_000  # latency samples kept for the summary (bounded memory on 
 
 @dataclass(frozen=True)
 class AppConfig:
-    """What ``main.py`` parses; see ``main.py --help`` for each field."""
+    """What ``realtime.cli`` parses; see ``main.py --help`` for each field."""
 
     video: int | str  # camera index, file, URL or GStreamer pipeline
     mic: str | None = None  # None: a file's own audio, else the default microphone

@@ -1,1 +1,2 @@
-"""Capture: camera, file and stream frames (``video_source``); microphone and file audio (``audio_source``)."""
+"""Capture: camera, file and stream frames (``video_source``), GStreamer pipelines (``gst_capture``);
+microphone and file audio (``audio_source``)."""

@@ -21,7 +21,7 @@ LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised
 # the label's mean sentiment (negative -1, neutral 0, positive +1) over MELD's training utterances
 # (Poria et al. 2019), where joy is always positive and sadness, anger, fear and disgust always negative;
 # surprise averages -0.02 there and is taken as 0. The signs are the pleasure axis of Russell's circumplex
-# (Russell 1980). tests/core/test_valence_table.py recomputes it from MELD.
+# (Russell 1980). tests/offline/test_valence_sign.py recomputes it from MELD.
 LABEL_VALENCE = {"neutral": 0.0, "happy": 1.0, "sad": -1.0, "angry": -1.0, "fearful": -1.0, "disgusted": -1.0,
                  "surprised": 0.0}
 # the sign of valence a label carries where it has a clear one: happy +1; sad, angry, fearful, disgusted -1

@@ -19,8 +19,8 @@ MODALITY_OF_LETTER = {letter: m for m, letter in LETTER.items()}
 EDGES: tuple[tuple[int, int], ...] = tuple((i, j) for j in range(3) for i in range(3) if i != j)  # (teacher, student)
 EDGE_NAMES: tuple[str, ...] = tuple(f"{MODEL_ORDER[i].upper()}->{MODEL_ORDER[j].upper()}" for i, j in EDGES)
 # the voice encoder's reliability (0..1) from which a voice counts in full, in the fusion and in what
-# is shown; below it the voice counts in proportion. About the shipped encoder's mean reliability over
-# its validation speakers, and chosen on validation pairs (MODEL_CARD.md, "Voice reliability")
+# is shown; below it the voice counts in proportion. Chosen on validation pairs and measured again with
+# each new voice encoder (MODEL_CARD.md, "A voice the model does not know")
 VOICE_FULL_TRUST = 0.5
 
 

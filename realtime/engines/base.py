@@ -1,8 +1,10 @@
 """The one engine interface the app (and the export parity gates) use to run the recognizer.
 
 An engine maps a batch of named input arrays (``realtime.core.backends.INPUTS``) to named output
-arrays (``OUTPUTS``); ``infer`` wraps that for one live ``Window``. Back-ends differ only in
-``run``: PyTorch (``torch_engine``), onnxruntime (``onnx_engine``), TensorRT (``trt_engine``).
+arrays (``OUTPUTS``); ``infer`` wraps that for one live ``Window``. Back-ends implement ``run``:
+PyTorch (``torch_engine``), onnxruntime (``onnx_engine``), TensorRT (``trt_engine``), the fused Triton
+kernels (``fused_engine``), a Triton server (``remote_engine``); those that run an export also bring
+its expression CNN and text model (``expression_encoder``, ``text_model``).
 """
 
 from __future__ import annotations

@@ -1,2 +1,3 @@
 """Front-ends: per-modality features from captured media: face (landmarks, alignment, expression),
-voice, words (tokenizer, text front-end) and speech recognition (``asr``)."""
+voice (``mel``, ``vad``, ``pitch``, ``ge2e`` steps, put together by ``voice``), words (``text_frontend``)
+and speech recognition (``asr``)."""

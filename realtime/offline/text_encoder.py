@@ -473,7 +473,7 @@ def evaluate(data: Path, weights: Path, png: Path) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line: ``train`` and ``evaluate`` sub-commands."""
+    """The command line: ``train``, ``evaluate`` and ``cross-corpus`` sub-commands."""
     ap, t = train_evaluate_parser(
         "python -m realtime.text_encoder", __doc__, "text_encoder",
         ("fit the text encoder on MELD train (+ MOSI valence) and the written corpora, select on MELD dev",

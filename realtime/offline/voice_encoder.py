@@ -15,8 +15,8 @@ weights are for non-commercial use.
 
 CLI::
 
-    python -m realtime.voice_encoder train --extraction runs/default/extract/ravdess  # RAVDESS alone
-    python -m realtime.voice_encoder evaluate --extraction runs/default/extract/ravdess
+    python -m realtime.voice_encoder train --extraction ~/.cache/dmd-realtime/default/extract/ravdess  # RAVDESS alone
+    python -m realtime.voice_encoder evaluate --extraction ~/.cache/dmd-realtime/default/extract/ravdess
     python -m realtime.voice_encoder fit-reliability [--weights W] [--data ../shared/data]  # in place
     python -m realtime.voice_encoder fit-readout --weights W --data ../shared/data  # in place
     python -m realtime.voice_encoder evaluate-corpora --data ../shared/data [--view live]  # every corpus's test speakers
@@ -620,7 +620,8 @@ def evaluate(extraction: Path, weights: Path, png: Path) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line: ``train`` and ``evaluate`` sub-commands."""
+    """The command line: ``train``, ``evaluate``, ``fit-reliability``, ``fit-readout``, ``evaluate-corpora``,
+    ``train-corpora`` and ``loco`` sub-commands."""
     ap, t = train_evaluate_parser(
         "python -m realtime.voice_encoder", __doc__, "voice_encoder",
         ("train on RAVDESS actors 1-16, report actors 17-20 after every epoch",

@@ -1,1 +1,2 @@
-"""Outputs of a decision: the overlay drawing, the event log, the window saver and the recorder."""
+"""Outputs of a decision: the overlay drawing, the event log, the window saver, the recorder and the
+Jetson load footer (``tegrastats``)."""
