@@ -1,0 +1,174 @@
+"""Which familiarity tells a speech corpus never heard from new speakers of the corpora heard.
+
+    .venv/bin/python -m bench.voice_familiarity --data ../shared/data [--extraction DIR]
+
+The voice's reliability is confidence x familiarity (``realtime.nets.voice_encoder``), and its
+familiarity is one window's Mahalanobis distance to the training windows. This bench asks whether
+another distance would mark a corpus the model never heard as unfamiliar. It uses the stand-in of
+``bench.voice_features_across_corpora``: one vector per clip, the mean and deviation over the clip's
+steps of the voice front-end's GE2E states, standardised on the training clips, and a logistic
+regression on it. For each of the five speech corpora left out in turn, the model is fitted on the
+train speakers of the other four. It is then scored on the validation speakers of the four
+("seen") and of the one left out ("unseen"); test speakers are not read. Four distances to the
+training clips:
+
+- ``clip_mahalanobis``: one clip's, with the covariance ridge of ``fit_reliability`` (the shipped
+  form);
+- ``clip_knn``: one clip's mean Euclidean distance to its ``K`` nearest training clips;
+- ``session_mahalanobis``, ``session_knn``: the same, averaged over the speaker's clips (live, a
+  running mean over one user's speech would stand in for it).
+
+Each becomes a familiarity as the shipped one does: a logistic centred at the seen speakers' 95th
+percentile, scaled by a third of its distance from their median. Per left-out corpus the bench
+prints:
+
+- the read-out's UAR on the unseen speakers;
+- how well each distance separates unseen from seen clips (ROC AUC; 0.5 is chance);
+- the mean reliability of seen and unseen clips;
+- how well each reliability ranks right answers above wrong ones over all their clips (ROC AUC).
+
+Confidence alone is printed beside them. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+from dmd_lite.emotion_eval import extract_all
+from realtime.core.errors import one_line, run_cli
+from realtime.core.feature_spec import GE2E_START, LABELS
+from realtime.core.resources import cache_dir
+from realtime.offline.cross_corpus import VOICE_CORPORA
+from realtime.offline.speech_corpora import CORPUS_FOLDERS, Clip, corpus_clips
+from realtime.offline.voice_encoder import RIDGE
+
+from .report import cpu_name
+from .voice_features_across_corpora import step_statistics, uar
+
+K = 10  # neighbours of the k-NN distance
+DISTANCES = ("clip_mahalanobis", "clip_knn", "session_mahalanobis", "session_knn")
+
+
+def mahalanobis(train: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Each row of ``x``'s Mahalanobis distance to ``train``'s mean, ridge as in ``fit_reliability``."""
+    mean = train.mean(0)
+    cov = np.cov(train - mean, rowvar=False)
+    cov += RIDGE * cov.diagonal().mean() * np.eye(len(mean))
+    z = x - mean
+    return np.sqrt(np.maximum(((z @ np.linalg.inv(cov)) * z).sum(1), 0.0))
+
+
+def knn_distance(train: np.ndarray, x: np.ndarray, k: int = K) -> np.ndarray:
+    """Each row of ``x``'s mean Euclidean distance to its ``k`` nearest rows of ``train``."""
+    d2 = (x ** 2).sum(1)[:, None] - 2 * x @ train.T + (train ** 2).sum(1)[None, :]
+    return np.sqrt(np.maximum(np.sort(d2, 1)[:, :k], 0.0)).mean(1)
+
+
+def session_mean(d: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Each clip's ``d`` replaced by the mean of its speaker's clips."""
+    out = d.copy()
+    for s in np.unique(speakers):
+        out[speakers == s] = d[speakers == s].mean()
+    return out
+
+
+def familiarity(d_seen: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The shipped familiarity of distances ``d``, fitted on the seen speakers' ``d_seen``."""
+    q50, q95 = np.percentile(d_seen, [50, 95])
+    return 1.0 / (1.0 + np.exp(np.clip((d - q95) / max((q95 - q50) / 3, 1e-3), -50, 50)))
+
+
+def left_out(table: dict[str, tuple[np.ndarray, list[Clip]]], left: str) -> dict:
+    """The module docstring's figures for ``left`` out; ``table``: per corpus, clip vectors and clips."""
+    def part(corpora: list[str], split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = [(table[name][0][i], LABELS.index(c.label), f"{name}/{c.speaker}") for name in corpora
+                for i, c in enumerate(table[name][1]) if c.split == split]
+        vectors, labels, speakers = zip(*rows)
+        return np.stack(vectors), np.array(labels), np.array(speakers)
+
+    seen = [c for c in table if c != left]
+    x_train, y_train, s_train = part(seen, "train")
+    corpus_of = np.array([s.split("/")[0] for s in s_train])
+    weight = np.array([(corpus_of == c).sum() ** -0.5 for c in corpus_of])  # as the voice encoder draws them
+    scaler = StandardScaler().fit(x_train)
+    train = scaler.transform(x_train)
+    clf = LogisticRegression(C=0.1, max_iter=3000).fit(train, y_train, sample_weight=weight * len(weight) / weight.sum())
+    sets = {"seen": part(seen, "val"), "unseen": part([left], "val")}
+    out: dict = {}
+    for name, (x, y, speakers) in sets.items():
+        x = scaler.transform(x)
+        p = np.zeros((len(x), len(LABELS)))
+        p[:, clf.classes_] = clf.predict_proba(x)
+        clip = {"mahalanobis": mahalanobis(train, x), "knn": knn_distance(train, x)}
+        out[name] = {"y": y, "pred": p.argmax(1), "right": p.argmax(1) == y,
+                     "confidence": (p.max(1) - 1 / len(LABELS)) / (1 - 1 / len(LABELS)),
+                     **{f"clip_{k}": d for k, d in clip.items()},
+                     **{f"session_{k}": session_mean(d, speakers) for k, d in clip.items()}}
+    seen, unseen = out["seen"], out["unseen"]
+    right = np.concatenate([seen["right"], unseen["right"]])
+    unseen_first = np.r_[np.zeros(len(seen["y"])), np.ones(len(unseen["y"]))]
+    result = {"unseen_uar": round(uar(unseen["pred"], unseen["y"]), 4),
+              "confidence": {"mean_seen": round(float(seen["confidence"].mean()), 4),
+                             "mean_unseen": round(float(unseen["confidence"].mean()), 4),
+                             "auc_right": round(float(roc_auc_score(right, np.r_[seen["confidence"], unseen["confidence"]])), 4)}}
+    for k in DISTANCES:
+        r_seen = seen["confidence"] * familiarity(seen[k], seen[k])
+        r_unseen = unseen["confidence"] * familiarity(seen[k], unseen[k])
+        result[k] = {"auc_unseen": round(float(roc_auc_score(unseen_first, np.r_[seen[k], unseen[k]])), 4),
+                     "mean_seen": round(float(r_seen.mean()), 4), "mean_unseen": round(float(r_unseen.mean()), 4),
+                     "auc_right": round(float(roc_auc_score(right, np.r_[r_seen, r_unseen])), 4)}
+    return result
+
+
+def measure(data: Path, extraction: Path) -> dict:
+    """Print the table and the JSON line; returns the JSON."""
+    clips = {c: corpus_clips(data, c) for c in VOICE_CORPORA}
+    extract_all(data, extraction, 2, {c: ("audio", CORPUS_FOLDERS[c]) for c in VOICE_CORPORA})  # what is missing
+    table = {}
+    for c in VOICE_CORPORA:
+        f = step_statistics(extraction, c, clips[c], slice(GE2E_START, None))
+        kept = [clip for clip in clips[c] if clip.audio in f]
+        table[c] = (np.stack([f[clip.audio] for clip in kept]).astype(np.float64), kept)
+    result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+              "left_out": {c: left_out(table, c) for c in VOICE_CORPORA}}
+    rows = [[c, f"{r['unseen_uar']:.3f}", *(f"{r[k]['auc_unseen']:.2f}" for k in DISTANCES),
+             f"{r['session_knn']['mean_seen']:.2f} / {r['session_knn']['mean_unseen']:.2f}",
+             f"{r['confidence']['auc_right']:.2f}", *(f"{r[k]['auc_right']:.2f}" for k in DISTANCES)]
+            for c, r in result["left_out"].items()]
+    header = ["left out", "UAR unseen", *(f"AUC unseen, {k}" for k in DISTANCES), "reliability seen / unseen, session_knn",
+              "AUC right, confidence", *(f"AUC right, {k}" for k in DISTANCES)]
+    for row in (header, ["---"] * len(header), *rows):
+        print("| " + " | ".join(row) + " |")
+    print(json.dumps(result))
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    ap = argparse.ArgumentParser(prog="python -m bench.voice_familiarity", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
+    ap.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
+                    help="folder of the corpora's voice features, ravdess/, nemo/, ... (default: %(default)s)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
+    a = p.parse_args(argv)
+    try:
+        measure(a.data, a.extraction)
+    except (FileNotFoundError, ValueError) as e:  # CorpusError is a ValueError
+        p.exit(2, f"{p.prog}: {one_line(e)}\n")
+
+
+if __name__ == "__main__":
+    run_cli(main)
