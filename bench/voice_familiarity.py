@@ -44,15 +44,14 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from dmd_lite.emotion_eval import extract_all
-from realtime.core.errors import one_line, run_cli
+from realtime.core.errors import run_cli
 from realtime.core.feature_spec import GE2E_START, LABELS
-from realtime.core.resources import cache_dir
 from realtime.offline.cross_corpus import VOICE_CORPORA
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, Clip, corpus_clips
 from realtime.offline.voice_encoder import RIDGE
 
 from .report import cpu_name
-from .voice_features_across_corpora import step_statistics, uar
+from .voice_features_across_corpora import clip_table, corpora_parser, run_corpora_bench, step_statistics, uar
 
 K = 10  # neighbours of the k-NN distance
 DISTANCES = ("clip_mahalanobis", "clip_knn", "session_mahalanobis", "session_knn")
@@ -133,11 +132,8 @@ def measure(data: Path, extraction: Path) -> dict:
     """Print the table and the JSON line; returns the JSON."""
     clips = {c: corpus_clips(data, c) for c in VOICE_CORPORA}
     extract_all(data, extraction, 2, {c: ("audio", CORPUS_FOLDERS[c]) for c in VOICE_CORPORA})  # what is missing
-    table = {}
-    for c in VOICE_CORPORA:
-        f = step_statistics(extraction, c, clips[c], slice(GE2E_START, None))
-        kept = [clip for clip in clips[c] if clip.audio in f]
-        table[c] = (np.stack([f[clip.audio] for clip in kept]).astype(np.float64), kept)
+    table = {c: clip_table(step_statistics(extraction, c, clips[c], slice(GE2E_START, None)), clips[c])
+             for c in VOICE_CORPORA}
     result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "left_out": {c: left_out(table, c) for c in VOICE_CORPORA}}
     rows = [[c, f"{r['unseen_uar']:.3f}", *(f"{r[k]['auc_unseen']:.2f}" for k in DISTANCES),
@@ -154,20 +150,11 @@ def measure(data: Path, extraction: Path) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    ap = argparse.ArgumentParser(prog="python -m bench.voice_familiarity", description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
-    ap.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
-                    help="folder of the corpora's voice features, ravdess/, nemo/, ... (default: %(default)s)")
-    return ap
+    return corpora_parser("python -m bench.voice_familiarity", __doc__)
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = parser()
-    a = p.parse_args(argv)
-    try:
-        measure(a.data, a.extraction)
-    except (FileNotFoundError, ValueError) as e:  # CorpusError is a ValueError
-        p.exit(2, f"{p.prog}: {one_line(e)}\n")
+    run_corpora_bench(parser(), measure, argv)
 
 
 if __name__ == "__main__":

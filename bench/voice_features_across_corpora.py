@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -123,23 +124,37 @@ def leave_one_corpus_out(table: dict[str, tuple[np.ndarray, list[Clip]]], speake
     return result
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line."""
-    ap = argparse.ArgumentParser(prog="python -m bench.voice_features_across_corpora",
-                                 description=__doc__.split("\n")[0])
+def corpora_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The command line of a bench over the speech corpora's extracted voice features."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="the shared data folder (ravdess_speech_16k, speech/)")
     ap.add_argument("--extraction", type=Path, default=cache_dir("default") / "extract",
                     help="folder of the corpora's voice features, ravdess/, nemo/, ... (default: %(default)s)")
     return ap
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = parser()
+def run_corpora_bench(p: argparse.ArgumentParser, measure: Callable[[Path, Path], dict], argv: list[str] | None) -> None:
+    """Parse ``argv`` with ``p`` (``corpora_parser``) and run ``measure(data, extraction)``; bad data: one line, exit 2."""
     a = p.parse_args(argv)
     try:
         measure(a.data, a.extraction)
     except (FileNotFoundError, ValueError) as e:  # CorpusError is a ValueError
         p.exit(2, f"{p.prog}: {one_line(e)}\n")
+
+
+def clip_table(features: dict[str, np.ndarray], clips: list[Clip]) -> tuple[np.ndarray, list[Clip]]:
+    """The clips that have ``features`` ({clip audio path: vector}), their vectors stacked (float64) and the clips."""
+    kept = [clip for clip in clips if clip.audio in features]
+    return np.stack([features[clip.audio] for clip in kept]).astype(np.float64), kept
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    return corpora_parser("python -m bench.voice_features_across_corpora", __doc__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_corpora_bench(parser(), measure, argv)
 
 
 def measure(data: Path, extraction: Path) -> dict:
@@ -156,10 +171,7 @@ def measure(data: Path, extraction: Path) -> dict:
         if any(f is None for f in by_corpus.values()):
             print(f"{name}: skipped (pip install opensmile==2.6.0 to measure it; research use only)")
             continue
-        table = {}
-        for c, f in by_corpus.items():
-            kept = [clip for clip in clips[c] if clip.audio in f]
-            table[c] = (np.stack([f[clip.audio] for clip in kept]).astype(np.float64), kept)
+        table = {c: clip_table(f, clips[c]) for c, f in by_corpus.items()}
         for norm in ("global", "per_speaker"):
             result["uar_left_out"][f"{name}_{norm}"] = r = leave_one_corpus_out(table, norm == "per_speaker")
             print(f"{name:8s} {norm:11s} " + "  ".join(f"{c} {u:.3f}" for c, u in r.items()), flush=True)
