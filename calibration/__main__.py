@@ -3,7 +3,7 @@
     python -m calibration --source SRC [--part calibration] [--limit 200] [--checkpoint default] --out DIR
 
 SRC: saved windows (``main.py --save-windows``), an extraction folder, clips, or (omitted) the
-shared data's extraction when present, else the demo clip; see ``calibration.windows``. DIR gets
+shared data's extraction when it holds faces, voices and words, else the demo clip; see ``calibration.windows``. DIR gets
 ``windows_NNNNN.npz`` files (which ``python -m export quantize --calibration DIR`` reads) and
 ``coverage.json``.
 """

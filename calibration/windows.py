@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dmd_lite.emotion_eval import SOURCES
 from realtime.core.backends import INPUTS
 from realtime.core.feature_spec import SPEC_VERSION, FeatureSpec
 from realtime.core.modalities import MODALITIES
@@ -235,9 +236,11 @@ def clip_extraction(source: Path) -> Path:
 # ---------------------------------------------------------------- dispatch
 
 def default_source() -> Path:
-    """The shared data's extraction when this machine has it, else the bundled demo clip."""
-    return DEFAULT_EXTRACTION if DEFAULT_EXTRACTION.is_dir() and any(DEFAULT_EXTRACTION.glob(f"*/{INDEX}")) \
-        else DEMO_CLIP
+    """The shared data's extraction when this machine has its faces, voices and words (the recipe's
+    three sets: windows of every modality), else the bundled demo clip. An extraction of some sets only
+    (the speech corpora, say) would calibrate and gate the export on part of the model."""
+    complete = all((DEFAULT_EXTRACTION / name / INDEX).is_file() for name in SOURCES)
+    return DEFAULT_EXTRACTION if complete else DEMO_CLIP
 
 
 def check_shapes(windows: WindowSet, spec: FeatureSpec) -> WindowSet:

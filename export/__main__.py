@@ -7,7 +7,7 @@
     python -m export triton-repo --model DIR|PLAN --out REPO
 
 Every export is gated against PyTorch on held-out real inputs (``--windows SRC``; default: the
-shared data's extraction when present, else the demo clip) and described by a ``manifest.json``.
+shared data's extraction when it holds faces, voices and words, else the demo clip) and described by a ``manifest.json``.
 ``onnx``, ``quantize`` and ``verify --reference torch`` need PyTorch (the train extra); ``trt`` and
 ``verify --reference onnx`` do not.
 Exit status: 0 done, 1 a parity gate failed (the manifest says by how much), 2 bad input.

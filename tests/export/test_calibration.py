@@ -125,7 +125,21 @@ def test_cli_writes_a_set_and_its_coverage(windows, tmp_path, out_dir):
 
 def test_default_source_is_the_shared_extraction_or_the_demo_clip():
     source = default_source()
-    assert source == DEMO_CLIP or any(source.glob("*/index.jsonl"))
+    assert source == DEMO_CLIP or all((source / name / "index.jsonl").is_file() for name in ("fer2013", "ravdess", "text"))
+
+
+def test_an_extraction_of_some_sets_only_is_not_the_default_source(tmp_path, monkeypatch):
+    """Voices alone (an extraction made for the voice benches) would calibrate and gate the export on
+    one modality: the demo clip's windows are taken instead, until faces, voices and words are there."""
+    monkeypatch.setattr("calibration.windows.DEFAULT_EXTRACTION", tmp_path)
+    for name in ("nemo", "ravdess"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.jsonl").write_text("")
+    assert default_source() == DEMO_CLIP
+    for name in ("fer2013", "text"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.jsonl").write_text("")
+    assert default_source() == tmp_path
 
 
 def test_an_extraction_of_faces_is_read_whatever_the_voice_features_were(spec, tmp_path):
