@@ -32,14 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dmd_lite.emotion_eval import SOURCES
 from realtime.core.backends import INPUTS
 from realtime.core.feature_spec import SPEC_VERSION, FeatureSpec
 from realtime.core.modalities import MODALITIES
 from realtime.core.resources import cache_dir, shipped
 from realtime.engines.base import window_batch
 from realtime.extract import INDEX, SUFFIXES, extract, front_end_models
-from realtime.offline.datasets import TEST_ACTORS, actor_of
+from realtime.offline.datasets import SOURCES, TEST_ACTORS, actor_of
 from realtime.window import Window, WindowAssembler
 
 DEFAULT_EXTRACTION = cache_dir("default") / "extract"

@@ -36,7 +36,7 @@ from realtime.core.feature_spec import CLEAR_VALENCE_SIGN, FeatureSpec
 from realtime.core.modalities import EDGE_NAMES, MODALITIES
 from realtime.extract import MODELS, extract
 from realtime.nets.voice_encoder import VoiceEncoder
-from realtime.offline.datasets import TEST_ACTORS, VAL_ACTORS, actor_of
+from realtime.offline.datasets import SOURCES, TEST_ACTORS, VAL_ACTORS, actor_of
 from realtime.smoothing import SHOW_CONFIDENCE
 
 from .emotion_data import (Pool, Triplets, concat_pools, face_pool, face_windows, paired_picks, pass_over,
@@ -51,7 +51,6 @@ SELECT_ACTORS = VAL_ACTORS[-1:]  # ... and selected and calibrated on the last (
 N_PAIRED = 2000
 PAIRED_SEED = 20231
 PASSING_SEED = 20232
-SOURCES = {"fer2013": ("image", "fer2013_48"), "ravdess": ("audio", "ravdess_speech_16k"), "text": ("text", "text")}
 
 
 def extract_all(data: Path, extraction: Path, workers: int, sources: dict[str, tuple[str, str]] = SOURCES,

@@ -6,6 +6,9 @@ maps and speaker splits from here. ``None`` in a map: the source label has no ma
 
 from __future__ import annotations
 
+# The shared data's three sets the recipe extracts, one per modality: {name: (kind, folder in the data)}.
+SOURCES = {"fer2013": ("image", "fer2013_48"), "ravdess": ("audio", "ravdess_speech_16k"), "text": ("text", "text")}
+
 # RAVDESS: the emotion code in the file name, then onto the label set (calm counts as neutral).
 RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
                     "06": "fearful", "07": "disgust", "08": "surprised"}
