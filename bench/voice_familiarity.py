@@ -108,12 +108,12 @@ def left_out(table: dict[str, tuple[np.ndarray, list[Clip]]], left: str) -> dict
         p = np.zeros((len(x), len(LABELS)))
         p[:, clf.classes_] = clf.predict_proba(x)
         clip = {"mahalanobis": mahalanobis(train, x), "knn": knn_distance(train, x)}
-        out[name] = {"y": y, "pred": p.argmax(1), "right": p.argmax(1) == y,
+        out[name] = {"y": y, "pred": p.argmax(1),
                      "confidence": (p.max(1) - 1 / len(LABELS)) / (1 - 1 / len(LABELS)),
                      **{f"clip_{k}": d for k, d in clip.items()},
                      **{f"session_{k}": session_mean(d, speakers) for k, d in clip.items()}}
     seen, unseen = out["seen"], out["unseen"]
-    right = np.concatenate([seen["right"], unseen["right"]])
+    right = np.concatenate([seen["pred"] == seen["y"], unseen["pred"] == unseen["y"]])
     unseen_first = np.r_[np.zeros(len(seen["y"])), np.ones(len(unseen["y"]))]
     result = {"unseen_uar": round(uar(unseen["pred"], unseen["y"]), 4),
               "confidence": {"mean_seen": round(float(seen["confidence"].mean()), 4),
