@@ -26,12 +26,12 @@ from dmd_lite.recognizer import Recognizer
 from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.core.tokens import PIECES_PER_WORD, UTTERANCE_INPUTS, UTTERANCE_OUTPUTS
 from realtime.core.wordpiece import CLS_ID, SEP_ID
+from realtime.engines.artifact import BATCH_AXIS
 from realtime.nets.expression import MirrorAveraged
 from realtime.nets.face_crop import CROP_SIZE
 from realtime.nets.text_encoder import UtteranceEncoder
 
 OPSET = 17
-BATCH = "batch"
 EXPRESSION_INPUTS = ("crops",)
 EXPRESSION_OUTPUTS = ("embedding", "probabilities")
 
@@ -55,7 +55,7 @@ def _export(model: nn.Module, args: tuple[Tensor, ...], path: Path, inputs: tupl
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
         torch.onnx.export(model.eval(), args, str(path), input_names=list(inputs), output_names=list(outputs),
                           opset_version=opset,
-                          dynamic_axes=dynamic_axes or {n: {0: BATCH} for n in (*inputs, *outputs)},
+                          dynamic_axes=dynamic_axes or {n: {0: BATCH_AXIS} for n in (*inputs, *outputs)},
                           do_constant_folding=True, dynamo=False)
     onnx.checker.check_model(str(path), full_check=True)
     return path
@@ -83,8 +83,8 @@ def export_text(model: UtteranceEncoder, path: Path, word_pieces: tuple[np.ndarr
     g = torch.Generator().manual_seed(0)
     words = torch.randint(1, 1000, (1, 3, PIECES_PER_WORD), generator=g)
     pieces = torch.tensor([[CLS_ID, 2000, 2001, 2002, SEP_ID]])
-    axes = {"word_ids": {0: BATCH, 1: "words"}, "piece_ids": {0: BATCH, 1: "pieces"},
-            "piece_mask": {0: BATCH, 1: "pieces"}, "features": {0: BATCH, 1: "words"}}
+    axes = {"word_ids": {0: BATCH_AXIS, 1: "words"}, "piece_ids": {0: BATCH_AXIS, 1: "pieces"},
+            "piece_mask": {0: BATCH_AXIS, 1: "pieces"}, "features": {0: BATCH_AXIS, 1: "words"}}
     _export(model, (words, pieces, torch.ones_like(pieces, dtype=torch.bool)), path, UTTERANCE_INPUTS,
             UTTERANCE_OUTPUTS, opset, axes)
     graph = onnx.load(str(path))

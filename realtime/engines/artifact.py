@@ -19,6 +19,7 @@ REEXPORT = "re-export with `python -m export onnx|quantize ... --out DIR`"
 RECOGNIZER, EXPRESSION, TEXT = "recognizer", "expression", "text"
 ARTIFACTS = (RECOGNIZER, EXPRESSION, TEXT)
 VOCAB_FILE = "vocab.txt"  # the text artifact's word-piece vocabulary
+BATCH_AXIS = "batch"  # the name of every exported input's and output's axis 0
 
 
 def artifact_dir(path: Path, artifact: str = RECOGNIZER) -> Path:

@@ -27,8 +27,8 @@ from realtime.core.errors import ModelUnavailableError, loaded_model, one_line
 from realtime.core.feature_spec import LABELS, FeatureSpec
 from realtime.core.tokens import UTTERANCE_INPUTS, UTTERANCE_OUTPUTS, utterance_inputs
 from realtime.core.wordpiece import read_vocab
-from realtime.engines.artifact import (EXPRESSION, MODEL_FILE, RECOGNIZER, REEXPORT, TEXT, VOCAB_FILE, artifact_dir,
-                                       read_manifest)
+from realtime.engines.artifact import (BATCH_AXIS, EXPRESSION, MODEL_FILE, RECOGNIZER, REEXPORT, TEXT, VOCAB_FILE,
+                                       artifact_dir, read_manifest)
 from realtime.engines.base import Engine
 from realtime.nets.face_crop import standardise
 
@@ -52,9 +52,10 @@ def choose_providers(device: str, available: Sequence[str]) -> list[str]:
     return [*gpu, "CPUExecutionProvider"]
 
 
-def make_session(model: Path, providers: Sequence[str], threads: int | None = None):
-    """An onnxruntime session; ``threads`` pins the intra-op thread count (CPU). A file onnxruntime
-    cannot load as a model is a one-line ``ValueError``."""
+def make_session(model: Path, providers: Sequence[str], threads: int | None = None, batch: int | None = None):
+    """An onnxruntime session; ``threads`` pins the intra-op thread count (CPU); ``batch`` fixes the
+    batch axis (named ``batch`` by the export), so that onnxruntime folds the graph's shape arithmetic.
+    A file onnxruntime cannot load as a model is a one-line ``ValueError``."""
     import onnxruntime as ort
     from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument, InvalidGraph, InvalidProtobuf
 
@@ -67,6 +68,8 @@ def make_session(model: Path, providers: Sequence[str], threads: int | None = No
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    if batch is not None:
+        options.add_free_dimension_override_by_name(BATCH_AXIS, batch)
     cache = model.parent / "trt_cache"
     provider_options = [{"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
                          "trt_timing_cache_enable": "True"} if p == "TensorrtExecutionProvider" else {}
@@ -94,7 +97,11 @@ def open_artifact(path: str | Path, artifact: str, device: str = "cpu", threads:
 
 
 class OnnxEngine(Engine):
-    """An exported recognizer run by onnxruntime."""
+    """An exported recognizer run by onnxruntime.
+
+    On the CPU provider a second session has the batch axis fixed at 1 and answers every batch of
+    one (each live window): without the shape arithmetic of a free batch it runs fewer kernels, and at
+    batch 1 the model is bound by per-kernel overhead (the figures are in MODEL_CARD.md)."""
 
     name = "onnx"
 
@@ -108,11 +115,14 @@ class OnnxEngine(Engine):
             raise ValueError(f"{directory / MODEL_FILE}: inputs {names_in} / outputs {names_out} are not the "
                              f"recognizer's {INPUTS} / {OUTPUTS}")
         self._dtypes = {i.name: _NUMPY[i.type] for i in self.session.get_inputs()}
+        cpu_only = self.session.get_providers() == ["CPUExecutionProvider"]
+        self.single = make_session(directory / MODEL_FILE, ["CPUExecutionProvider"], threads, batch=1) if cpu_only else None
         self._export, self._device, self._threads = directory.parent, device, threads
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {n: np.ascontiguousarray(inputs[n], dtype=self._dtypes[n]) for n in INPUTS}
-        values = self.session.run(list(OUTPUTS), feed)
+        session = self.single if self.single is not None and len(feed[INPUTS[0]]) == 1 else self.session
+        values = session.run(list(OUTPUTS), feed)
         return {n: np.asarray(v, dtype=np.float32) for n, v in zip(OUTPUTS, values)}
 
     def expression_encoder(self) -> OnnxExpressionEncoder | Literal["shipped"]:

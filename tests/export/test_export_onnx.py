@@ -115,6 +115,21 @@ def test_onnx_engine_answers_as_the_torch_engine(export_dir, torch_engine, windo
             np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=0, err_msg=name)
 
 
+def test_a_batch_of_one_runs_on_the_fixed_batch_session_with_the_same_answers(export_dir, windows):
+    engine = OnnxEngine(export_dir)
+    fixed = [i.shape[0] for i in engine.single.get_inputs()]
+    assert fixed == [1] * len(INPUTS)  # onnxruntime reports the override in the session's shapes
+    batch = next(windows.batches(8))
+    together = engine.run(batch)
+    calls: list[int] = []
+    engine.single.run = lambda names, feed, run=engine.single.run: calls.append(1) or run(names, feed)
+    for i in range(len(batch[INPUTS[0]])):
+        alone = engine.run({n: batch[n][i:i + 1] for n in INPUTS})
+        for name in OUTPUTS:
+            np.testing.assert_allclose(alone[name][0], together[name][i], atol=1e-5, rtol=0, err_msg=name)
+    assert len(calls) == len(batch[INPUTS[0]])
+
+
 def test_the_exported_cnn_runs_the_face_front_end_under_onnx(export_dir, tmp_path):
     crops = face_crops("heldout", 32)[0]
     encoder = OnnxEngine(export_dir).expression_encoder()
