@@ -5,6 +5,8 @@ of ``bench.model_cuda`` (eager, CUDA graph, torch.compile, the fused kernels).
     python -m bench.model [--checkpoint default] [--fp32 out/export] [--int8 out/export_int8]
                           [--threads 1] [--repeat 200]
 
+The onnxruntime engines answer a batch of one with a session whose batch axis is fixed at 1
+(``OnnxEngine.single``); the row "ort fp32 free" runs batch 1 through the free-batch session instead.
 Each back-end answers the same real windows (held-out, see ``calibration.windows``) through the
 app's engine interface (``Engine.run``: numpy in, numpy out), at batch 1 and batch 16, the
 back-ends taking turns call by call. Prints the
@@ -122,7 +124,9 @@ def main() -> None:
     engines: dict[str, Engine] = {"torch eager": eager, "torch traced": TracedTorchEngine(eager)}
     fp32 = ensure_export(args.fp32, "fp32", args.checkpoint)
     int8 = ensure_export(args.int8, "int8", args.checkpoint)
-    engines |= {"onnxruntime fp32": OnnxEngine(fp32, "cpu", args.threads),
+    free_batch = OnnxEngine(fp32, "cpu", args.threads)
+    free_batch.single = None  # batch 1 through the free-batch session too: what the fixed-batch session saves
+    engines |= {"onnxruntime fp32": OnnxEngine(fp32, "cpu", args.threads), "ort fp32 free": free_batch,
                 "onnxruntime int8": OnnxEngine(int8, "cpu", args.threads)}
     windows = read_windows(args.windows, eager.spec, "heldout", 16)
     print(f"# {cpu_name()}, {os.cpu_count()} cores; {args.threads} CPU thread(s) per back-end; torch {version('torch')}, "
