@@ -11,7 +11,9 @@ MIC_SILENT_S = 2.0  # a live microphone that delivers nothing this long is treat
 BACKOFF_S = (0.5, 8.0)  # first and longest wait between reconnection attempts
 FLOWING_S = 1.0  # a reopened source counts as working once it has delivered frames this long
 LOADER_JOIN_S = 60.0  # longest the exit waits for a speech model still loading
-ASR_QUEUE_S = 2.0  # audio the ASR may fall behind before its oldest chunks are dropped
+# audio the ASR may fall behind before its oldest chunks are dropped: more than the stall of a renewed
+# recogniser composing its graph (seconds on 2 busy cores, see StreamingASR), within text_window_s
+ASR_QUEUE_S = 6.0
 WORDS_SHOWN = 12
 STATS_KEPT = 100_000  # latency samples kept for the summary (bounded memory on long runs)
 

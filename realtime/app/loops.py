@@ -212,8 +212,7 @@ class ThreadLoops:
             if self._stop.is_set():
                 return
             self._asr_loader.join(POLL_S)
-            backlog.extend(self._asr_q.take_all())  # kept, not dropped: the ASR decodes at about twice
-            # real time and catches up once loaded
+            backlog.extend(self._asr_q.take_all())  # kept, not dropped: the ASR catches up once loaded
         asr = self._asr_loaded
         if isinstance(asr, SourceError):  # ModelUnavailableError: no model and no way to get one
             self._asr_on = False
@@ -233,6 +232,7 @@ class ThreadLoops:
             self._add_words(asr.process_iter())
             self.stats.asr_renewals = asr.renewals
             self._asr_lag = now() - (chunk.t0 + chunk.duration)
+            self.stats.asr_lag_ms.append(self._asr_lag * 1e3)
             if now() - last_partial > 0.3:
                 self._partial = " ".join(w.text for w in asr.partial)
                 last_partial = now()

@@ -15,6 +15,7 @@ class Stats:
     glass_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_KEPT))  # capture -> shown
     update_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_KEPT))  # window end -> result
     model_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_KEPT))
+    asr_lag_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_KEPT))  # clock -> end of the audio decoded
     shown: int = 0  # frames rendered and shown (or recorded)
     first_shown: float | None = None
     last_shown: float | None = None
