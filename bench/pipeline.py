@@ -15,8 +15,9 @@ encoded into the recording); emotion update latency, from a window's end to its 
 time; CPU use of the process; resident memory at minute 1, every 5 minutes and at the end, and its
 change from minute 1 to the end; the glass-to-glass and emotion update latencies of the first 5
 minutes (from 10 s in) against the last 5 (the halves of a run shorter than 10 minutes), to show a
-drift; the ASR's recogniser renewals, its lag and the audio it dropped. The process's resident memory is sampled every second; the
-figure at a mark is the highest sample of the minute before it, and the note gives the lowest.
+drift; the ASR's recogniser renewals, its lag and the audio it dropped. The process's resident
+memory is sampled every second; the figure at a mark is the highest sample of the minute before
+it, and the note gives the lowest.
 Without the ASR the app's memory was measured flat (755 -> 756 MB over 3 minutes, 763 -> 766 MB
 with recording). Why the peak: with the ASR on, the memory is a sawtooth, not a level. The Vosk
 recogniser composes its decoding graph on the fly and keeps what it composed, so the ASR renews
@@ -187,8 +188,9 @@ def main() -> None:
         lag, lost_s = stats.asr_lag_ms, stats.asr_dropped * BLOCK_S
         rows += [("ASR lag p50 / p95 / max", f"{p(lag, 50)} / {p(lag, 95)} / {max(lag, default=0):.0f} ms",
                   "clock -> end of the audio it has decoded, after each chunk"),
-                 ("ASR audio dropped", f"{lost_s:.1f} s", f"{stats.asr_dropped} chunks, {100 * lost_s / args.seconds:.1f} % "
-                  f"of the run (it may fall {ASR_QUEUE_S:.0f} s behind, realtime.app.config.ASR_QUEUE_S)")]
+                 ("ASR audio dropped", f"{lost_s:.1f} s",
+                  f"{stats.asr_dropped} chunks, {100 * lost_s / args.seconds:.2f} % of the run "
+                  f"(it may fall {ASR_QUEUE_S:.0f} s behind, realtime.app.config.ASR_QUEUE_S)")]
     print(f"# pipeline on {cpu_name()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), load average "
           f"{load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end; python {platform.python_version()}")
     print(f"# {args.seconds:.0f} s of {clip.name} (640x480, 30 fps, paced), headless, recording on; "

@@ -115,8 +115,9 @@ class OnnxEngine(Engine):
             raise ValueError(f"{directory / MODEL_FILE}: inputs {names_in} / outputs {names_out} are not the "
                              f"recognizer's {INPUTS} / {OUTPUTS}")
         self._dtypes = {i.name: _NUMPY[i.type] for i in self.session.get_inputs()}
-        cpu_only = self.session.get_providers() == ["CPUExecutionProvider"]
-        self.single = make_session(directory / MODEL_FILE, ["CPUExecutionProvider"], threads, batch=1) if cpu_only else None
+        cpu = ["CPUExecutionProvider"]
+        on_cpu = self.session.get_providers() == cpu
+        self.single = make_session(directory / MODEL_FILE, cpu, threads, batch=1) if on_cpu else None
         self._export, self._device, self._threads = directory.parent, device, threads
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
