@@ -15,16 +15,8 @@ speed-up of the median over PyTorch at that batch), each other PyTorch path's la
 and the model files' sizes. An export that is
 missing is made first (``python -m export onnx`` / ``quantize --int8``, gates included).
 
-Why INT8 is not faster than FP32 here (measured: about 10 % slower at batch 1 and at 16).
-The INT8 file is made for TensorRT, which fuses every Q/DQ pair into its int8 kernels. onnxruntime
-on a CPU fuses a pair into an int8 kernel (QLinearMatMul, QGemm) only where the node's output
-is quantized too; here most quantized products feed a float bias Add, a residual sum or a
-mask, so 19 of the 75 matrix products and convolutions become int8 kernels (13 QGemm, 6
-QLinearMatMul) and the rest run as DequantizeLinear + float kernel: 981 kernels per call against
-FP32's 763, in a graph whose matrix products are at most 288 wide. At batch 1 the model is bound by per-kernel
-overhead, not by arithmetic, so int8 arithmetic cannot win it back. What would make it pay on this CPU: a CPU-only variant that also
-quantizes the Adds and activations so whole chains fuse (at some accuracy cost in the residual
-streams), or a wider model where the products dominate; on a GPU, the same file through TensorRT.
+The INT8 file is made for TensorRT; why it is not faster than FP32 on a CPU is in MODEL_CARD.md
+("Size and latency").
 """
 
 from __future__ import annotations
