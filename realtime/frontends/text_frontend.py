@@ -6,8 +6,8 @@ once: the sentence encoder (``realtime.nets.sentence_encoder``, 3 layers of Mini
 utterance's context, and word t gets the text encoder's features (``realtime.nets.text_encoder``) of
 the utterance's words up to t (its cumulative bag) with that context. The window then only
 gathers rows, so the recognizer's graph holds no text model, and a live utterance and the same
-transcript offline give the same rows. Cost: about 5-6 ms an utterance on one CPU thread, nearly
-all of it the sentence encoder.
+transcript offline give the same rows. Nearly all of its cost is the sentence encoder (``bench.frontends``
+measures it; the figure is in MODEL_CARD.md).
 
 The two encoders run as one model (``TextModel``): the shipped PyTorch weights
 (``realtime.nets.text_encoder.ShippedTextModel``, loaded only when asked for) or an export's ONNX
