@@ -39,6 +39,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
@@ -48,7 +49,8 @@ from realtime.core.errors import run_cli
 from realtime.core.feature_spec import GE2E_START, LABELS
 from realtime.offline.cross_corpus import VOICE_CORPORA
 from realtime.offline.speech_corpora import CORPUS_FOLDERS, Clip, corpus_clips
-from realtime.offline.voice_encoder import RIDGE
+from realtime.nets.voice_encoder import familiarity, mahalanobis
+from realtime.offline.voice_encoder import distance_reference, ridged_precision
 
 from .report import cpu_name
 from .voice_features_across_corpora import clip_table, corpora_parser, run_corpora_bench, step_statistics, uar
@@ -57,13 +59,10 @@ K = 10  # neighbours of the k-NN distance
 DISTANCES = ("clip_mahalanobis", "clip_knn", "session_mahalanobis", "session_knn")
 
 
-def mahalanobis(train: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Each row of ``x``'s Mahalanobis distance to ``train``'s mean, ridge as in ``fit_reliability``."""
-    mean = train.mean(0)
-    cov = np.cov(train - mean, rowvar=False)
-    cov += RIDGE * cov.diagonal().mean() * np.eye(len(mean))
-    z = x - mean
-    return np.sqrt(np.maximum(((z @ np.linalg.inv(cov)) * z).sum(1), 0.0))
+def mahalanobis_to(train: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Each row of ``x``'s Mahalanobis distance to ``train``, as ``fit_reliability`` measures it."""
+    mean, precision = ridged_precision(torch.from_numpy(train))
+    return mahalanobis(torch.from_numpy(x) - mean, precision).numpy()
 
 
 def knn_distance(train: np.ndarray, x: np.ndarray, k: int = K) -> np.ndarray:
@@ -80,10 +79,9 @@ def session_mean(d: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     return out
 
 
-def familiarity(d_seen: np.ndarray, d: np.ndarray) -> np.ndarray:
+def familiarity_of(d_seen: np.ndarray, d: np.ndarray) -> np.ndarray:
     """The shipped familiarity of distances ``d``, fitted on the seen speakers' ``d_seen``."""
-    q50, q95 = np.percentile(d_seen, [50, 95])
-    return 1.0 / (1.0 + np.exp(np.clip((d - q95) / max((q95 - q50) / 3, 1e-3), -50, 50)))
+    return familiarity(torch.from_numpy(d), *distance_reference(torch.from_numpy(d_seen))).numpy()
 
 
 def left_out(table: dict[str, tuple[np.ndarray, list[Clip]]], left: str) -> dict:
@@ -107,7 +105,7 @@ def left_out(table: dict[str, tuple[np.ndarray, list[Clip]]], left: str) -> dict
         x = scaler.transform(x)
         p = np.zeros((len(x), len(LABELS)))
         p[:, clf.classes_] = clf.predict_proba(x)
-        clip = {"mahalanobis": mahalanobis(train, x), "knn": knn_distance(train, x)}
+        clip = {"mahalanobis": mahalanobis_to(train, x), "knn": knn_distance(train, x)}
         out[name] = {"y": y, "pred": p.argmax(1),
                      "confidence": (p.max(1) - 1 / len(LABELS)) / (1 - 1 / len(LABELS)),
                      **{f"clip_{k}": d for k, d in clip.items()},
@@ -120,8 +118,8 @@ def left_out(table: dict[str, tuple[np.ndarray, list[Clip]]], left: str) -> dict
                              "mean_unseen": round(float(unseen["confidence"].mean()), 4),
                              "auc_right": round(float(roc_auc_score(right, np.r_[seen["confidence"], unseen["confidence"]])), 4)}}
     for k in DISTANCES:
-        r_seen = seen["confidence"] * familiarity(seen[k], seen[k])
-        r_unseen = unseen["confidence"] * familiarity(seen[k], unseen[k])
+        r_seen = seen["confidence"] * familiarity_of(seen[k], seen[k])
+        r_unseen = unseen["confidence"] * familiarity_of(seen[k], unseen[k])
         result[k] = {"auc_unseen": round(float(roc_auc_score(unseen_first, np.r_[seen[k], unseen[k]])), 4),
                      "mean_seen": round(float(r_seen.mean()), 4), "mean_unseen": round(float(r_unseen.mean()), 4),
                      "auc_right": round(float(roc_auc_score(right, np.r_[r_seen, r_unseen])), 4)}

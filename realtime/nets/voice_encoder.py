@@ -141,9 +141,8 @@ class VoiceEncoder(nn.Module):
         t, d_ref, d_scale = self.reliability_fit.unbind()
         k = logits.shape[1]
         confidence = ((logits / t).softmax(1).amax(1) - 1 / k) / (1 - 1 / k)
-        z = pooled - self.pooled_mean
-        d = ((z @ self.pooled_precision) * z).sum(1).clamp_min(0.0).sqrt()
-        return confidence * torch.sigmoid((d_ref - d) / d_scale) * (m.sum((1, 2)) > 0).to(pooled.dtype)
+        d = mahalanobis(pooled - self.pooled_mean, self.pooled_precision)
+        return confidence * familiarity(d, d_ref, d_scale) * (m.sum((1, 2)) > 0).to(pooled.dtype)
 
     def classify(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """audio (B, T, 323) float32, mask (B, T) bool -> (B, 7) emotion logits of the window."""
@@ -166,6 +165,16 @@ class VoiceEncoder(nn.Module):
     def reliability(self, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """audio (B, T, 323) float32, mask (B, T) bool -> (B,) reliability, 0 .. 1."""
         return self.encode(audio, mask)[1]
+
+
+def mahalanobis(z: torch.Tensor, precision: torch.Tensor) -> torch.Tensor:
+    """(N, D) offsets from the mean -> (N,) their Mahalanobis distances under ``precision`` (D, D)."""
+    return ((z @ precision) * z).sum(1).clamp_min(0.0).sqrt()
+
+
+def familiarity(d: torch.Tensor, d_ref: torch.Tensor | float, d_scale: torch.Tensor | float) -> torch.Tensor:
+    """Distances -> familiarity, 0 .. 1: one half at ``d_ref``, falling over ``d_scale``."""
+    return torch.sigmoid((d_ref - d) / d_scale)
 
 
 def _meta_contract() -> dict:

@@ -66,7 +66,8 @@ import torch.nn.functional as F
 from dmd_lite.emotion_data import Pool, concat_pools, sequence_pool
 from dmd_lite.metrics import classification_metrics, fit_temperature
 from realtime.core.feature_spec import GE2E_DIM, LABELS, N_MELS, FeatureSpec
-from realtime.nets.voice_encoder import WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder
+from realtime.nets.voice_encoder import (WEIGHTS_PATH, VoiceConfig, VoiceEncoder, _meta_contract, load_voice_encoder,
+                                        mahalanobis)
 from realtime.nets.model_files import write_model_files
 from realtime.core.errors import SourceError, one_line
 from realtime.core.resources import cache_dir
@@ -179,26 +180,36 @@ def pooled_features(model: VoiceEncoder, pool: Pool, batch: int = 512) -> torch.
 RIDGE = 1e-3  # added to the covariance's diagonal, in units of its mean variance
 
 
+def ridged_precision(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean of features ``f`` (N, D) and the inverse of their covariance, its diagonal raised by ``RIDGE``."""
+    mean = f.mean(0)
+    cov = torch.cov((f - mean).T)
+    cov += RIDGE * cov.diagonal().mean() * torch.eye(len(mean), dtype=cov.dtype)
+    return mean, torch.linalg.inv(cov)
+
+
+def distance_reference(d: torch.Tensor) -> tuple[float, float]:
+    """``familiarity``'s d_ref and d_scale from distances ``d`` of speakers not trained on: their 95th
+    percentile, and a third of its distance from their median."""
+    q50, q95 = (float(q) for q in torch.quantile(d, torch.tensor([0.5, 0.95], dtype=d.dtype)))
+    return q95, max((q95 - q50) / 3, 1e-3)
+
+
 @torch.inference_mode()
 def fit_reliability(model: VoiceEncoder, train_pool: Pool, val_pool: Pool) -> dict[str, float]:
     """Set the encoder's reliability (``realtime.nets.voice_encoder``): the pooled features' mean and
     precision over ``train_pool``, the temperature and the distance scale over ``val_pool`` (windows
     of speakers not trained on). Returns the fitted numbers and the validation windows' mean reliability."""
-    f = pooled_features(model, train_pool).double()
-    mean = f.mean(0)
-    cov = torch.cov((f - mean).T)
-    cov += RIDGE * cov.diagonal().mean() * torch.eye(len(mean), dtype=cov.dtype)
+    mean, precision = ridged_precision(pooled_features(model, train_pool).double())
     model.pooled_mean.copy_(mean.float())
-    model.pooled_precision.copy_(torch.linalg.inv(cov).float())
+    model.pooled_precision.copy_(precision.float())
     v = pooled_features(model, val_pool)
     logits, labels = model.head(v), torch.from_numpy(val_pool.labels)
-    z = v - model.pooled_mean
-    d = ((z @ model.pooled_precision) * z).sum(1).clamp_min(0.0).sqrt()
-    q50, q95 = (float(q) for q in torch.quantile(d, torch.tensor([0.5, 0.95])))
+    d_ref, d_scale = distance_reference(mahalanobis(v - model.pooled_mean, model.pooled_precision))
     t = fit_temperature(logits, labels)
-    model.reliability_fit.copy_(torch.tensor([t, q95, max((q95 - q50) / 3, 1e-3)]))
+    model.reliability_fit.copy_(torch.tensor([t, d_ref, d_scale]))
     x, m = torch.from_numpy(val_pool.x), torch.from_numpy(val_pool.mask)
-    return {"temperature": t, "d_ref": q95, "d_scale": float(model.reliability_fit[2]),
+    return {"temperature": t, "d_ref": d_ref, "d_scale": float(model.reliability_fit[2]),
             "val_mean_reliability": float(model.reliability(x, m).mean())}
 
 

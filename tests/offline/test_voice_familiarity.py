@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.voice_familiarity import DISTANCES, familiarity, knn_distance, left_out, mahalanobis, session_mean
+from bench.voice_familiarity import DISTANCES, familiarity_of, knn_distance, left_out, mahalanobis_to, session_mean
 from realtime.core.feature_spec import LABELS
 from realtime.offline.speech_corpora import Clip
 
@@ -17,10 +17,10 @@ def test_distances_agree_with_their_definitions():
     cov = np.cov(train, rowvar=False)
     cov += 1e-3 * cov.diagonal().mean() * np.eye(5)
     z = x - train.mean(0)
-    assert np.allclose(mahalanobis(train, x), np.sqrt(np.einsum("ij,jk,ik->i", z, np.linalg.inv(cov), z)))
+    assert np.allclose(mahalanobis_to(train, x), np.sqrt(np.einsum("ij,jk,ik->i", z, np.linalg.inv(cov), z)))
     assert np.array_equal(session_mean(np.array([1.0, 3.0, 10.0]), np.array(["a", "a", "b"])), [2.0, 2.0, 10.0])
     seen = rng.normal(size=1000)
-    f = familiarity(seen, np.percentile(seen, [50, 95]))
+    f = familiarity_of(seen, np.percentile(seen, [50, 95]))
     assert f[0] > 0.95 and abs(f[1] - 0.5) < 1e-9  # familiar at the median, half at the 95th percentile
 
 
