@@ -3,10 +3,11 @@ onnxruntime FP32 and INT8, side by side in one run on a CPU; on a GPU (``--devic
 of ``bench.model_cuda`` (eager, CUDA graph, torch.compile, the fused kernels).
 
     python -m bench.model [--checkpoint default] [--fp32 out/export] [--int8 out/export_int8]
-                          [--threads 1] [--repeat 200]
+                          [--baseline EXPORT] [--threads 1] [--repeat 200]
 
 The onnxruntime engines answer a batch of one with a session whose batch axis is fixed at 1
-(``OnnxEngine.single``); the row "ort fp32 free" runs batch 1 through the free-batch session instead.
+(``OnnxEngine.single``); the row "ort fp32 free" runs batch 1 through the free-batch session instead,
+and "ort fp32 baseline" another FP32 export (``--baseline``), to time a change to the graph.
 Each back-end answers the same real windows (held-out, see ``calibration.windows``) through the
 app's engine interface (``Engine.run``: numpy in, numpy out), at batch 1 and batch 16, the
 back-ends taking turns call by call. Prints the
@@ -98,6 +99,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="default", help="recognizer checkpoint (default: the shipped model)")
     p.add_argument("--fp32", type=Path, default=Path("out/export"), help="FP32 export (default: %(default)s)")
     p.add_argument("--int8", type=Path, default=Path("out/export_int8"), help="INT8 export (default: %(default)s)")
+    p.add_argument("--baseline", type=Path,
+                   help="another FP32 export (one made before a change to the graph) timed beside the others")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per back-end (default: %(default)s)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="cpu: the CPU rows; cuda: eager, CUDA graph, torch.compile and fused kernels (default: %(default)s)")
@@ -120,6 +123,8 @@ def main() -> None:
     free_batch.single = None  # batch 1 through the free-batch session too: what the fixed-batch session saves
     engines |= {"onnxruntime fp32": OnnxEngine(fp32, "cpu", args.threads), "ort fp32 free": free_batch,
                 "onnxruntime int8": OnnxEngine(int8, "cpu", args.threads)}
+    if args.baseline:
+        engines["ort fp32 baseline"] = OnnxEngine(args.baseline / RECOGNIZER, "cpu", args.threads)
     windows = read_windows(args.windows, eager.spec, "heldout", 16)
     print(f"# {cpu_name()}, {os.cpu_count()} cores; {args.threads} CPU thread(s) per back-end; torch {version('torch')}, "
           f"onnxruntime {version('onnxruntime')}; {args.repeat} calls per row on real windows ({windows.origin})")

@@ -17,7 +17,8 @@ Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,)
 ``voice_reliability`` (B,) in [0, 1] (the voice encoder's, 0 without voice).
 
 A voice that is not to be trusted does not override the others: DMD answers each window twice, as
-it is and without its voice (two passes over the same weights), and the answer with the voice and
+it is and without its voice (one pass over the two stacked as a batch of 2B: at batch 1 the model
+costs per operator, not per window, so two windows take about the time of one), and the answer with the voice and
 the recognizer's answer without it (probabilities, valence, edges; a face or words left alone get
 their encoder's) are mixed with the voice's weight ``min(1, voice_reliability / VOICE_FULL_TRUST)``
 (``voice_weight``, ``combine``); a window with nothing but a voice keeps the voice's answer.
@@ -127,8 +128,10 @@ class Recognizer(nn.Module):
     def forward(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         voice, reliability = self.voice.encode(audio, audio_mask)
-        with_voice = self.answer(visual, visual_mask, voice, audio_mask, text, text_mask)
-        without = self.answer(visual, visual_mask, torch.zeros_like(voice), torch.zeros_like(audio_mask), text, text_mask)
+        twice = [torch.cat([x, x]) for x in (visual, visual_mask)]
+        heard = [torch.cat([x, torch.zeros_like(x)]) for x in (voice, audio_mask)]  # with the voice, then without
+        answers = self.answer(*twice, *heard, torch.cat([text, text]), torch.cat([text_mask, text_mask]))
+        with_voice, without = zip(*(a.chunk(2) for a in answers))
         return (*self.combine(with_voice, without, reliability, visual, voice, visual_mask, audio_mask, text_mask),
                 reliability)
 
