@@ -28,8 +28,8 @@ import onnx
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
 # The recognizer's convolutions (the voice encoder's trunk, DMD's modality projections) read the
 # windows almost directly; quantized, they flipped 2.2 % of its labels (agreement 0.978 on 720
-# held-out windows). Its Gemms (the heads and the per-window projections, 49 nodes, now run twice a
-# window: with and without the voice) quantized flipped 1.4-1.9 % of the labels of the checkpoints
+# held-out windows). Its Gemms (the heads and the per-window projections, run for the window with and
+# without its voice) quantized flipped 1.4-1.9 % of the labels of the checkpoints
 # trained for valence (0.981-0.986 on 1,414 held-out windows); with both in float, 1.000.
 RECOGNIZER_OPS = ("MatMul",)
 PERCENTILE = 99.99  # activation range: min-max let a few outliers cost 2 points of agreement on the CNN
