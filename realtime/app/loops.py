@@ -281,9 +281,11 @@ class ThreadLoops:
             self._decision, self._edges = decision, inference.edges_hetero
             self._present = {m: m in inference.present for m in MODALITIES}
             self._reliability = reliability
-            update_ms = (t_result - next_t) * 1e3
+            # window end -> result on the shared clock; as fast as possible, windows end in the data's time
+            update_ms = (t_result - next_t) * 1e3 if self.clock.live else None
             self.stats.inferences += 1
-            self.stats.update_ms.append(update_ms)
+            if update_ms is not None:
+                self.stats.update_ms.append(update_ms)
             self.stats.model_ms.append(inference.model_ms)
             if self.saver is not None:
                 self.saver.add(window)
@@ -310,7 +312,7 @@ class ThreadLoops:
 
 
     def _event(self, window: Window, inference: Inference, decision: Decision, coverage: dict[str, float],
-               reliability: dict[str, float], t_result: float, latency: dict[str, float]) -> dict:
+               reliability: dict[str, float], t_result: float, latency: dict[str, float | None]) -> dict:
         def lag(m: str) -> float | None:
             newest = self.tracks[m].newest
             return None if newest is None else round((window.t_end - newest) * 1e3, 1)
@@ -332,7 +334,7 @@ class ThreadLoops:
                 "reliability": {m: round(v, 3) for m, v in reliability.items()},
                 "edges_homo": named(inference.edges_homo, EDGE_NAMES),
                 "edges_hetero": named(inference.edges_hetero, EDGE_NAMES),
-                "latency_ms": {**{k: round(v, 2) for k, v in latency.items()},
+                "latency_ms": {**{k: None if v is None else round(v, 2) for k, v in latency.items()},
                                "visual_lag": lag("visual"), "audio_lag": lag("audio"),
                                "asr_lag": None if self._asr_lag is None else round(self._asr_lag * 1e3, 1)},
                 "words": self._words_text}
@@ -385,5 +387,6 @@ class ThreadLoops:
         s.shown += 1
         s.first_shown = t if s.first_shown is None else s.first_shown
         s.last_shown = t
-        s.glass_ms.append((t - frame.t) * 1e3)
+        if self.clock.live:  # as fast as possible, a frame's time is the file's, not when it was captured
+            s.glass_ms.append((t - frame.t) * 1e3)
         s.display_dropped = self._display_q.dropped
