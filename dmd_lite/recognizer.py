@@ -17,11 +17,11 @@ Outputs: ``probabilities`` (B, K) (temperature-scaled softmax), ``valence`` (B,)
 ``voice_reliability`` (B,) in [0, 1] (the voice encoder's, 0 without voice).
 
 A voice that is not to be trusted does not override the others: DMD answers each window twice, as
-it is and without its voice (one pass over the two stacked as a batch of 2B: at batch 1 the model
-costs per operator, not per window, so two windows take about the time of one), and the answer with the voice and
-the recognizer's answer without it (probabilities, valence, edges; a face or words left alone get
-their encoder's) are mixed with the voice's weight ``min(1, voice_reliability / VOICE_FULL_TRUST)``
-(``voice_weight``, ``combine``); a window with nothing but a voice keeps the voice's answer.
+it is and without its voice (one pass over the two stacked as a batch of 2B, cheaper at batch 1 than
+two passes), and the answer with the voice and the recognizer's answer without it (probabilities,
+valence, edges; a face or words left alone get their encoder's) are mixed with the voice's weight
+``min(1, voice_reliability / VOICE_FULL_TRUST)`` (``voice_weight``, ``combine``); a window with
+nothing but a voice keeps the voice's answer.
 
 A modality alone is answered by its own encoder; DMD answers windows of two or three. Words alone:
 the text encoder's emotion log-probabilities at the last word, at their own temperature, and as

@@ -82,6 +82,18 @@ def test_an_unreliable_voice_leaves_the_answer_to_the_others(recognizer):
     assert float(voice_only[0].max()) > 0  # a voice alone keeps its own answer, whatever its reliability
 
 
+def test_a_batch_answers_each_window_as_it_would_alone(recognizer):
+    """The answers with and without the voice come from one DMD pass over both: in a batch of windows
+    with different modalities each still gets its own."""
+    windows = [window(recognizer, present, seed) for seed, present in enumerate(("va", "val", "al", "v", "a"))]
+    with torch.inference_mode():
+        together = recognizer(*(torch.cat(parts) for parts in zip(*windows)))
+        alone = [recognizer(*w) for w in windows]
+    for i, one in enumerate(alone):
+        for got, want in zip(together, one):
+            torch.testing.assert_close(got[i:i + 1], want, atol=1e-5, rtol=1e-5)
+
+
 def test_voice_weight():
     on, off = torch.ones(3, 4, dtype=torch.bool), torch.zeros(3, 4, dtype=torch.bool)
     r = torch.tensor([0.0, FULL_TRUST / 2, 2 * FULL_TRUST])
