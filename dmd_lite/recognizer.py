@@ -70,6 +70,19 @@ def voice_weight(reliability: Tensor, visual_mask: Tensor, audio_mask: Tensor, t
                        torch.ones_like(reliability))
 
 
+def with_and_without_voice(visual: Tensor, visual_mask: Tensor, voice: Tensor, audio_mask: Tensor, text: Tensor,
+                           text_mask: Tensor) -> list[Tensor]:
+    """A batch of B windows (the recognizer's inputs, raw or encoded voice) -> 2B: the windows as they
+    are, then the same windows without their voice (zeros, no step present), for one pass over both."""
+    def twice(x: Tensor) -> Tensor:
+        return torch.cat([x, x])
+
+    def silenced(x: Tensor) -> Tensor:
+        return torch.cat([x, torch.zeros_like(x)])
+
+    return [twice(visual), twice(visual_mask), silenced(voice), silenced(audio_mask), twice(text), twice(text_mask)]
+
+
 def mix(weight: Tensor, with_voice: Tensor, without_voice: Tensor) -> Tensor:
     """weight (B,) * with_voice (B, ...) + (1 - weight) * without_voice."""
     w = weight
@@ -128,9 +141,7 @@ class Recognizer(nn.Module):
     def forward(self, visual: Tensor, visual_mask: Tensor, audio: Tensor, audio_mask: Tensor,
                 text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         voice, reliability = self.voice.encode(audio, audio_mask)
-        twice = [torch.cat([x, x]) for x in (visual, visual_mask)]
-        heard = [torch.cat([x, torch.zeros_like(x)]) for x in (voice, audio_mask)]  # with the voice, then without
-        answers = self.answer(*twice, *heard, torch.cat([text, text]), torch.cat([text_mask, text_mask]))
+        answers = self.answer(*with_and_without_voice(visual, visual_mask, voice, audio_mask, text, text_mask))
         with_voice, without = zip(*(a.chunk(2) for a in answers))
         return (*self.combine(with_voice, without, reliability, visual, voice, visual_mask, audio_mask, text_mask),
                 reliability)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmd_lite.recognizer import load_recognizer
+from dmd_lite.recognizer import load_recognizer, with_and_without_voice
 from realtime.core.backends import INPUTS, OUTPUTS
 from realtime.engines.base import Engine
 from realtime.engines.fused import require_cuda
@@ -43,8 +43,7 @@ class FusedEngine(Engine):
         self._calls: dict[int, FusedCall | CapturedCall] = {}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        without_voice = {**inputs, "audio": np.zeros_like(inputs["audio"]), "audio_mask": np.zeros_like(inputs["audio_mask"])}
-        tensors = [torch.from_numpy(np.concatenate([inputs[n], without_voice[n]])) for n in INPUTS]
+        tensors = with_and_without_voice(*(torch.from_numpy(inputs[n]) for n in INPUTS))
         batch = len(tensors[0])
         if batch not in self._calls:
             call = FusedCall(self.packed, batch, "cuda")

@@ -209,7 +209,7 @@ def fit_reliability(model: VoiceEncoder, train_pool: Pool, val_pool: Pool) -> di
     t = fit_temperature(logits, labels)
     model.reliability_fit.copy_(torch.tensor([t, d_ref, d_scale]))
     x, m = torch.from_numpy(val_pool.x), torch.from_numpy(val_pool.mask)
-    return {"temperature": t, "d_ref": d_ref, "d_scale": float(model.reliability_fit[2]),
+    return {"temperature": t, "d_ref": d_ref, "d_scale": d_scale,
             "val_mean_reliability": float(model.reliability(x, m).mean())}
 
 
